@@ -1,0 +1,76 @@
+"""The typed configuration of a run. Named configs in configs/ override these defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Config:
+    config: str = "quick"
+    """named config in configs/ (quick | paper-hopper | paper-walker2d | paper-ant | paper-halfcheetah | paper-humanoid | paper-door | hopper-cpu)"""
+    env_id: str = "Pendulum-v1"
+    methods: tuple[str, ...] = ("tdil", "bc", "gail", "pwil")
+    """any of: tdil, tdil_irl, bc, gail, pwil, sac_env (SAC on the true reward, an upper reference)"""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int = 5000
+    """environment steps per imitation run (paper: 3M MuJoCo, 1M Adroit)"""
+    warmup_steps: int = 1000
+    """uniform-random steps before updates (paper: 2000)"""
+    eval_every: int = 500
+    eval_episodes: int = 5
+    """evaluation episodes with the deterministic mean action (paper: 10)"""
+    batch_size: int = 256
+    hidden: int = 256
+    layers: int = 3
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 5e-3
+    """critic Polyak rate (paper: 1e-4 over 3M steps; 5e-3 for CPU-sized budgets)"""
+    fixed_log_alpha: float | None = None
+    """None: auto-tuned alpha (paper default); else a fixed log alpha (paper: -4.6 Hopper, ...)"""
+    # transition discriminator
+    disc_hidden: int = 256
+    disc_layers: int = 3
+    disc_lr: float = 3e-4
+    disc_tau: float = 1e-4
+    """Polyak rate of the target discriminator that produces rewards (paper: 1e-4)"""
+    reward_refresh_every: int = 0
+    """0: recompute TDIL rewards for every sampled batch (paper). K>0: cache each transition's reward
+    (computed at insertion) and recompute the whole buffer's every K steps (CPU)"""
+    expert_subsample: int = 0
+    """0: reward sums over all expert next states; M>0: over a fixed random subset of M, scaled by N/M"""
+    bc_every_step: bool = True
+    """TDIL's auxiliary BC step on the demonstration every update (can be turned off)"""
+    expert_critic_update: bool = True
+    """TDIL's second critic update on expert transitions with expert actions"""
+    irl_weight: float = 0.9
+    """TDIL+IRL: r = (1 - w) r_TDIL + w D_GAIL(s, a) (paper: w = 0.9)"""
+    gail_grad_penalty: float = 10.0
+    pwil_alpha: float = 5.0
+    pwil_beta: float = 5.0
+    bc_steps: int = 2000
+    """gradient steps of the BC baseline"""
+    # expert and demonstration
+    expert_steps: int = 10000
+    """SAC steps on the true reward to train the expert (cached in cache_dir)"""
+    demo_seed: int = 0
+    """env.reset seed of the one recorded demonstration"""
+    demo_path: str = ""
+    """use this demonstration file (.npz of this project, or .hdf5 with --demo-format) instead of training an expert"""
+    demo_format: str = "npz"
+    """npz | minari | d4rl"""
+    expert_return: float | None = None
+    """normaliser's expert level; None: measured from the expert policy (or the demo's return)"""
+    terminate_when_unhealthy: bool = False
+    """paper: off for Hopper/Walker2d; done flags are zeroed for the imitation methods"""
+    max_episode_steps: int | None = None
+    buffer_size: int = 1_000_000
+    torch_threads: int = 1
+    device: str = "cpu"
+    out_dir: str = "runs"
+    cache_dir: str = ".cache"
+    resume: str = ""
+    """a run directory to resume: finished (method, seed) jobs are loaded, the rest restart from their last checkpoint"""
+    checkpoint_every: int = 1000
+    tensorboard: bool = True
+    progress: bool = True

@@ -1,0 +1,61 @@
+"""MLPs of the paper: actor, twin critic, discriminators are all 3 x 256 ReLU MLPs (paper App. B)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def mlp(inp: int, out: int, hidden: int = 256, layers: int = 3) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    d = inp
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    mods.append(nn.Linear(d, out))
+    return nn.Sequential(*mods)
+
+
+class Actor(nn.Module):
+    """Tanh-squashed Gaussian policy; actions live in [-1, 1]^A (rescaled to the env's box outside)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, layers: int = 3):
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden, layers)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_std = self.net(obs).chunk(2, dim=-1)
+        return mu, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised a = tanh(mu + sigma * eps) and log pi(a|s) with the tanh Jacobian."""
+        mu, log_std = self(obs)
+        std = log_std.exp()
+        u = mu + std * torch.randn_like(mu)
+        a = torch.tanh(u)
+        logp = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+        logp = logp - (2 * (torch.log(torch.tensor(2.0)) - u - F.softplus(-2 * u))).sum(-1)
+        return a, logp
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self(obs)[0])
+
+
+class TwinCritic(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, layers: int = 3):
+        super().__init__()
+        self.q1 = mlp(obs_dim + act_dim, 1, hidden, layers)
+        self.q2 = mlp(obs_dim + act_dim, 1, hidden, layers)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([obs, act], -1)
+        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+
+
+@torch.no_grad()
+def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """theta_target <- (1 - tau) theta_target + tau theta."""
+    for pt, ps in zip(target.parameters(), source.parameters()):
+        pt.mul_(1 - tau).add_(ps, alpha=tau)

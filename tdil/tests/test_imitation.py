@@ -1,0 +1,91 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tdil.config import Config
+from tdil.demonstrations import record_demonstration, save_demonstration
+from tdil.envs import make_env
+from tdil.imitation import Imitator
+
+TINY = Config(hidden=16, disc_hidden=16, batch_size=32, warmup_steps=50, steps=120, eval_every=60, eval_episodes=1,
+              reward_refresh_every=40, checkpoint_every=0)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    env = make_env("Pendulum-v1")
+    env.action_space.seed(0)
+    return record_demonstration(env, "Pendulum-v1", lambda o: env.action_space.sample(), 0)
+
+
+def _params(im):
+    return torch.cat([p.detach().flatten() for p in im.agent.actor.parameters()])
+
+
+@pytest.mark.parametrize("method", ["tdil", "gail"])
+def test_seeded_runs_are_identical_and_seeds_differ(demo, method):
+    runs = []
+    for s in (0, 0, 1):  # each run is built and trained in turn, as train.py does
+        runs.append(Imitator(method, TINY, demo, s))
+        runs[-1].train(100)
+    a, b, c = runs
+    assert torch.equal(_params(a), _params(b))
+    assert a.result.returns == b.result.returns
+    assert not torch.equal(_params(a), _params(c))
+
+
+@pytest.mark.parametrize("method", ["tdil", "tdil_irl", "pwil"])
+def test_checkpoint_resume_restores_the_run(demo, method, tmp_path):
+    a = Imitator(method, TINY, demo, 0)
+    a.train(80)
+    a.save(tmp_path / "ck.pt")
+    b = Imitator(method, TINY, demo, 0)
+    b.load(tmp_path / "ck.pt")
+    assert b.t == 80 and b.buf.size == a.buf.size
+    assert torch.equal(_params(a), _params(b))
+    np.testing.assert_array_equal(a.buf.reward[: a.buf.size], b.buf.reward[: b.buf.size])
+    assert b.result.returns == a.result.returns
+    b.train(TINY.steps)
+    assert b.t == TINY.steps and len(b.result.returns) == 2
+
+
+def test_cached_and_per_batch_rewards_agree_right_after_a_refresh(demo):
+    im = Imitator("tdil", TINY, demo, 0)
+    im.train(80)  # refreshed at step 80
+    n = im.buf.size
+    fresh = im.tdil_reward(torch.as_tensor(im.buf.next_obs[:n])).numpy()
+    np.testing.assert_allclose(im.buf.reward[:n], fresh, rtol=1e-5, atol=1e-5)
+
+
+def test_expert_subsample_is_an_unbiased_rescaled_sum(demo):
+    cfg = dataclasses.replace(TINY, expert_subsample=50)
+    im = Imitator("tdil", cfg, demo, 0)
+    assert len(im.reward_states) == 50 and im.reward_scale == len(demo) / 50
+
+
+def test_train_py_end_to_end_and_bad_demo(tmp_path, demo):
+    import train
+
+    args = ["--steps", "120", "--warmup-steps", "50", "--expert-steps", "120", "--seeds", "0", "--bc-steps", "20",
+            "--eval-episodes", "1", "--eval-every", "60", "--batch-size", "32", "--hidden", "16", "--disc-hidden", "16",
+            "--reward-refresh-every", "40", "--out-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+            "--no-progress", "--no-tensorboard", "--checkpoint-every", "60"]
+    table = train.main(args + ["--methods", "tdil", "bc", "gail", "pwil"])
+    assert set(table) == {"tdil", "bc", "gail", "pwil"}
+    (run,) = (tmp_path / "runs").iterdir()
+    for f in ("config.json", "metrics.csv", "results.md", "learning_curves.png", "demonstration.npz", "levels.json"):
+        assert (run / f).exists(), f
+    assert json.loads((run / "config.json").read_text())["steps"] == 120
+    # resume: every job is finished, so it reloads them and reproduces the table
+    again = train.main(args + ["--methods", "tdil", "bc", "gail", "pwil", "--resume", str(run)])
+    assert again == table
+    # a demonstration of another environment is refused
+    env = make_env("Pendulum-v1")
+    wrong = record_demonstration(env, "Pendulum-v1", lambda o: env.action_space.sample(), 0)
+    wrong.env_id = "MountainCarContinuous-v0"
+    save_demonstration(tmp_path / "wrong.npz", wrong)
+    with pytest.raises(ValueError, match="MountainCar"):
+        train.main(args + ["--methods", "tdil", "--demo-path", str(tmp_path / "wrong.npz")])
