@@ -1,0 +1,46 @@
+"""One interface for every environment: a batch of `n_envs` copies stepped in lockstep (PyMARL's
+parallel runner contract, vectorised). Everything crossing it is numpy.
+
+reset() -> Obs(obs [B, n, obs_dim] float32, state [B, state_dim] float32, avail [B, n, n_actions] float32)
+step(actions [B, n] int) -> (Obs, reward [B], terminated [B] bool (true terminal, no bootstrap),
+                             done [B] bool (episode over, incl. time limit), won [B] bool)
+Copies that are done are reset by the environment (auto-reset); the runner ignores their outputs
+until every copy of the batch has finished its episode.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Obs(NamedTuple):
+    obs: np.ndarray
+    state: np.ndarray
+    avail: np.ndarray
+
+
+class MultiAgentEnv:
+    n_envs: int
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+    episode_limit: int
+
+    def reset(self) -> Obs:
+        raise NotImplementedError
+
+    def step(self, actions: np.ndarray):
+        raise NotImplementedError
+
+    def check_actions(self, actions: np.ndarray) -> np.ndarray:
+        actions = np.asarray(actions)
+        if actions.shape != (self.n_envs, self.n_agents):
+            raise ValueError(f"actions must have shape {(self.n_envs, self.n_agents)}, got {actions.shape}")
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise TypeError(f"actions must be integers, got {actions.dtype}")
+        if actions.min() < 0 or actions.max() >= self.n_actions:
+            raise ValueError(f"actions must lie in [0, {self.n_actions}), got {actions.min()}..{actions.max()}")
+        return actions
+
+    def close(self):
+        pass
