@@ -78,7 +78,7 @@ class PWILReward:
 
 def behaviour_cloning(actor: Actor, obs: torch.Tensor, act: torch.Tensor, steps: int, lr: float = 3e-4, batch: int = 256, seed: int = 0, callback=None) -> list[float]:
     """BC on the demonstration: minimise MSE(tanh mu(s_E), a_E), minibatches drawn with replacement."""
-    opt = torch.optim.Adam(actor.parameters(), lr=lr)
+    opt = torch.optim.Adam(actor.parameters(), lr=lr, foreach=True)
     g = torch.Generator().manual_seed(seed)
     losses = []
     for step in range(1, steps + 1):

@@ -100,7 +100,7 @@ class Imitator:
         for m in (self.agent.actor, self.agent.critic, self.agent.critic_target):
             m.to(self.dev)
         self.agent.log_alpha = self.agent.log_alpha.detach().to(self.dev).requires_grad_(True)
-        self.agent.alpha_opt = torch.optim.Adam([self.agent.log_alpha], lr=cfg.lr)
+        self.agent.alpha_opt = torch.optim.Adam([self.agent.log_alpha], lr=cfg.lr, foreach=True)
         self.buf = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer_size, cfg.steps))
         self.t = 0
         self.result = RunResult(method, seed)
@@ -114,7 +114,7 @@ class Imitator:
         if self.uses_tdil:
             self.disc = TransitionDiscriminator(self.obs_dim, cfg.disc_hidden, cfg.disc_layers).to(self.dev)
             self.disc_target = copy.deepcopy(self.disc).requires_grad_(False)
-            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, foreach=True)
             # expert next states the reward sums over (all, or a fixed random subset scaled by N/M)
             n = len(self.e_next)
             if 0 < cfg.expert_subsample < n:
@@ -125,7 +125,7 @@ class Imitator:
             self.e_reward = self.tdil_reward(self.e_next)
         if self.uses_gail:
             self.gail = GAILDiscriminator(self.obs_dim, self.act_dim, cfg.disc_hidden, cfg.disc_layers).to(self.dev)
-            self.gail_opt = torch.optim.Adam(self.gail.parameters(), lr=cfg.disc_lr)
+            self.gail_opt = torch.optim.Adam(self.gail.parameters(), lr=cfg.disc_lr, foreach=True)
         if method == "pwil":
             horizon = self.env.spec.max_episode_steps or len(demo)
             self.pwil = PWILReward(demo.obs, from_env_action(self.env, demo.actions), horizon, cfg.pwil_alpha, cfg.pwil_beta)
@@ -209,15 +209,20 @@ class Imitator:
                 r = self.gail.reward(b["obs"], b["act"])
             else:  # TDIL+IRL: r = (1 - w) r_TDIL + w D(s, a)
                 r = (1 - cfg.irl_weight) * r + cfg.irl_weight * self.gail.prob(b["obs"], b["act"])
+        if self.uses_tdil:
+            e_r = self.e_reward[eidx] if self.e_reward is not None else self.tdil_reward(self.e_next[eidx])
+            if self.method == "tdil_irl":
+                e_r = (1 - cfg.irl_weight) * e_r + cfg.irl_weight * self.gail.prob(self.e_obs[eidx], self.e_act[eidx])
+            if cfg.relative_reward:  # r / mean_E r, expert reward := 1 (official code, use_relative_reward)
+                r, e_r = r / (e_r.mean() + 1e-6), torch.ones_like(e_r)
+            r, e_r = cfg.reward_scale * r, cfg.reward_scale * e_r
+            logs["expert_reward"] = e_r.mean().item()
         # (3) actor, (4) critic on the agent batch
         logs["actor_loss"] = ag.update_actor(b["obs"])
         logs["critic_loss"] = ag.update_critic(b["obs"], b["act"], r, b["next_obs"], b["done"])
         if self.uses_tdil:
             # (5) critic on expert transitions with the expert's actions and their own TDIL reward
             if cfg.expert_critic_update:
-                e_r = self.e_reward[eidx] if self.e_reward is not None else self.tdil_reward(self.e_next[eidx])
-                if self.method == "tdil_irl":
-                    e_r = (1 - cfg.irl_weight) * e_r + cfg.irl_weight * self.gail.prob(self.e_obs[eidx], self.e_act[eidx])
                 ag.update_critic(self.e_obs[eidx], self.e_act[eidx], e_r, self.e_next[eidx], self.e_done[eidx])
             # (6) BC step on the demonstration
             if cfg.bc_every_step:

@@ -57,5 +57,6 @@ class TwinCritic(nn.Module):
 @torch.no_grad()
 def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
     """theta_target <- (1 - tau) theta_target + tau theta."""
-    for pt, ps in zip(target.parameters(), source.parameters()):
-        pt.mul_(1 - tau).add_(ps, alpha=tau)
+    tp, sp = list(target.parameters()), list(source.parameters())
+    torch._foreach_mul_(tp, 1 - tau)
+    torch._foreach_add_(tp, sp, alpha=tau)

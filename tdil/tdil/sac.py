@@ -35,9 +35,9 @@ class SAC:
             cfg.fixed_log_alpha if cfg.fixed_log_alpha is not None else cfg.init_log_alpha, requires_grad=True
         )
         self.target_entropy = -float(act_dim)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, foreach=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, foreach=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr, foreach=True)
 
     @property
     def alpha(self) -> torch.Tensor:

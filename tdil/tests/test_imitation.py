@@ -89,3 +89,16 @@ def test_train_py_end_to_end_and_bad_demo(tmp_path, demo):
     save_demonstration(tmp_path / "wrong.npz", wrong)
     with pytest.raises(ValueError, match="MountainCar"):
         train.main(args + ["--methods", "tdil", "--demo-path", str(tmp_path / "wrong.npz")])
+
+
+def test_tdil_runs_on_a_mujoco_task_with_the_papers_env_settings():
+    env = make_env("Hopper-v5", terminate_when_unhealthy=False, max_episode_steps=60)
+    assert env.unwrapped._terminate_when_unhealthy is False
+    env.action_space.seed(0)
+    demo = record_demonstration(env, "Hopper-v5", lambda o: env.action_space.sample(), 0)
+    assert len(demo) == 60 and demo.observations.shape == (61, 11)
+    cfg = dataclasses.replace(TINY, env_id="Hopper-v5", max_episode_steps=60, steps=90, eval_every=90)
+    im = Imitator("tdil", cfg, demo, 0)
+    res = im.train(cfg.steps)
+    assert im.t == 90 and len(res.returns) == 1 and np.isfinite(res.returns[0])
+    assert np.isfinite(im.buf.reward[: im.buf.size]).all() and (im.buf.reward[: im.buf.size] >= 0).all()
