@@ -103,3 +103,18 @@ def multiple_choice_items(text: str, n_items: int, rng: np.random.Generator, con
         order = rng.permutation(n_choices)
         items.append({"context": ctx, "choices": [choices[j] for j in order], "label": int(np.argmin(order))})
     return items
+
+
+def c4_blocks(tokenizer, n_blocks: int = 32, seq_len: int = 2048, seed: int = 42) -> torch.Tensor:  # pragma: no cover
+    """The paper's calibration set: n_blocks random windows of seq_len tokens from C4 (needs `datasets` + internet)."""
+    from datasets import load_dataset
+
+    ds = load_dataset("allenai/c4", data_files="en/c4-train.00000-of-01024.json.gz", split="train")
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n_blocks:
+        ids = tokenizer(ds[int(rng.integers(len(ds)))]["text"], return_tensors="np")["input_ids"][0]
+        if len(ids) > seq_len:
+            s = int(rng.integers(0, len(ids) - seq_len))
+            out.append(ids[s:s + seq_len])
+    return torch.as_tensor(np.stack(out)).long()

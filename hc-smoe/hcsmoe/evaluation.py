@@ -33,10 +33,10 @@ def perplexity(model, blocks: torch.Tensor, batch_size: int = 16) -> float:
 
 
 @torch.no_grad()
-def choice_loglik(model, context: str, choices: list[str]) -> list[float]:
+def choice_loglik(model, context: str, choices: list[str], encode_fn=encode) -> list[float]:
     device = next(model.parameters()).device
-    ctx = encode(context)
-    seqs = [np.concatenate([ctx, encode(c)]) for c in choices]
+    ctx = np.asarray(encode_fn(context), dtype=np.int64)
+    seqs = [np.concatenate([ctx, np.asarray(encode_fn(c), dtype=np.int64)]) for c in choices]
     width = max(len(s) for s in seqs)
     ids = torch.zeros(len(seqs), width, dtype=torch.long)
     for j, s in enumerate(seqs):
@@ -49,11 +49,11 @@ def choice_loglik(model, context: str, choices: list[str]) -> list[float]:
     return out
 
 
-def multiple_choice_accuracy(model, items: list[dict]) -> dict:
+def multiple_choice_accuracy(model, items: list[dict], encode_fn=encode) -> dict:
     model.eval()
     acc, acc_norm = [], []
     for it in items:
-        ll = choice_loglik(model, it["context"], it["choices"])
+        ll = choice_loglik(model, it["context"], it["choices"], encode_fn)
         acc.append(int(np.argmax(ll)) == it["label"])
         norm = [l / len(c.encode("utf-8")) for l, c in zip(ll, it["choices"])]
         acc_norm.append(int(np.argmax(norm)) == it["label"])

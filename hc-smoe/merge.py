@@ -1,0 +1,88 @@
+"""Reduce the experts of a real MoE checkpoint without retraining (HC-SMoE) and save the smaller model.
+
+    python merge.py --model Qwen/Qwen1.5-MoE-A2.7B-Chat --experts 45 --device cuda --dtype bfloat16 \\
+        --calib-source c4 --out merged/qwen-45
+    python merge.py --model runs/quick-.../seed0/moe --tokenizer bytes --experts 4 --out merged/toy
+
+The model is loaded on the CPU; calibration runs layer by layer on --device, so only one decoder
+layer is ever on the GPU. Load the result with `hcsmoe.checkpoint.load_reduced(out)`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from hcsmoe.calibration import collect_stats
+from hcsmoe.checkpoint import WEIGHTS_FILE, count_parameters, save_reduced
+from hcsmoe.clustering import LINKAGES
+from hcsmoe.data import c4_blocks, encode, load_corpus, random_blocks
+from hcsmoe.merging import MERGES
+from hcsmoe.methods import CLUSTERINGS, FEATURES, METHODS, ReduceConfig, reduce_model
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="hub id or local path of a Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE model")
+    p.add_argument("--experts", type=int, required=True, help="k experts kept per MoE layer")
+    p.add_argument("--out", required=True, help="output directory (config.json, hcsmoe.json, model.safetensors)")
+    p.add_argument("--method", default="hc-smoe", choices=METHODS)
+    p.add_argument("--clustering", default="hierarchical", choices=CLUSTERINGS)
+    p.add_argument("--linkage", default="average", choices=LINKAGES)
+    p.add_argument("--feature", default="expert-output", choices=FEATURES)
+    p.add_argument("--merge", default="freq", choices=MERGES)
+    p.add_argument("--max-combos", type=int, default=100_000, help="O-prune subsets evaluated per layer")
+    p.add_argument("--tokenizer", default="", help="tokenizer path/id (default: --model); 'bytes' = UTF-8 bytes (toy models)")
+    p.add_argument("--calib-source", default="local", help="local (bundled KJV text) | c4 (needs datasets + internet) | a .txt file")
+    p.add_argument("--calib-blocks", type=int, default=32, help="calibration blocks (paper: 32)")
+    p.add_argument("--calib-seq-len", type=int, default=2048, help="tokens per calibration block (paper: 2048)")
+    p.add_argument("--calib-batch", type=int, default=1, help="calibration blocks per forward")
+    p.add_argument("--max-stored-tokens", type=int, default=8192, help="MoE inputs kept per layer (O-prune, fix-dom)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where each layer runs during calibration")
+    p.add_argument("--dtype", default="bfloat16" if torch.cuda.is_available() else "float32")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    a = parse(argv)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok_name = a.tokenizer or a.model
+    tokenizer = None if tok_name == "bytes" else AutoTokenizer.from_pretrained(tok_name)
+    encode_fn = encode if tokenizer is None else (lambda s: tokenizer(s, add_special_tokens=False)["input_ids"])
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=getattr(torch, a.dtype)).eval()
+    before = count_parameters(model)
+    rng = np.random.default_rng(a.seed)
+    if a.calib_source == "c4":
+        calib = c4_blocks(tokenizer, a.calib_blocks, a.calib_seq_len, a.seed)
+    else:
+        text = open(a.calib_source).read() if a.calib_source.endswith(".txt") else load_corpus()[0][:2_000_000]
+        calib = random_blocks(np.asarray(encode_fn(text), dtype=np.int64), a.calib_blocks, a.calib_seq_len, rng)
+    t = time.time()
+    stats = collect_stats(model, list(calib.split(a.calib_batch)), device=a.device, max_stored_tokens=a.max_stored_tokens)
+    t_cal = time.time() - t
+    rc = ReduceConfig(method=a.method, num_experts=a.experts, clustering=a.clustering, linkage=a.linkage,
+                      feature=a.feature, merge=a.merge, seed=a.seed, max_combos=a.max_combos)
+    t = time.time()
+    info = reduce_model(model, stats, rc)
+    t_red = time.time() - t
+    save_reduced(model, a.out, extra={"method": vars(a), "groups": {str(k): v for k, v in info.items()}})
+    if tokenizer is not None:
+        tokenizer.save_pretrained(a.out)
+    after = count_parameters(model)
+    report = {"params_before": before["params"], "params_after": after["params"],
+              "expert_params_before": before["expert_params"], "expert_params_after": after["expert_params"],
+              "bytes_after_on_disk": os.path.getsize(os.path.join(a.out, WEIGHTS_FILE)),
+              "param_bytes_before": before["param_bytes"], "calibration_s": round(t_cal, 2), "reduce_s": round(t_red, 2)}
+    print(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
