@@ -39,7 +39,7 @@ class Config:
     (computed at insertion) and recompute the whole buffer's every K steps (CPU)"""
     expert_subsample: int = 0
     """0: reward sums over all expert next states; M>0: over a fixed random subset of M, scaled by N/M"""
-    relative_reward: bool = True
+    relative_reward: bool = False
     """official-code option `use_relative_reward`: divide agent rewards by the mean reward of the expert
     batch and give expert transitions reward 1, which keeps the reward scale fixed while D_target moves"""
     reward_scale: float = 1.0
