@@ -1,0 +1,53 @@
+"""Marching cubes, collision queries and mesh-vs-ground-truth metrics."""
+import math
+
+import numpy as np
+
+from driveenv_nerf.course import Box
+from driveenv_nerf.geometry import (CAR_LENGTH, GroundTruthCollider, ObstacleMap, box_surface_points, chamfer_distance,
+                                    extract_mesh, obstacle_iou)
+
+
+def test_marching_cubes_recovers_sphere():
+    n, h, r = 41, 0.05, 0.6
+    ax = (np.arange(n) - (n - 1) / 2) * h
+    X, Y, Z = np.meshgrid(ax, ax, ax, indexing="ij")
+    density = 50.0 / (1 + np.exp((np.sqrt(X ** 2 + Y ** 2 + Z ** 2) - r) / 0.02))  # smooth solid ball
+    verts, faces = extract_mesh(density, (ax[0], ax[0], ax[0]), (h, h, h), level=25.0)
+    rad = np.linalg.norm(verts, axis=1)
+    assert abs(rad.mean() - r) < 0.01 and rad.std() < 0.01
+    assert len(faces) > 1000
+
+
+def test_ground_truth_collision_on_known_box():
+    col = GroundTruthCollider([Box((2.0, 0.0, 0.3), (0.5, 0.5, 0.3), 0.0)])
+    edge = 2.0 - 0.5 - CAR_LENGTH / 2  # car heading +x touches the box when its centre passes x = edge
+    st = np.array([[2.0, 0.0, 0.0], [edge - 1e-3, 0.0, 0.0], [edge + 1e-3, 0.0, 0.0], [2.0, 2.0, 0.0], [2.0, 0.0, 1.3]])
+    assert col.collides(st).tolist() == [True, False, True, False, True]
+    # a rotated box: the car passes diagonally outside its corner
+    rot = GroundTruthCollider([Box((0.0, 0.0, 0.3), (0.5, 0.5, 0.3), math.pi / 4)])
+    assert rot.collides(np.array([[0.55, 0.0, math.pi / 2]])).tolist() == [True]  # corner at x = 0.707
+    assert rot.collides(np.array([[0.87, 0.0, math.pi / 2]])).tolist() == [False]  # 0.87 - 0.15 > 0.707
+    # a box above the vehicle's height band does not collide
+    assert not GroundTruthCollider([Box((0.0, 0.0, 2.0), (1.0, 1.0, 0.2))]).collides(np.zeros((1, 3)))[0]
+
+
+def test_mesh_obstacle_map_agrees_with_boxes():
+    aabb = ((-2.0, -2.0, -0.2), (2.0, 2.0, 1.0))
+    box = Box((0.3, -0.2, 0.4), (0.6, 0.4, 0.4), 0.3)
+    h = 0.05
+    xs, ys, zs = (np.arange(lo, hi + 1e-9, h) for lo, hi in zip(aabb[0], aabb[1]))
+    X, Y, Z = np.meshgrid(xs, ys, zs, indexing="ij")
+    c, s = math.cos(box.yaw), math.sin(box.yaw)
+    lx, ly = c * (X - 0.3) + s * (Y + 0.2), -s * (X - 0.3) + c * (Y + 0.2)
+    inside = (np.abs(lx) < 0.6) & (np.abs(ly) < 0.4) & (Z < 0.8) & (Z > -0.1)
+    verts, faces = extract_mesh(inside.astype(float) * 20, (xs[0], ys[0], zs[0]), (h, h, h), 10.0)
+    mesh_map = ObstacleMap.from_mesh(verts, faces, aabb, 0.05)
+    gt = ObstacleMap.from_boxes([box], aabb, 0.05)
+    assert obstacle_iou(mesh_map, gt) > 0.85
+    st = np.array([[0.3, -0.2, 0.0], [1.6, 1.6, 0.0], [-1.5, 1.0, 0.0]])
+    assert mesh_map.collides(st).tolist() == GroundTruthCollider([box]).collides(st).tolist() == [True, False, False]
+    gt_pts = box_surface_points([box], 0.05, (0.1, 0.7))
+    sel = verts[(verts[:, 2] > 0.1) & (verts[:, 2] < 0.7)]
+    assert chamfer_distance(sel, gt_pts) < 0.05
+    assert chamfer_distance(gt_pts, gt_pts) == 0.0

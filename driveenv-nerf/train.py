@@ -1,0 +1,415 @@
+"""DriveEnv-NeRF main job: capture -> NeRF -> mesh -> agents -> validation and lighting experiments.
+
+    python train.py                       # the embedded default (config `quick`, CPU)
+    python train.py --config paper-campus # paper-scale settings (GPU)
+    python train.py --resume runs/quick-20260101-120000   # continue an interrupted run
+    python train.py --help                # every option
+
+Outputs go to runs/<config>-<time>/: config.json, metrics/*.csv, TensorBoard events, checkpoints
+(nerf.pt, policies/*.pt), the nerfstudio data set (data/transforms.json), mesh.obj, PNG plots,
+results.json and results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+from tqdm.auto import tqdm
+
+from driveenv_nerf import nerf as NR
+from driveenv_nerf.agents import DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, dagger, evaluate, ppo
+from driveenv_nerf.camera import Intrinsics, VehicleCamera
+from driveenv_nerf.capture import capture
+from driveenv_nerf.course import campus_course
+from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld
+from driveenv_nerf.geometry import (HEIGHT_BAND, ObstacleMap, box_surface_points, chamfer_distance, extract_mesh,
+                                    obstacle_iou, write_obj)
+from driveenv_nerf.nerfstudio_data import read_transforms, write_transforms
+from driveenv_nerf.renderer import RealWorldRenderer, StandardSimRenderer
+from driveenv_nerf import plots
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class Config:
+    """Every option of the main job (any can be given on the command line)."""
+
+    config: str = "quick"  # named config in configs/<name>.json
+    seed: int = 0
+    out_dir: str = "runs"
+    resume: str = ""  # a run directory to continue (finished stages are skipped)
+    torch_threads: int = 1  # 1 is fastest on a shared/busy CPU
+    device: str = "cpu"  # NeRF training device (cuda on a GPU)
+    # capture (the "real world" videos)
+    lightings: str = "day,dusk,night"
+    views_per_lighting: int = 40
+    test_views_per_lighting: int = 5
+    capture_width: int = 64
+    capture_height: int = 48
+    hfov_deg: float = 90.0
+    data: str = ""  # an existing nerfstudio folder (transforms.json) to train on instead of capturing
+    # NeRF
+    nerf_iters: int = 600
+    nerf_batch_rays: int = 1024
+    nerf_voxel: float = 0.15
+    nerf_samples: int = 48
+    nerf_features: int = 8
+    appearance_dim: int = 8
+    nerf_checkpoint_every: int = 200
+    mesh_level: float = 8.0  # density level of the marching-cubes surface (1/m)
+    obstacle_cell: float = 0.1
+    # environments
+    obs_width: int = 32
+    obs_height: int = 24
+    max_steps: int = 100
+    env_nerf_samples: int = 32
+    # agents
+    dagger_iters: int = 4
+    dagger_envs: int = 16
+    dagger_steps: int = 40
+    dagger_epochs: int = 8
+    ppo_updates: int = 20
+    ppo_envs: int = 16
+    ppo_steps: int = 32
+    eval_episodes: int = 16
+
+
+def parse_config(argv=None) -> Config:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in fields(Config):
+        kw = {"default": None, "help": f"(default {f.default!r})"}
+        if f.type in ("bool", bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), **kw)
+        else:
+            typ = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=typ, **kw)
+    args = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}
+    cfg = Config()
+    if args.get("resume"):
+        saved = json.loads((Path(args["resume"]) / "config.json").read_text())
+        cfg = dataclasses.replace(cfg, **saved)
+    else:
+        name = args.get("config", cfg.config)
+        path = CONFIG_DIR / f"{name}.json"
+        if not path.exists():
+            raise SystemExit(f"unknown config {name!r}; available: {sorted(q.stem for q in CONFIG_DIR.glob('*.json'))}")
+        cfg = dataclasses.replace(cfg, **json.loads(path.read_text()))
+    return dataclasses.replace(cfg, **args)
+
+
+class Logger:
+    """CSV files per stage plus TensorBoard scalars."""
+
+    def __init__(self, run: Path):
+        self.dir = run / "metrics"
+        self.dir.mkdir(exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run / "tb"))
+        except Exception:  # tensorboard missing: CSV only
+            self.tb = None
+
+    def log(self, stage: str, step: int, row: dict):
+        path = self.dir / f"{stage}.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step"] + list(row))
+            if new:
+                w.writeheader()
+            w.writerow({"step": step, **row})
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(f"{stage}/{k}", v, step)
+
+    def read(self, stage: str):
+        path = self.dir / f"{stage}.csv"
+        if not path.exists():
+            return []
+        with open(path) as f:
+            return list(csv.DictReader(f))
+
+
+def fmt_table(header, rows) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        out.append("| " + " | ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in r) + " |")
+    return "\n".join(out)
+
+
+def corr(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if np.std(a) == 0 or np.std(b) == 0:
+        return float("nan"), float("nan")
+    return float(stats.pearsonr(a, b)[0]), float(stats.spearmanr(a, b)[0])
+
+
+def main(cfg: Config):
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    run = Path(cfg.resume) if cfg.resume else Path(cfg.out_dir) / f"{cfg.config}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "policies").mkdir(exist_ok=True)
+    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    logger = Logger(run)
+    print(f"run directory: {run}")
+    t_start = time.time()
+    course = campus_course()
+    lightings = cfg.lightings.split(",")
+    K_cap = Intrinsics.from_fov(cfg.capture_width, cfg.capture_height, cfg.hfov_deg)
+    env_cfg = EnvConfig(obs_width=cfg.obs_width, obs_height=cfg.obs_height, hfov_deg=cfg.hfov_deg, max_steps=cfg.max_steps)
+    cam = VehicleCamera()
+    results = json.loads((run / "results.json").read_text()) if (run / "results.json").exists() else {}
+
+    # ---------------------------------------------------------------- 1. capture (nerfstudio format)
+    data_dir = Path(cfg.data) if cfg.data else run / "data"
+    if not cfg.data and not (data_dir / "transforms.json").exists():
+        t0 = time.time()
+        imgs, poses, labels = capture(course, K_cap, lightings, cfg.views_per_lighting, cfg.seed)
+        write_transforms(data_dir, imgs, poses, K_cap, labels)
+        timgs, tposes, tlabels = capture(course, K_cap, lightings, cfg.test_views_per_lighting, cfg.seed + 1000)
+        write_transforms(data_dir / "test", timgs, tposes, K_cap, tlabels)
+        print(f"captured {len(imgs)} training + {len(timgs)} held-out views in {time.time() - t0:.1f}s -> {data_dir}")
+        st = np.array([[0.3, 0.0, 0.0], [3.0, 0.4, 0.2], [7.6, 2.0, 1.2]])
+        c2w = cam.c2w(st)
+        rw, sr = RealWorldRenderer(course, K_cap), StandardSimRenderer(course, K_cap)
+        rows = [rw.render(c2w, lighting=l, noise_seed=0).numpy() for l in lightings] + [sr.render(c2w).numpy()]
+        plots.plot_course(run / "course.png", course, [list(r) for r in rows])
+    train = read_transforms(data_dir, aabb=course.aabb)
+    test = read_transforms(data_dir / "test", aabb=course.aabb) if (data_dir / "test" / "transforms.json").exists() else None
+
+    # ---------------------------------------------------------------- 2. NeRF with appearance embeddings
+    tc = NR.TrainConfig(iters=cfg.nerf_iters, batch_rays=cfg.nerf_batch_rays)
+    ncfg = NR.NeRFConfig(voxel=cfg.nerf_voxel, n_features=cfg.nerf_features, appearance_dim=cfg.appearance_dim, n_samples=cfg.nerf_samples)
+    ck_path = run / "nerf.pt"
+    if ck_path.exists():
+        model, opt, step0, _ = NR.load_checkpoint(ck_path, tc)
+        print(f"resuming NeRF from step {step0}")
+    else:
+        model = NR.GridNeRF(course.aabb, len(train.images), ncfg)
+        opt, step0 = NR.make_optimizer(model, tc), 0
+    model.to(cfg.device)
+    if step0 < tc.iters:
+        rays = NR.RayData(train.images, train.c2w, train.K)
+        gen = torch.Generator().manual_seed(cfg.seed + step0)
+        t0 = time.time()
+        bar = tqdm(range(step0, tc.iters), desc="nerf", initial=step0, total=tc.iters)
+        for it in bar:
+            o, d, rgb, img = rays.sample(tc.batch_rays, gen)
+            m = NR.train_step(model, opt, (o.to(cfg.device), d.to(cfg.device), rgb.to(cfg.device), img.to(cfg.device)), tc, it)
+            if it % 20 == 0:
+                bar.set_postfix(psnr=f"{m['psnr']:.2f}")
+                logger.log("nerf", it, m)
+            if (it + 1) % cfg.nerf_checkpoint_every == 0 or it + 1 == tc.iters:
+                NR.save_checkpoint(ck_path, model.cpu(), opt, it + 1)
+                model.to(cfg.device)
+        results["nerf_train_seconds"] = time.time() - t0
+        results["nerf_iters_per_s"] = (tc.iters - step0) / (time.time() - t0)
+    model = model.cpu().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    app = NR.lighting_embeddings(model, train.lighting)
+    if test is not None:
+        q = {}
+        rows, labels = [], []
+        for name in sorted(set(test.lighting)):
+            idx = [i for i, l in enumerate(test.lighting) if l == name]
+            r = NR.render_image(model, test.c2w[idx], test.K, app.get(name, next(iter(app.values()))))
+            q[name] = {"psnr": float(np.mean([NR.psnr(r[k], test.images[i]) for k, i in enumerate(idx)])),
+                       "ssim": float(np.mean([NR.ssim(r[k].numpy(), test.images[i].numpy()) for k, i in enumerate(idx)]))}
+            rows += [[test.images[i] for i in idx[:4]], [r[k] for k in range(min(4, len(idx)))]]
+            labels += [f"{name} GT", f"{name} NeRF"]
+        results["nerf_heldout"] = q
+        plots.plot_image_grid(run / "nerf_vs_gt.png", rows, labels, "held-out views: real-world renderer (GT) vs NeRF (lighting-mean appearance)")
+    # lighting interpolation strip (choosing / interpolating appearance embeddings)
+    strip_pose = torch.as_tensor(cam.c2w(np.array([[2.0, 0.2, 0.1]])), dtype=torch.float32)
+    names = [n for n in ("day", "dusk", "night") if n in app]
+    strip = []
+    for a, b in zip(names[:-1], names[1:]):
+        for al in np.linspace(0, 1, 4, endpoint=(b == names[-1])):
+            strip.append(NR.render_image(model, strip_pose, K_cap, NR.interpolate_appearance(app[a], app[b], float(al)))[0])
+    if strip:
+        plots.plot_image_grid(run / "lighting_interpolation.png", [strip], ["NeRF"], " -> ".join(names) + " (interpolated appearance embeddings)")
+
+    # ---------------------------------------------------------------- 3. mesh + collision geometry
+    origin, spacing = model.grid_coords()
+    vol = model.density_volume()
+    level = cfg.mesh_level
+    if not vol.min() < level < vol.max():  # an under-trained field: fall back to a high quantile, and say so
+        level = float(np.quantile(vol, 0.99))
+        print(f"warning: mesh level {cfg.mesh_level} outside the density range; using the 99th percentile {level:.3g}")
+    verts, faces = extract_mesh(vol, origin, spacing, level)
+    write_obj(run / "mesh.obj", verts, faces)
+    mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cfg.obstacle_cell)
+    gt_map = ObstacleMap.from_boxes(course.boxes, course.aabb, 0.05)
+    X, Y = gt_map.cell_centers()
+    _, dd = course.frenet(X.ravel(), Y.ravel())
+    corridor = (np.abs(dd) < course.half_width + 1.5).reshape(X.shape)  # the part of the scene the captures cover
+    road = (np.abs(dd) < course.half_width).reshape(X.shape)
+    gt_pts = box_surface_points(course.boxes, 0.05, HEIGHT_BAND)
+    mesh_pts = verts[(verts[:, 2] >= HEIGHT_BAND[0]) & (verts[:, 2] <= HEIGHT_BAND[1])]
+    _, dg = course.frenet(gt_pts[:, 0], gt_pts[:, 1])
+    _, dm = course.frenet(mesh_pts[:, 0], mesh_pts[:, 1])
+    lim = course.half_width + 1.5
+    results["mesh"] = {"level": level, "vertices": int(len(verts)), "faces": int(len(faces)),
+                       "iou_corridor": obstacle_iou(mesh_map, gt_map, corridor), "iou_road": obstacle_iou(mesh_map, gt_map, road),
+                       "chamfer_m": chamfer_distance(mesh_pts[np.abs(dm) < lim], gt_pts[np.abs(dg) < lim])}
+    plots.plot_mesh(run / "mesh.png", verts, course, gt_map, mesh_map)
+    print(f"mesh: {len(verts)} vertices; obstacle-map IoU (corridor) {results['mesh']['iou_corridor']:.3f}, "
+          f"(road) {results['mesh']['iou_road']:.3f}; Chamfer {results['mesh']['chamfer_m']:.3f} m")
+
+    # ---------------------------------------------------------------- 4. agents
+    expert = PurePursuitExpert(course, env_cfg.wheelbase, env_cfg.max_steer)
+    app_stack = torch.stack([app[n] for n in names])
+
+    def random_lighting(rng, n):  # interpolate two random lighting embeddings per episode
+        i, j = rng.integers(len(names), size=(2, n))
+        al = torch.as_tensor(rng.uniform(0, 1, n), dtype=torch.float32)[:, None]
+        return (1 - al) * app_stack[i] + al * app_stack[j]
+
+    def world(kind, lighting="day", seed=0):
+        if kind == "sim":
+            return SimWorld(course, env_cfg, cam)
+        if kind == "real":
+            return RealWorld(course, env_cfg, lighting, cam, seed=seed)
+        if kind == "nerf":
+            return NeRFWorld(model, mesh_map, env_cfg, app[lighting], cam, cfg.env_nerf_samples)
+        if kind == "nerf-randlight":
+            return NeRFWorld(model, mesh_map, env_cfg, random_lighting, cam, cfg.env_nerf_samples)
+        raise ValueError(kind)
+
+    policies = {}
+    hw = (cfg.obs_height, cfg.obs_width)
+    dcfg = DAggerConfig(iterations=cfg.dagger_iters, n_envs=cfg.dagger_envs, steps_per_iter=cfg.dagger_steps, epochs=cfg.dagger_epochs)
+    for name, kind in (("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")):
+        final = run / "policies" / f"{name}.pt"
+        bc = run / "policies" / f"{name}-bc.pt"
+        pol = PixelPolicy(hw)
+        if final.exists():
+            pol.load_state_dict(torch.load(final)["policy"])
+        else:
+            ck = run / "policies" / f"{name}-ckpt.pt"
+            start, data = 0, None
+            if ck.exists():
+                st = torch.load(ck, weights_only=False)
+                pol.load_state_dict(st["policy"])
+                start, data = st["iteration"] + 1, (st["X"], st["Y"])
+                print(f"resuming {name} at DAgger iteration {start}")
+
+            def save(it, p, D, log, name=name, ck=ck, bc=bc):
+                logger.log(name, it, log)
+                torch.save({"policy": p.state_dict(), "iteration": it, "X": D[0], "Y": D[1]}, ck)
+                if it == 0:
+                    torch.save({"policy": p.state_dict()}, bc)
+
+            env = BatchDrive(course, world(kind, seed=cfg.seed), env_cfg, cfg.dagger_envs, seed=cfg.seed)
+            t0 = time.time()
+            dagger(env, expert, pol, dcfg, seed=cfg.seed, on_iteration=save, start_iter=start, data=data, desc=name)
+            torch.save({"policy": pol.state_dict()}, final)
+            ck.unlink(missing_ok=True)
+            print(f"{name}: DAgger done in {time.time() - t0:.0f}s")
+        policies[name] = pol
+        if bc.exists():
+            p0 = PixelPolicy(hw)
+            p0.load_state_dict(torch.load(bc)["policy"])
+            policies[f"{name} (BC only)"] = p0
+    if cfg.ppo_updates > 0:
+        final = run / "policies" / "ppo-sim.pt"
+        pol = PixelPolicy(hw)
+        if final.exists():
+            pol.load_state_dict(torch.load(final)["policy"])
+        else:
+            ck = run / "policies" / "ppo-sim-ckpt.pt"
+            start, opt_state = 0, None
+            if ck.exists():
+                st = torch.load(ck, weights_only=False)
+                pol.load_state_dict(st["policy"])
+                start, opt_state = st["update"] + 1, st["opt"]
+
+            def save_ppo(u, p, o, log):
+                logger.log("ppo-sim", u, log)
+                torch.save({"policy": p.state_dict(), "opt": o.state_dict(), "update": u}, ck)
+
+            env = BatchDrive(course, world("sim"), env_cfg, cfg.ppo_envs, seed=cfg.seed)
+            t0 = time.time()
+            ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=cfg.seed,
+                on_update=save_ppo, start_update=start, opt_state=opt_state)
+            torch.save({"policy": pol.state_dict()}, final)
+            ck.unlink(missing_ok=True)
+            print(f"ppo-sim: {cfg.ppo_updates} updates in {time.time() - t0:.0f}s")
+        policies["ppo-sim"] = pol
+
+    # ---------------------------------------------------------------- 5. validation experiment
+    evals = {}
+    worlds = {"standard sim": ("sim", "day"), "NeRF env": ("nerf", "day"), "real world": ("real", "day")}
+    for wname, (kind, light) in worlds.items():
+        evals[wname] = {}
+        for pname, pol in tqdm(list(policies.items()), desc=f"eval {wname}", leave=False):
+            env = BatchDrive(course, world(kind, light, seed=cfg.seed + 7), env_cfg, cfg.eval_episodes)
+            evals[wname][pname] = evaluate(env, lambda o, s, pol=pol: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 123, record=True)
+    env = BatchDrive(course, world("sim"), env_cfg, cfg.eval_episodes)
+    expert_eval = evaluate(env, lambda o, s: expert(s), cfg.eval_episodes, seed=cfg.seed + 123)
+    pn = list(policies)
+    sr = {w: [evals[w][p]["success"] for p in pn] for w in worlds}
+    val_rows = [[p] + [evals[w][p]["success"] for w in worlds] for p in pn]
+    val = {"policies": pn, "success": sr, "expert_success_sim": expert_eval["success"]}
+    for w in ("standard sim", "NeRF env"):
+        pe, sp = corr(sr[w], sr["real world"])
+        val[w] = {"mean_abs_gap_to_real": float(np.mean(np.abs(np.array(sr[w]) - np.array(sr["real world"])))), "pearson": pe, "spearman": sp}
+    results["validation"] = val
+    maps = {"NeRF env": mesh_map, "standard sim": gt_map, "real world": gt_map}
+    plots.plot_trajectories(run / "trajectories.png", course, evals, maps)
+
+    # ---------------------------------------------------------------- 6. lighting robustness experiment
+    light_rows, light = [], {}
+    for pname in ("dagger-sim", "dagger-nerf-day", "dagger-nerf-randlight"):
+        light[pname] = {}
+        for lname in lightings:
+            env = BatchDrive(course, world("real", lname, seed=cfg.seed + 11), env_cfg, cfg.eval_episodes)
+            light[pname][lname] = evaluate(env, lambda o, s, pol=policies[pname]: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 321)["success"]
+        light_rows.append([pname] + [light[pname][l] for l in lightings])
+    results["lighting"] = light
+    results["total_seconds"] = time.time() - t_start
+    (run / "results.json").write_text(json.dumps(results, indent=1))
+
+    # ---------------------------------------------------------------- tables
+    curves = {}
+    nl = logger.read("nerf")
+    if nl:
+        curves["NeRF training PSNR"] = ([int(r["step"]) for r in nl], [float(r["psnr"]) for r in nl], "dB (train batch)")
+    for n in ("dagger-sim", "dagger-nerf-randlight", "ppo-sim"):
+        rows = logger.read(n)
+        if rows:
+            key = "mse" if "mse" in rows[0] else "mean_return"
+            curves[n] = ([int(r["step"]) for r in rows], [float(r[key]) for r in rows], key)
+    plots.plot_curves(run / "curves.png", curves)
+    md = [f"# Results of `{run}`", ""]
+    if "nerf_heldout" in results:
+        md += ["## NeRF (held-out views)", fmt_table(["lighting", "PSNR (dB)", "SSIM"], [[k, v["psnr"], v["ssim"]] for k, v in results["nerf_heldout"].items()]), ""]
+    m = results["mesh"]
+    md += ["## Mesh vs ground truth", fmt_table(["vertices", "obstacle IoU (corridor)", "obstacle IoU (road)", "Chamfer (m)"],
+                                                 [[m["vertices"], m["iou_corridor"], m["iou_road"], m["chamfer_m"]]]), ""]
+    md += [f"## Validation: success rate over {cfg.eval_episodes} episodes (day)", fmt_table(["policy"] + list(worlds), val_rows), "",
+           fmt_table(["simulator", "mean |gap| to real", "Pearson r", "Spearman rho"],
+                     [[w, val[w]["mean_abs_gap_to_real"], val[w]["pearson"], val[w]["spearman"]] for w in ("standard sim", "NeRF env")]),
+           "", f"(privileged pure-pursuit expert in the standard sim: {expert_eval['success']:.3f})", ""]
+    md += ["## Lighting robustness: real-world success rate", fmt_table(["policy"] + lightings, light_rows), ""]
+    md += [f"total time {results['total_seconds']:.0f}s"]
+    text = "\n".join(md)
+    (run / "results.md").write_text(text + "\n")
+    print("\n" + text)
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_config())
