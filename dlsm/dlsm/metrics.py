@@ -1,0 +1,49 @@
+"""Evaluation: score errors against the oracle, precision/recall/density/coverage, Frechet
+distance in a feature space, and the classification accuracy score (CAS).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+from scipy.spatial.distance import cdist
+
+
+def score_errors(est, oracle):
+    """Mean Euclidean norm of (estimate - oracle) over points (the toy study's D metrics)."""
+    return float(np.mean(np.linalg.norm((np.asarray(est) - np.asarray(oracle)).reshape(len(est), -1), axis=-1)))
+
+
+def _knn_radii(x, k):
+    d = cdist(x, x)
+    return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+
+
+def prdc(real, fake, k: int = 5):
+    """Precision, recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020)
+    from k-nearest-neighbour balls, as in the `prdc` package the paper uses."""
+    real = np.asarray(real, np.float64).reshape(len(real), -1)
+    fake = np.asarray(fake, np.float64).reshape(len(fake), -1)
+    if len(real) <= k or len(fake) <= k:
+        raise ValueError(f"prdc needs more than k={k} real and fake points, got {len(real)} and {len(fake)}")
+    r_real, r_fake = _knn_radii(real, k), _knn_radii(fake, k)
+    d = cdist(real, fake)  # (R, F)
+    inside = d < r_real[:, None]
+    precision = float(np.mean(inside.any(axis=0)))
+    recall = float(np.mean((d < r_fake[None, :]).any(axis=1)))
+    density = float(inside.sum() / (k * len(fake)))
+    coverage = float(np.mean(d.min(axis=1) < r_real))
+    return dict(precision=precision, recall=recall, density=density, coverage=coverage)
+
+
+def frechet_distance(feat_a, feat_b):
+    """||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 (C_a C_b)^(1/2)) between Gaussian fits of two feature sets."""
+    a = np.asarray(feat_a, np.float64)
+    b = np.asarray(feat_b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    ca, cb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    covmean = scipy.linalg.sqrtm(ca @ cb)
+    if not np.isfinite(covmean).all():
+        off = np.eye(len(ca)) * 1e-6
+        covmean = scipy.linalg.sqrtm((ca + off) @ (cb + off))
+    covmean = np.real(covmean)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean))
