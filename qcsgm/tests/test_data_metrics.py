@@ -1,0 +1,95 @@
+"""Data (toys, oracle scores, IDX / image loaders) and the sample metrics."""
+import gzip
+import os
+import struct
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qcsbm import data as D
+from qcsbm.metrics import precision_recall
+
+
+@pytest.mark.parametrize("name", D.TOYS)
+def test_toys_shape_and_determinism(name):
+    a = D.sample_toy(name, 501, 0)
+    assert a.shape == (501, 2) and a.dtype == np.float32 and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, D.sample_toy(name, 501, 0))
+    assert np.abs(a).max() < 12
+
+
+def test_checkerboard_occupies_alternate_squares():
+    x = D.sample_toy("checkerboard", 4000, 0)
+    cell = np.floor(x / 3.0).astype(int)
+    assert np.all((cell.sum(1) % 2) == 0)  # only the (i + j) even cells
+    assert len({tuple(c) for c in cell}) == 8
+
+
+@pytest.mark.parametrize("name", ["checkerboard", "gaussian_8"])
+def test_exact_oracle_matches_monte_carlo_mixture(name):
+    """The closed-form score of p_sigma equals the score of the Monte-Carlo mixture over many samples."""
+    sigma = 0.8
+    ref = jnp.asarray(D.sample_toy(name, 40000, 7))
+    x = jnp.asarray(D.sample_toy(name, 50, 8)) + sigma * jax.random.normal(jax.random.PRNGKey(0), (50, 2))
+
+    def mc_score(xi):
+        w = jax.nn.softmax(-jnp.sum((xi - ref) ** 2, -1) / (2 * sigma**2))
+        return (w @ ref - xi) / sigma**2
+
+    exact = D.oracle_score_fn(name)(x, jnp.full(50, sigma))
+    mc = jax.vmap(mc_score)(x)
+    err = jnp.linalg.norm(exact - mc, axis=1) / (jnp.linalg.norm(exact, axis=1) + 1.0)
+    assert float(jnp.median(err)) < 0.05
+
+
+def test_read_idx_roundtrip(tmp_path):
+    arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    p = tmp_path / "x-idx3-ubyte.gz"
+    with gzip.open(p, "wb") as f:
+        f.write(struct.pack(">HBB", 0, 8, 3) + struct.pack(">III", 2, 3, 4) + arr.tobytes())
+    np.testing.assert_array_equal(D.read_idx(str(p)), arr)
+    with pytest.raises(FileNotFoundError, match="IDX file not found"):
+        D.read_idx(str(tmp_path / "missing.gz"))
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(D.FASHION_MNIST_DIR, "t10k-images-idx3-ubyte.gz")),
+                    reason="Debian package dataset-fashion-mnist not installed")
+def test_fashion_mnist_loader():
+    x = D.load_images("fashion_mnist", "test")
+    assert x.shape == (10000, 28, 28, 1) and 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_digits_loader_and_dequantize():
+    tr, te = D.load_images("digits", "train"), D.load_images("digits", "test")
+    assert tr.shape == (1500, 8, 8, 1) and te.shape == (297, 8, 8, 1)
+    dq = D.dequantize(tr, D.n_bins("digits"), np.random.default_rng(0))
+    assert np.all(np.abs(dq - (tr * 16 + 0.5) / 17) <= 0.5 / 17 + 1e-6)
+
+
+def test_bad_dataset_names_and_paths(tmp_path):
+    with pytest.raises(ValueError, match="unknown toy dataset 'moons'"):
+        D.sample_toy("moons", 10)
+    with pytest.raises(ValueError, match="unknown image dataset 'mnist2'"):
+        D.load_images("mnist2")
+    with pytest.raises(ValueError, match="not shipped here"):
+        D.load_images("cifar10")
+    with pytest.raises(FileNotFoundError, match="cifar10 file not found"):
+        D.load_images("cifar10", root=str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        D.load_images("fashion_mnist", root=str(tmp_path))
+
+
+def test_precision_recall_limits():
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((500, 2))
+    p, r = precision_recall(real, real + 1e-4, k=3)
+    assert p > 0.99 and r > 0.99
+    p, r = precision_recall(real, real + 100.0, k=3)
+    assert p == 0.0 and r == 0.0
+    # mode dropping: fake covers half the modes -> high precision, recall about one half
+    two = np.concatenate([rng.standard_normal((500, 2)) * 0.1, rng.standard_normal((500, 2)) * 0.1 + 10])
+    p, r = precision_recall(two, rng.standard_normal((1000, 2)) * 0.1, k=3)
+    assert p > 0.9 and 0.4 < r < 0.6
+    assert precision_recall(real, np.full((10, 2), np.nan)) == (0.0, 0.0)
