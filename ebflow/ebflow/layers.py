@@ -1,0 +1,321 @@
+"""Flow layers with exact inverses, split the way EBFlow needs them.
+
+Every layer maps a batch ``x`` of shape ``(B, *in_shape)`` to ``y`` and reports its
+log|det J| in two parts:
+
+* ``forward(p, x) -> (y, data_logdet)``: the data-dependent part, shape ``(B,)``.
+  It is non-zero only for the nonlinear layers (set S_n in the paper) and goes into the
+  energy E(x).
+* ``const_logdet(p, in_shape) -> scalar``: the data-independent part, non-zero only for the
+  linear layers (set S_l: fully connected, convolution, actnorm). Its sum is -log Z(theta),
+  the normalising constant that score matching never needs. It costs O(D^3) for a dense
+  D x D matrix and is only called by maximum likelihood and at evaluation.
+
+Params are plain pytrees (dicts of arrays); layers are frozen dataclasses holding only static
+hyper-parameters, so a whole flow is a hashable, jit-friendly description.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+
+Params = Any
+
+
+def _flat_dim(shape: Sequence[int]) -> int:
+    return int(math.prod(shape))
+
+
+def _sum_except_batch(x: jnp.ndarray) -> jnp.ndarray:
+    return x.reshape(x.shape[0], -1).sum(axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """Base class; the identity map."""
+
+    linear = False  # member of S_l (log-det constant in x) or S_n (log-det depends on x)
+
+    def init(self, key, in_shape: tuple[int, ...]) -> Params:
+        return {}
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(in_shape)
+
+    def forward(self, p: Params, x: jnp.ndarray):
+        return x, jnp.zeros(x.shape[0], x.dtype)
+
+    def inverse(self, p: Params, y: jnp.ndarray) -> jnp.ndarray:
+        return y
+
+    def const_logdet(self, p: Params, in_shape: tuple[int, ...]) -> jnp.ndarray:
+        return jnp.zeros(())
+
+
+# --------------------------------------------------------------------------- linear (S_l)
+@dataclasses.dataclass(frozen=True)
+class FullyConnected(Layer):
+    """y = x W^T + b on flat (B, D) inputs. log|det J| = log|det W| (constant in x)."""
+
+    bias: bool = True
+    neg_init: bool = False  # the official MNIST FC configs start from W = -I
+    init_noise: float = 0.0
+
+    linear = True
+
+    def init(self, key, in_shape):
+        if len(in_shape) != 1:
+            raise ValueError(f"FullyConnected expects flat inputs (D,), got shape {in_shape}; add Flatten() first")
+        d = in_shape[0]
+        w = (-1.0 if self.neg_init else 1.0) * jnp.eye(d)
+        w = w + self.init_noise * jax.random.normal(key, (d, d)) / math.sqrt(d)
+        p = {"w": w}
+        if self.bias:
+            p["b"] = jnp.zeros(d)
+        return p
+
+    def forward(self, p, x):
+        y = x @ p["w"].T
+        if self.bias:
+            y = y + p["b"]
+        return y, jnp.zeros(x.shape[0], x.dtype)
+
+    def inverse(self, p, y):
+        if self.bias:
+            y = y - p["b"]
+        return jnp.linalg.solve(p["w"], y.T).T
+
+    def const_logdet(self, p, in_shape):
+        return jnp.linalg.slogdet(p["w"])[1]  # O(D^3): the cost EBFlow avoids in training
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv2d(Layer):
+    """'SAME'-padded k x k convolution on (B, H, W, C), C -> C channels.
+
+    Its Jacobian is the dense (HWC) x (HWC) Toeplitz-block matrix T(kernel). It is linear, so
+    log|det T| is constant in x; we build T once by applying the convolution to the identity
+    basis and take its slogdet (O(D^3), evaluation / ML only). The inverse solves T x = y - b.
+    Initialised to a Dirac kernel plus noise, as in the paper's CNN flow.
+    """
+
+    kernel_size: int = 3
+    bias: bool = True
+    init_noise: float = 1e-3
+
+    linear = True
+
+    def init(self, key, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"Conv2d expects (H, W, C) inputs, got shape {in_shape}")
+        k, c = self.kernel_size, in_shape[-1]
+        dirac = jnp.zeros((k, k, c, c)).at[k // 2, k // 2].set(jnp.eye(c))
+        p = {"kernel": dirac + self.init_noise * jax.random.normal(key, (k, k, c, c))}
+        if self.bias:
+            p["b"] = jnp.zeros(c)
+        return p
+
+    def _conv(self, kernel, x):
+        return jax.lax.conv_general_dilated(
+            x, kernel, window_strides=(1, 1), padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    def forward(self, p, x):
+        y = self._conv(p["kernel"], x)
+        if self.bias:
+            y = y + p["b"]
+        return y, jnp.zeros(x.shape[0], x.dtype)
+
+    def dense_matrix(self, p, in_shape):
+        """T with conv(x).flatten() = T @ x.flatten()."""
+        d = _flat_dim(in_shape)
+        basis = jnp.eye(d, dtype=p["kernel"].dtype).reshape((d,) + tuple(in_shape))
+        return self._conv(p["kernel"], basis).reshape(d, d).T
+
+    def inverse(self, p, y):
+        in_shape = y.shape[1:]
+        if self.bias:
+            y = y - p["b"]
+        t = self.dense_matrix(p, in_shape)
+        x = jnp.linalg.solve(t, y.reshape(y.shape[0], -1).T).T
+        return x.reshape(y.shape)
+
+    def const_logdet(self, p, in_shape):
+        return jnp.linalg.slogdet(self.dense_matrix(p, in_shape))[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActNorm(Layer):
+    """Per-channel affine y = (x + b) * exp(s) (Glow). Linear: log|det| = (#pixels) * sum(s)."""
+
+    linear = True
+
+    def init(self, key, in_shape):
+        c = in_shape[-1]
+        return {"b": jnp.zeros(c), "s": jnp.zeros(c)}
+
+    def forward(self, p, x):
+        return (x + p["b"]) * jnp.exp(p["s"]), jnp.zeros(x.shape[0], x.dtype)
+
+    def inverse(self, p, y):
+        return y * jnp.exp(-p["s"]) - p["b"]
+
+    def const_logdet(self, p, in_shape):
+        return _flat_dim(in_shape[:-1]) * p["s"].sum()
+
+
+# --------------------------------------------------------------------- nonlinear (S_n)
+@dataclasses.dataclass(frozen=True)
+class SmoothLeakyReLU(Layer):
+    """y = alpha x + (1 - alpha) softplus(x); dy/dx = alpha + (1 - alpha) sigmoid(x) in (alpha, 1).
+
+    Strictly increasing and convex, so Newton's method from y converges; the inverse runs a
+    fixed number of Newton steps. With ``residual=True`` the layer is y = (x + slrelu(x)) / 2
+    (the paper's residual SLReLU for CIFAR), also monotone.
+    """
+
+    alpha: float = 0.3
+    residual: bool = False
+    newton_steps: int = 30
+
+    def _f(self, x):
+        a = self.alpha
+        y = a * x + (1.0 - a) * jax.nn.softplus(x)
+        return 0.5 * (x + y) if self.residual else y
+
+    def _df(self, x):
+        a = self.alpha
+        d = a + (1.0 - a) * jax.nn.sigmoid(x)
+        return 0.5 * (1.0 + d) if self.residual else d
+
+    def forward(self, p, x):
+        return self._f(x), _sum_except_batch(jnp.log(self._df(x)))
+
+    def inverse(self, p, y):
+        def step(_, x):
+            return x - (self._f(x) - y) / self._df(x)
+
+        # softplus(x) >= x, so y >= x for x >= 0 and x0 = y - (1 - a) log 2 is close on both sides
+        x0 = jnp.where(y > 0, y - (1.0 - self.alpha) * math.log(2.0), y / self.alpha)
+        return jax.lax.fori_loop(0, self.newton_steps, step, x0)
+
+
+@dataclasses.dataclass(frozen=True)
+class AffineCoupling(Layer):
+    """RealNVP/Glow affine coupling on the last axis.
+
+    x = [x_a, x_b] (halves of the last axis, swapped when ``parity``); y_a = x_a,
+    y_b = x_b * exp(s(x_a)) + t(x_a), s = scale * tanh(raw). log|det J| = sum s(x_a) depends on x,
+    so it belongs to the energy. s, t come from an MLP of ``hidden`` units (a 1x1-conv net on images).
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    parity: bool = False
+
+    def _split(self, x):
+        c = x.shape[-1]
+        h = c // 2
+        a, b = x[..., :h], x[..., h:]
+        return (b, a) if self.parity else (a, b)
+
+    def _join(self, a, b):
+        return jnp.concatenate([b, a] if self.parity else [a, b], axis=-1)
+
+    def init(self, key, in_shape):
+        c = in_shape[-1]
+        if c < 2:
+            raise ValueError(f"AffineCoupling needs at least 2 features on the last axis, got {in_shape}")
+        na = c // 2 if not self.parity else c - c // 2
+        nb = c - na
+        sizes = (na,) + tuple(self.hidden) + (2 * nb,)
+        keys = jax.random.split(key, len(sizes) - 1)
+        layers = []
+        for i, (k, m, n) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+            last = i == len(sizes) - 2
+            w = jnp.zeros((m, n)) if last else jax.random.normal(k, (m, n)) * math.sqrt(2.0 / m)
+            layers.append({"w": w, "b": jnp.zeros(n)})
+        return {"net": layers, "scale": jnp.ones(nb)}
+
+    def _st(self, p, a):
+        h = a
+        for i, lyr in enumerate(p["net"]):
+            h = h @ lyr["w"] + lyr["b"]
+            if i < len(p["net"]) - 1:
+                h = jax.nn.silu(h)
+        raw_s, t = jnp.split(h, 2, axis=-1)
+        return p["scale"] * jnp.tanh(raw_s), t
+
+    def forward(self, p, x):
+        a, b = self._split(x)
+        s, t = self._st(p, a)
+        return self._join(a, b * jnp.exp(s) + t), _sum_except_batch(s)
+
+    def inverse(self, p, y):
+        a, yb = self._split(y)
+        s, t = self._st(p, a)
+        return self._join(a, (yb - t) * jnp.exp(-s))
+
+
+# ------------------------------------------------------------------------- reshapes
+@dataclasses.dataclass(frozen=True)
+class Squeeze(Layer):
+    """(H, W, C) -> (H/2, W/2, 4C) space-to-depth; a permutation, log|det| = 0."""
+
+    def output_shape(self, in_shape):
+        h, w, c = in_shape
+        if h % 2 or w % 2:
+            raise ValueError(f"Squeeze needs even height and width, got {in_shape}")
+        return (h // 2, w // 2, 4 * c)
+
+    def forward(self, p, x):
+        b, h, w, c = x.shape
+        y = x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, h // 2, w // 2, 4 * c)
+        return y, jnp.zeros(b, x.dtype)
+
+    def inverse(self, p, y):
+        b, h, w, c4 = y.shape
+        c = c4 // 4
+        return y.reshape(b, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c)
+
+
+@dataclasses.dataclass(frozen=True)
+class Flatten(Layer):
+    """(H, W, C) -> (HWC,); log|det| = 0. Remembers the shape to invert."""
+
+    in_shape: tuple[int, ...] = ()
+
+    def output_shape(self, in_shape):
+        return (_flat_dim(in_shape),)
+
+    def forward(self, p, x):
+        return x.reshape(x.shape[0], -1), jnp.zeros(x.shape[0], x.dtype)
+
+    def inverse(self, p, y):
+        return y.reshape((y.shape[0],) + tuple(self.in_shape))
+
+
+@dataclasses.dataclass(frozen=True)
+class Logit(Layer):
+    """The data preprocessing as a flow layer: u in (0,1) -> y = logit(shift + (1 - 2 shift) u) / smoothness.
+
+    log|det J| = sum [log(1 - 2 shift) - log(smoothness) - log u' - log(1 - u')] depends on u (S_n).
+    With MaP (``preprocess.py``) it runs outside the trained model and score matching sees y;
+    without MaP it is the model's first layer and score matching sees u (paper Table 4 ablation).
+    """
+
+    smoothness: float = 0.5
+    shift: float = 1e-6
+
+    def forward(self, p, u):
+        up = self.shift + (1.0 - 2.0 * self.shift) * u
+        y = (jnp.log(up) - jnp.log1p(-up)) / self.smoothness
+        ld = math.log(1.0 - 2.0 * self.shift) - math.log(self.smoothness) - jnp.log(up) - jnp.log1p(-up)
+        return y, _sum_except_batch(ld)
+
+    def inverse(self, p, y):
+        up = jax.nn.sigmoid(y * self.smoothness)
+        return (up - self.shift) / (1.0 - 2.0 * self.shift)

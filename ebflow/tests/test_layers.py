@@ -1,0 +1,80 @@
+"""Every layer inverts, and its log-det (data part + constant part) equals slogdet of its Jacobian."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ebflow import layers as L
+
+CASES = [
+    (L.FullyConnected(init_noise=0.5), (6,)),
+    (L.FullyConnected(neg_init=True, init_noise=0.3), (6,)),
+    (L.Conv2d(kernel_size=3, init_noise=0.2), (4, 4, 2)),
+    (L.ActNorm(), (3, 3, 2)),
+    (L.SmoothLeakyReLU(alpha=0.3), (6,)),
+    (L.SmoothLeakyReLU(alpha=0.3, residual=True), (2, 2, 2)),
+    (L.AffineCoupling(hidden=(8,), parity=False), (5,)),
+    (L.AffineCoupling(hidden=(8,), parity=True), (2, 2, 3)),
+    (L.Squeeze(), (4, 4, 1)),
+    (L.Flatten((2, 3, 1)), (2, 3, 1)),
+    (L.Logit(smoothness=0.5), (6,)),
+]
+
+
+def _params_and_input(layer, shape, seed=0):
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
+    p = layer.init(k1, shape)
+    # perturb every parameter so nothing sits at a trivial identity value
+    leaves, tree = jax.tree_util.tree_flatten(p)
+    keys = jax.random.split(k2, max(len(leaves), 1))
+    p = jax.tree_util.tree_unflatten(tree, [l + 0.3 * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    if isinstance(layer, L.Logit):
+        x = jax.random.uniform(k3, (3,) + shape, minval=0.05, maxval=0.95)
+    else:
+        x = 2.0 * jax.random.normal(k3, (3,) + shape)
+    return p, x
+
+
+@pytest.mark.parametrize("layer,shape", CASES, ids=[f"{type(c[0]).__name__}-{i}" for i, c in enumerate(CASES)])
+def test_inverse_inverts(layer, shape):
+    p, x = _params_and_input(layer, shape)
+    y, _ = layer.forward(p, x)
+    assert y.shape[1:] == layer.output_shape(shape)
+    np.testing.assert_allclose(layer.inverse(p, y), x, atol=1e-8, rtol=1e-8)
+    if not isinstance(layer, L.Logit):  # and the other way round: y -> x -> y
+        np.testing.assert_allclose(layer.forward(p, layer.inverse(p, x.reshape(y.shape)))[0],
+                                   x.reshape(y.shape), atol=1e-8, rtol=1e-8)
+
+
+@pytest.mark.parametrize("layer,shape", CASES, ids=[f"{type(c[0]).__name__}-{i}" for i, c in enumerate(CASES)])
+def test_logdet_matches_autodiff_jacobian(layer, shape):
+    p, x = _params_and_input(layer, shape, seed=1)
+    _, data_ld = layer.forward(p, x)
+    total = data_ld + layer.const_logdet(p, shape)
+    for i in range(x.shape[0]):
+        f = lambda v: layer.forward(p, v.reshape((1,) + shape))[0].reshape(-1)
+        jac = jax.jacfwd(f)(x[i].reshape(-1))
+        np.testing.assert_allclose(total[i], jnp.linalg.slogdet(jac)[1], atol=1e-8, rtol=1e-8)
+
+
+@pytest.mark.parametrize("layer,shape", [c for c in CASES if c[0].linear])
+def test_linear_layers_have_constant_logdet(layer, shape):
+    """Membership of S_l: the forward pass reports no data-dependent log-det."""
+    p, x = _params_and_input(layer, shape)
+    np.testing.assert_array_equal(layer.forward(p, x)[1], 0.0)
+
+
+def test_smooth_leaky_relu_newton_inverse_far_tails():
+    layer = L.SmoothLeakyReLU(alpha=0.3)
+    x = jnp.array([[-50.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 50.0]])
+    np.testing.assert_allclose(layer.inverse({}, layer.forward({}, x)[0]), x, atol=1e-9)
+
+
+def test_fully_connected_rejects_image_input():
+    with pytest.raises(ValueError, match="flat inputs"):
+        L.FullyConnected().init(jax.random.PRNGKey(0), (4, 4, 1))
+
+
+def test_squeeze_rejects_odd_size():
+    with pytest.raises(ValueError, match="even"):
+        L.Squeeze().output_shape((3, 4, 1))
