@@ -44,7 +44,7 @@ def parse(argv):
     p.add_argument("--calib-batch", type=int, default=1, help="calibration blocks per forward")
     p.add_argument("--max-stored-tokens", type=int, default=8192, help="MoE inputs kept per layer (O-prune, fix-dom)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where each layer runs during calibration")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where each layer runs during calibration: cpu | cuda | auto (device_map='auto' over all GPUs)")
     p.add_argument("--dtype", default="bfloat16" if torch.cuda.is_available() else "float32")
     return p.parse_args(argv)
 
@@ -56,7 +56,8 @@ def main(argv=None) -> dict:
     tok_name = a.tokenizer or a.model
     tokenizer = None if tok_name == "bytes" else AutoTokenizer.from_pretrained(tok_name)
     encode_fn = encode if tokenizer is None else (lambda s: tokenizer(s, add_special_tokens=False)["input_ids"])
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=getattr(torch, a.dtype)).eval()
+    placement = {"device_map": "auto"} if a.device == "auto" else {}      # spread over several GPUs (accelerate)
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=getattr(torch, a.dtype), **placement).eval()
     before = count_parameters(model)
     rng = np.random.default_rng(a.seed)
     if a.calib_source == "c4":
@@ -68,7 +69,8 @@ def main(argv=None) -> dict:
     stats = collect_stats(model, list(calib.split(a.calib_batch)), device=a.device, max_stored_tokens=a.max_stored_tokens)
     t_cal = time.time() - t
     rc = ReduceConfig(method=a.method, num_experts=a.experts, clustering=a.clustering, linkage=a.linkage,
-                      feature=a.feature, merge=a.merge, seed=a.seed, max_combos=a.max_combos)
+                      feature=a.feature, merge=a.merge, seed=a.seed, max_combos=a.max_combos,
+                      device="cuda" if a.device == "auto" else a.device)
     t = time.time()
     info = reduce_model(model, stats, rc)
     t_red = time.time() - t

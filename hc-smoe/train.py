@@ -42,7 +42,8 @@ def method_config(spec: str, cfg: Config, seed: int) -> ReduceConfig:
     if name not in METHODS:
         raise SystemExit(f"unknown method {name!r} in {spec!r}; choose from {METHODS}")
     rc = ReduceConfig(method=name, num_experts=cfg.target_experts, linkage=cfg.linkage, feature=cfg.feature,
-                      merge=cfg.merge, seed=seed, max_combos=cfg.max_combos)
+                      merge=cfg.merge, seed=seed, max_combos=cfg.max_combos,
+                      device="cuda" if cfg.device == "auto" else cfg.device)
     for o in opts:
         field = ("linkage" if o in LINKAGES else "clustering" if o in CLUSTERINGS else "merge" if o in MERGES
                  else "feature" if o in FEATURES else None)
@@ -58,8 +59,9 @@ def toy_model(cfg: Config, seed: int, run_dir: str, train_ids: np.ndarray, log: 
     from transformers import AutoModelForCausalLM
 
     path = os.path.join(run_dir, f"seed{seed}", "moe")
-    if os.path.exists(os.path.join(path, "config.json")):
-        return AutoModelForCausalLM.from_pretrained(path).eval()
+    for p in (path, os.path.join(cfg.init_from, f"seed{seed}", "moe") if cfg.init_from else ""):
+        if p and os.path.exists(os.path.join(p, "config.json")):
+            return AutoModelForCausalLM.from_pretrained(p).eval()
     kw = dict(hidden=cfg.hidden, ffn=cfg.ffn, layers=cfg.layers, heads=cfg.heads, kv_heads=cfg.kv_heads,
               experts=cfg.experts, top_k=cfg.top_k, max_len=max(cfg.seq_len, cfg.calib_seq_len, 512))
     dense = build_dense(cfg.family, seed=seed, **kw)
@@ -144,7 +146,8 @@ def main(argv=None) -> list[dict]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
         encode_fn = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
-        load = lambda: AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
+        placement = {"device_map": "auto"} if cfg.device == "auto" else {}     # multi-GPU via accelerate
+        load = lambda: AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, cfg.dtype), **placement).eval()
     else:
         encode_fn = encode
     test_ids = np.asarray(encode_fn(test_text), dtype=np.int64)
@@ -180,11 +183,11 @@ def main(argv=None) -> list[dict]:
                 if cfg.save_merged and seed == cfg.seeds[0] and spec == "hc-smoe":
                     save_reduced(model, os.path.join(run_dir, f"merged-hc-smoe-seed{seed}"),
                                  extra={"method": spec, "source_model": cfg.model or "toy"})
-            if cfg.model and cfg.device != "cpu":
+            if cfg.model and cfg.device not in ("cpu", "auto"):
                 model.to(cfg.device)
             row = {"seed": seed, "method": spec, **evaluate(model, cfg, eval_blocks, items, encode_fn, tokenizer),
                    **count_parameters(model), "reduce_s": round(reduce_s, 3)}
-            if cfg.model:
+            if cfg.model and cfg.device not in ("cpu", "auto"):
                 model.to("cpu")
             rows.append({k: row.get(k) for k in FIELDS} | {k: v for k, v in row.items() if k not in FIELDS})
             new = not os.path.exists(metrics_path)

@@ -1,5 +1,5 @@
 """Calibration: run the ORIGINAL model on calibration text and record, for each sparse MoE layer,
-everything the grouping and merging methods need (paper Sec. 3.1-3.2).
+everything the grouping and merging methods need (paper, method section: calibration and expert-output features).
 
 Layer-by-layer: the hidden states entering decoder layer 0 are captured once, then each decoder
 layer is moved to `device`, run on all calibration batches, and moved back. Only one layer is ever
@@ -117,14 +117,19 @@ class _Accumulator:
 @torch.no_grad()
 def collect_stats(model, batches: list[torch.Tensor], device: str | torch.device | None = None,
                   max_stored_tokens: int = 4096, progress: bool = True) -> dict[int, LayerStats]:
-    """Layer-by-layer calibration of every sparse MoE layer on `batches` (a list of (B, S) token-id tensors)."""
+    """Layer-by-layer calibration of every sparse MoE layer on `batches` (a list of (B, S) token-id tensors).
+
+    device: where each layer runs (it is moved there and back); None = where the model is;
+    "auto" = leave every layer where it is (a model spread over GPUs with accelerate's device_map="auto").
+    """
     if len(batches) == 0 or sum(b.numel() for b in batches) == 0:
         raise ValueError("empty calibration set: pass at least one non-empty batch of token ids")
     fam = family_of(model)
     layers = fam.layers(model)
     sparse = dict(moe_blocks(model))
     model_device = next(model.parameters()).device
-    device = torch.device(device) if device is not None else model_device
+    auto = device == "auto"
+    device = None if auto else torch.device(device) if device is not None else model_device
     was_training = model.training
     model.eval()
 
@@ -155,20 +160,23 @@ def collect_stats(model, batches: list[torch.Tensor], device: str | torch.device
     it = tqdm(range(len(layers)), desc="calibration", disable=not progress, leave=False)
     for i in it:
         layer = layers[i]
-        layer.to(device)
+        dev = next(layer.parameters()).device if auto else device
+        if not auto:
+            layer.to(dev)
         acc = None
         if i in sparse:
             acc = _Accumulator(sparse[i], fam.renormalize(sparse[i].gate), max_stored_tokens)
             hook = sparse[i].register_forward_pre_hook(acc, with_kwargs=True)
         try:
             for b in range(len(hidden)):
-                out = layer(hidden[b].to(device), **_to(kwargs[b], device))
+                out = layer(hidden[b].to(dev), **_to(kwargs[b], dev))
                 hidden[b] = (out[0] if isinstance(out, tuple) else out).cpu()
         finally:
             if acc is not None:
                 hook.remove()
         if acc is not None:
             stats[i] = acc.finish(i)
-        layer.to(model_device)
+        if not auto:
+            layer.to(model_device)
     model.train(was_training)
     return stats

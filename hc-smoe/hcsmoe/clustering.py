@@ -1,6 +1,6 @@
 """Grouping E experts into k clusters: agglomerative (hierarchical) clustering and K-means.
 
-`hierarchical_cluster` is HC-SMoE's grouping step (paper Sec. 3.2): start from E singletons and
+`hierarchical_cluster` is HC-SMoE's grouping step (paper, method section): start from E singletons and
 repeatedly merge the two closest clusters under Euclidean distance until exactly k remain. The
 distance between clusters is updated with the Lance-Williams recurrence for each linkage:
 

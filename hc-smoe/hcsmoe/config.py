@@ -24,8 +24,8 @@ class Config:
     experts: int = 8
     top_k: int = 2
     seq_len: int = 128
-    dense_steps: int = 300             # sparse upcycling, stage 1: dense model
-    moe_steps: int = 300               # stage 2: MoE initialised with E copies of the dense FFN
+    dense_steps: int = 250             # sparse upcycling, stage 1: dense model
+    moe_steps: int = 250               # stage 2: MoE initialised with E copies of the dense FFN
     batch_size: int = 16
     lr: float = 3e-3
     upcycle_noise: float = 0.01
@@ -43,15 +43,16 @@ class Config:
     merge: str = "freq"
     max_combos: int = 100000
     # --- evaluation
-    eval_blocks: int = 200             # held-out blocks of seq_len tokens for perplexity
-    mc_items: int = 200                # held-out multiple-choice items (true continuation vs 3 distractors)
+    eval_blocks: int = 100             # held-out blocks of seq_len tokens for perplexity
+    mc_items: int = 250                # held-out multiple-choice items (true continuation vs 3 distractors)
     lm_eval: bool = False              # real models only: the paper's 8 zero-shot tasks via lm-eval (needs [full])
     # --- system
-    device: str = "cpu"                # where calibration runs layer by layer (cuda for real models)
+    device: str = "cpu"                # where each layer runs in calibration: cpu | cuda | auto (device_map="auto", multi-GPU)
     dtype: str = "float32"             # model dtype for real models (bfloat16 on GPU)
     threads: int = 1                   # torch CPU threads (1 is fastest on a busy shared machine)
     out_dir: str = "runs"
     resume: str = ""                   # a previous run directory: reuse its trained models and finished rows
+    init_from: str = ""                # a previous run directory: reuse its trained toy models (e.g. to try another k)
     save_merged: bool = True           # save the first seed's hc-smoe model (reduced, loadable) in the run dir
     progress: bool = True
 

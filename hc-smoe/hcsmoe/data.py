@@ -69,36 +69,33 @@ def contiguous_blocks(ids: np.ndarray, seq_len: int, max_blocks: int | None = No
     return torch.as_tensor(ids[: n * seq_len].reshape(n, seq_len))
 
 
-def multiple_choice_items(text: str, n_items: int, rng: np.random.Generator, context_chars: int = 96,
-                          n_choices: int = 4, min_cont: int = 16, max_cont: int = 48) -> list[dict]:
+def multiple_choice_items(text: str, n_items: int, rng: np.random.Generator, context_chars: int = 128,
+                          n_choices: int = 4, min_cont: int = 24, max_cont: int = 64) -> list[dict]:
     """Choose-the-true-continuation items from held-out text (HellaSwag-like, built locally).
 
-    Each item: a context ending at a word boundary, its true continuation (whole words), and
-    n_choices-1 distractor continuations cut the same way from other random places in the text.
+    Each item: a context of `context_chars` characters ending at a random position (often inside a
+    word), its true continuation up to a word end, and n_choices-1 distractors cut the same way from
+    other random places of the text. A model must use the context (to finish the word, keep the
+    grammar) to pick the true one.
     """
-    def cut(pos: int) -> str | None:
+    def cont(pos: int) -> str | None:
         end = text.find(" ", pos + min_cont)
-        if end < 0 or end - pos > max_cont:
+        if end < 0 or end - pos > max_cont or "\n" in text[pos:end]:
             return None
-        s = text[pos:end]
-        return s if "\n" not in s else None
+        return text[pos:end]
 
     items = []
     tries = 0
     while len(items) < n_items and tries < 100 * n_items:
         tries += 1
-        p = int(rng.integers(context_chars + 1, len(text) - max_cont - 1))
-        p = text.find(" ", p)
-        if p < 0:
-            continue
-        ctx, true = text[p - context_chars:p], cut(p)
-        if true is None or "\n" in ctx[-20:]:
+        p = int(rng.integers(context_chars, len(text) - max_cont - 1))
+        ctx, true = text[p - context_chars:p], cont(p)
+        if true is None or "\n" in ctx[-32:] or text[p - 1] == " ":
             continue
         choices = [true]
         while len(choices) < n_choices:
-            q = text.find(" ", int(rng.integers(0, len(text) - max_cont - 1)))
-            c = cut(q) if q >= 0 else None
-            if c is not None and c not in choices:
+            c = cont(int(rng.integers(0, len(text) - max_cont - 1)))
+            if c is not None and c not in choices and not c.startswith(" "):
                 choices.append(c)
         order = rng.permutation(n_choices)
         items.append({"context": ctx, "choices": [choices[j] for j in order], "label": int(np.argmin(order))})

@@ -1,12 +1,12 @@
 """Merging a group of experts into one, and the reduced expert module that replaces `mlp.experts`.
 
-Router unchanged (paper Sec. 3.3): all E router outputs stay; `expert_to_cluster` maps each to its
+Router unchanged (paper, method section): all E router outputs stay; `expert_to_cluster` maps each to its
 cluster's merged expert, so a token whose top-k picks two members of one cluster sends the SUM of
 their routing weights to the merged expert:
 
     y(x) = sum_c ( sum_{i in topk(x), c(i) = c} w_i(x) ) * E'_c(x)
 
-Merged weights (paper Sec. 3.3, frequency-weighted average, the default):
+Merged weights (paper, method section: frequency-weighted average, the default):
 
     W'_c = sum_{i in c} f_i W_i / sum_{i in c} f_i       for W in {gate, up, down}
 

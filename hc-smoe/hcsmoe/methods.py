@@ -38,6 +38,7 @@ class ReduceConfig:
     merge: str = "freq"
     seed: int = 0
     max_combos: int = 100_000       # O-prune search budget (paper: 1e5 sampled for Qwen)
+    device: str = "cpu"             # where O-prune evaluates its candidate subsets (cuda for real models)
 
     def validate(self):
         for name, val, allowed in [("method", self.method, METHODS), ("clustering", self.clustering, CLUSTERINGS),
@@ -75,27 +76,36 @@ def random_groups(e: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return relabel(rng.permutation(labels))
 
 
+class _ExpertView:
+    """One expert's weights (possibly copied to another device) in the fused layout expert_forward expects."""
+
+    def __init__(self, gate_up, down, act_fn):
+        self.gate_up_proj, self.down_proj, self.act_fn = gate_up[None], down[None], act_fn
+
+
 @torch.no_grad()
 def moe_output(logits: torch.Tensor, expert_out: torch.Tensor, subset, top_k: int, renormalize: bool) -> torch.Tensor:
     """The MoE block output on tokens with router logits (n, E) when only experts `subset` exist:
     softmax over the kept experts' logits, top-k among them, optional renormalisation."""
-    sub = torch.as_tensor(list(subset))
+    sub = torch.as_tensor(list(subset), device=logits.device)
     probs = logits[:, sub].softmax(-1)
     w, idx = probs.topk(min(top_k, len(sub)), dim=-1)
     if renormalize:
         w = w / w.sum(-1, keepdim=True)
-    y = expert_out[sub][idx, torch.arange(logits.shape[0])[:, None]]    # (n, top_k, d)
+    y = expert_out[sub][idx, torch.arange(logits.shape[0], device=logits.device)[:, None]]    # (n, top_k, d)
     return (w[..., None] * y).sum(1)
 
 
 @torch.no_grad()
-def o_prune_subset(stats: LayerStats, experts, k: int, max_combos: int, rng: np.random.Generator):
-    x = stats.inputs.to(experts.gate_up_proj.device, experts.gate_up_proj.dtype)
+def o_prune_subset(stats: LayerStats, experts, k: int, max_combos: int, rng: np.random.Generator,
+                   device: str | torch.device = "cpu"):
+    x = stats.inputs.to(device, experts.gate_up_proj.dtype)
     if x.shape[0] == 0:
         raise ValueError("O-prune needs stored calibration inputs (max_stored_tokens > 0)")
     e = stats.num_experts
-    out = torch.stack([expert_forward(experts, i, x).float() for i in range(e)]).cpu()     # (E, n, d)
-    logits = stats.router_logits[: x.shape[0]]
+    one = lambda i: _ExpertView(experts.gate_up_proj[i].to(device), experts.down_proj[i].to(device), experts.act_fn)
+    out = torch.stack([expert_forward(one(i), 0, x).float() for i in range(e)])           # (E, n, d)
+    logits = stats.router_logits[: x.shape[0]].to(device)
     full = moe_output(logits, out, range(e), stats.top_k, stats.renormalize)
     if math.comb(e, k) <= max_combos:
         candidates = itertools.combinations(range(e), k)
@@ -130,7 +140,7 @@ def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict
             elif cfg.method == "s-prune":
                 keep = np.argsort(-st.prob_sum.numpy(), kind="stable")[:k]
             else:
-                keep, _ = o_prune_subset(st, block.experts, k, cfg.max_combos, rng)
+                keep, _ = o_prune_subset(st, block.experts, k, cfg.max_combos, rng, cfg.device)
             prune_block(block, keep)
             info[i] = {"kept": sorted(int(j) for j in keep)}
             continue

@@ -52,3 +52,30 @@ def test_unsupported_architecture(ids):
         moe_blocks(llama)
     with pytest.raises(UnsupportedArchitecture):
         collect_stats(llama, [ids], progress=False)
+
+
+def test_layerwise_device_auto_matches(ids):
+    model = build_tiny("qwen3_moe", seed=2)
+    a = collect_stats(model, [ids], progress=False)
+    b = collect_stats(model, [ids], device="auto", progress=False)
+    c = collect_stats(model, [ids], device="cpu", progress=False)
+    for i in a:
+        for other in (b, c):
+            torch.testing.assert_close(a[i].expert_output_mean, other[i].expert_output_mean)
+            torch.testing.assert_close(a[i].freq, other[i].freq)
+
+
+def test_calibration_features_are_every_expert_on_every_token(ids):
+    """o_i = mean_t E_i(x_t) over ALL tokens, and f_i counts top-k selections with the router's real top_k."""
+    from hcsmoe.calibration import expert_forward
+
+    model = build_tiny("mixtral", seed=3, top_k=3)
+    stats = collect_stats(model, [ids], progress=False)
+    block = moe_blocks(model)[1][1]
+    x = stats[1].inputs
+    assert x.shape[0] == ids.numel()
+    want = torch.stack([expert_forward(block.experts, e, x).mean(0) for e in range(8)])
+    torch.testing.assert_close(stats[1].expert_output_mean, want.detach(), rtol=1e-4, atol=1e-6)
+    _, _, idx = block.gate(x)
+    assert idx.shape[1] == 3
+    torch.testing.assert_close(stats[1].freq, torch.bincount(idx.flatten(), minlength=8).float() / x.shape[0])

@@ -78,6 +78,10 @@ def test_train_py_end_to_end_and_resume(tmp_path):
     assert merged.model.layers[0].mlp.experts.num_experts == 4
     train.main(args + ["--resume", str(run)])          # everything done: reuses the model, adds no rows
     assert len(list(csv.DictReader(open(run / "metrics.csv")))) == 4
+    other = tmp_path / "k6"
+    table6 = train.main(args + ["--out-dir", str(other), "--init-from", str(run), "--target-experts", "6"])
+    assert table6[0]["ppl"][0] == pytest.approx(table[0]["ppl"][0])     # the same trained model, not retrained
+    assert table6[1]["expert_params"] * 8 == table[0]["expert_params"] * 6
 
 
 def test_merge_py_on_a_saved_model(tmp_path):
