@@ -52,7 +52,7 @@ class Config:
     device: str = "cpu"  # NeRF training device (cuda on a GPU)
     # capture (the "real world" videos)
     lightings: str = "day,dusk,night"
-    views_per_lighting: int = 40
+    views_per_lighting: int = 60
     test_views_per_lighting: int = 5
     capture_width: int = 64
     capture_height: int = 48
@@ -75,13 +75,13 @@ class Config:
     env_nerf_samples: int = 32
     # agents
     dagger_iters: int = 4
-    dagger_envs: int = 16
-    dagger_steps: int = 40
+    dagger_envs: int = 12
+    dagger_steps: int = 30
     dagger_epochs: int = 8
     ppo_updates: int = 20
     ppo_envs: int = 16
     ppo_steps: int = 32
-    eval_episodes: int = 16
+    eval_episodes: int = 12
 
 
 def parse_config(argv=None) -> Config:

@@ -233,7 +233,7 @@ def evaluate(env: BatchDrive, act_fn, n_episodes: int, seed: int = 123, record: 
     for _ in range(env.cfg.max_steps):
         a = act_fn(obs, env.states) if callable(act_fn) else act_fn
         prev = env.states.copy()
-        obs, _, term, trunc, info = env.step(np.where(active, a, 0.0))
+        obs, _, term, trunc, info = env.step(np.where(active, a, 0.0), active)
         env.states[~active] = prev[~active]  # finished vehicles stay put
         for key in ("collision", "offroad", "success"):
             outcome[active & info[key]] = key

@@ -53,7 +53,8 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 class World:
     name = "world"
 
-    def render(self, states: np.ndarray) -> np.ndarray:  # (B, H, W, 3) uint8
+    def render(self, states: np.ndarray, idx=None) -> np.ndarray:
+        """(B, H, W, 3) uint8 views from vehicle states (B, 3); idx: which vehicles they are."""
         raise NotImplementedError
 
     def collides(self, states: np.ndarray) -> np.ndarray:
@@ -70,7 +71,7 @@ class SimWorld(World):
         self.renderer, self.cam = StandardSimRenderer(course, cfg.intrinsics()), cam
         self.collider = GroundTruthCollider(course.boxes)
 
-    def render(self, states):
+    def render(self, states, idx=None):
         return to_uint8(self.renderer.render(self.cam.c2w(states)))
 
     def collides(self, states):
@@ -91,10 +92,11 @@ class RealWorld(World):
             self.exposure = np.ones(n)
         self.exposure[idx] = rng.uniform(0.9, 1.1, len(idx))
 
-    def render(self, states):
+    def render(self, states, idx=None):
         from .renderer import LIGHTINGS
         img = self.renderer.render(self.cam.c2w(states), lighting=self.lighting)
-        exp = self.exposure if len(self.exposure) == len(states) else np.ones(len(states))
+        idx = np.arange(len(states)) if idx is None else idx
+        exp = self.exposure[idx] if len(self.exposure) > np.max(idx, initial=-1) else np.ones(len(states))
         img = img * torch.as_tensor(exp, dtype=torch.float32)[:, None, None, None]  # per-episode exposure
         g = torch.Generator().manual_seed(int(self.rng.integers(2 ** 31)))
         img = img + LIGHTINGS[self.lighting].noise_std * torch.randn(img.shape, generator=g)  # sensor noise
@@ -123,10 +125,11 @@ class NeRFWorld(World):
                 self.app = self.appearance(rng, n)
             self.app[idx] = self.appearance(rng, len(idx))
 
-    def render(self, states):
+    def render(self, states, idx=None):
         from .nerf import render_image
+        idx = np.arange(len(states)) if idx is None else idx
         if callable(self.appearance):
-            app = self.app if self.app is not None and len(self.app) == len(states) else self.appearance(np.random.default_rng(0), len(states))
+            app = self.app[idx] if self.app is not None and len(self.app) > np.max(idx, initial=-1) else self.appearance(np.random.default_rng(0), len(states))
         else:
             app = self.appearance
         return to_uint8(render_image(self.model, torch.as_tensor(self.cam.c2w(states), dtype=torch.float32), self.K, app, n_samples=self.n_samples))
@@ -182,8 +185,10 @@ class BatchDrive:
         return np.stack([x + c.speed * np.cos(yaw) * c.dt, y + c.speed * np.sin(yaw) * c.dt,
                          yaw + c.speed / c.wheelbase * np.tan(delta) * c.dt], -1)
 
-    def step(self, action):
-        """Returns obs, reward, terminated, truncated, info (arrays over vehicles). No auto-reset."""
+    def step(self, action, active=None):
+        """Returns obs, reward, terminated, truncated, info (arrays over vehicles). No auto-reset.
+
+        `active` (bool mask) renders only those vehicles' observations (the others are zeros)."""
         a = np.asarray(action, dtype=np.float64).reshape(self.n)
         self.states = self.dynamics(self.states, a)
         s_new, d_new = self.course.frenet(self.states[:, 0], self.states[:, 1])
@@ -196,7 +201,13 @@ class BatchDrive:
         reward = progress - 1.0 * (collision | offroad) + 1.0 * success
         terminated = collision | offroad | success
         truncated = (self.t >= self.cfg.max_steps) & ~terminated
-        obs = self.world.render(self.states)
+        if active is None:
+            obs = self.world.render(self.states)
+        else:
+            obs = np.zeros((self.n, self.cfg.obs_height, self.cfg.obs_width, 3), np.uint8)
+            on = np.flatnonzero(active)
+            if len(on):
+                obs[on] = self.world.render(self.states[on], on)
         return obs, reward, terminated, truncated, {"success": success, "collision": collision, "offroad": offroad, "s": s_new.copy(), "d": d_new}
 
 
