@@ -59,9 +59,9 @@ def test_hutchinson_is_unbiased(d):
         f = lambda y: model.score(params, y, jnp.full((y.shape[0],), 0.3))  # noqa: E731
     n = 8000
     x = jnp.broadcast_to(jnp.asarray(rng.standard_normal((1, d)), jnp.float32), (n, d))  # same J for all rows
-    _, ex_jjt, ex_jj = jacobian_traces_exact(f, x[:1])
+    _, ex_jjt, ex_jj = jax.jit(lambda y: jacobian_traces_exact(f, y))(x[:1])
     v = rademacher(jax.random.PRNGKey(2), (1, n, d))
-    _, h_jjt, h_jj = jacobian_traces_hutchinson(f, x, v)
+    _, h_jjt, h_jj = jax.jit(lambda y, v: jacobian_traces_hutchinson(f, y, v))(x, v)
     for est, exact in ((h_jjt, ex_jjt[0]), (h_jj, ex_jj[0])):
         se = float(jnp.std(est)) / np.sqrt(n)
         assert abs(float(jnp.mean(est)) - float(exact)) < 5 * se + 1e-5 * abs(float(exact)), (est.mean(), exact, se)
@@ -83,8 +83,8 @@ def test_csbm_gradient_field_has_zero_asymmetry():
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.zeros(1))
     x = jax.random.normal(jax.random.PRNGKey(1), (64, 2)) * 3
     t = jax.random.uniform(jax.random.PRNGKey(2), (64,))
-    asym, nasym = asymmetry(lambda y, tt: model.score(params, y, tt), x, t)
-    _, tr_jjt, _ = jacobian_traces_exact(lambda y: model.score(params, y, t), x)
+    asym, nasym = jax.jit(lambda y, tt: asymmetry(lambda a, b: model.score(params, a, b), y, tt))(x, t)
+    _, tr_jjt, _ = jax.jit(lambda y: jacobian_traces_exact(lambda a: model.score(params, a, t), y))(x)
     assert float(jnp.max(jnp.abs(asym) / tr_jjt)) < 1e-5
     # while the unconstrained model at the same init is measurably non-conservative
     usbm = build_model("toy_mlp", SDE)
@@ -113,8 +113,8 @@ def test_regularised_loss_gradient_matches_finite_differences():
         params = jax.tree.map(lambda p: p.astype(jnp.float64), params)
         loss = make_loss_fn(model, sde, "qcsbm_exact", lam=1.0)
         key = jax.random.PRNGKey(2)
-        f = lambda p: loss(p, x, key)[0]  # noqa: E731
-        g = jax.grad(f)(params)
+        f = jax.jit(lambda p: loss(p, x, key)[0])
+        g = jax.jit(jax.grad(lambda p: loss(p, x, key)[0]))(params)
         direction = jax.tree.map(lambda p: jax.random.normal(jax.random.PRNGKey(3), p.shape, jnp.float64), params)
         eps = 1e-5
         plus = f(jax.tree.map(lambda p, d: p + eps * d, params, direction))
