@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # stable timings on a shared machine
+    os.environ.setdefault(_v, "1")
 import subprocess
 import sys
 import time

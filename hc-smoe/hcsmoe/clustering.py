@@ -86,6 +86,11 @@ def hierarchical_cluster(features: np.ndarray, k: int, linkage: str = "average",
     return (labels, merges) if return_merges else labels
 
 
+def _sq_dists(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """||x_i - c_j||^2 for all i, j without materialising an (n, k, D) array."""
+    return np.maximum((x * x).sum(1)[:, None] + (c * c).sum(1)[None, :] - 2.0 * x @ c.T, 0.0)
+
+
 def kmeans(features: np.ndarray, k: int, seed: int = 0, iters: int = 100, restarts: int = 5) -> np.ndarray:
     """Lloyd's K-means with k-means++ initialisation; best of `restarts` by inertia. Labels numbered by first appearance."""
     x = np.asarray(features, dtype=np.float64)
@@ -94,14 +99,14 @@ def kmeans(features: np.ndarray, k: int, seed: int = 0, iters: int = 100, restar
     rng = np.random.default_rng(seed)
     best, best_inertia = None, np.inf
     for _ in range(restarts):
-        centres = [x[rng.integers(n)]]
+        c = x[[rng.integers(n)]]
+        d2 = _sq_dists(x, c)[:, 0]
         for _ in range(k - 1):
-            d2 = np.min(((x[:, None, :] - np.array(centres)[None]) ** 2).sum(-1), axis=1)
             p = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1.0 / n)
-            centres.append(x[rng.choice(n, p=p)])
-        c = np.array(centres)
+            c = np.vstack([c, x[rng.choice(n, p=p)]])
+            d2 = np.minimum(d2, _sq_dists(x, c[-1:])[:, 0])
         for _ in range(iters):
-            lab = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+            lab = _sq_dists(x, c).argmin(1)
             # an empty cluster takes the point farthest from its centre, so exactly k clusters remain
             for j in range(k):
                 if not np.any(lab == j):
