@@ -327,6 +327,8 @@ def main(cfg: Config):
         for k in ("precision", "recall", "density", "coverage"):
             results[name][f"CW {k}"] = float(np.mean([p[k] for p in prs]))
         results[name]["CW-FD" + (" (2-D)" if toy else " (own features)")] = float(np.mean(fds))
+        if toy:  # samples nearest to the other class's data (class-consistency failures)
+            results[name]["off-class %"] = 100 * float(np.mean([metrics.off_class_fraction(samples[name][c], c, x, y) for c in range(num_classes)]))
         xg = np.concatenate(samples[name])
         yg = np.concatenate([np.full(len(s), c, np.int32) for c, s in enumerate(samples[name])])
         results[name]["CAS"] = evalnets.classification_accuracy_score(jax.random.fold_in(k_eval, 2), xg, yg, xt, yt, num_classes, cfg.cas_steps)

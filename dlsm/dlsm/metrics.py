@@ -47,3 +47,12 @@ def frechet_distance(feat_a, feat_b):
         covmean = scipy.linalg.sqrtm((ca + off) @ (cb + off))
     covmean = np.real(covmean)
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean))
+
+
+def off_class_fraction(samples, cls: int, ref_x, ref_y):
+    """Fraction of samples drawn for class `cls` whose nearest reference point belongs to another
+    class: the class-consistency failure that a mismatched likelihood score causes."""
+    from scipy.spatial import cKDTree
+
+    _, idx = cKDTree(np.asarray(ref_x).reshape(len(ref_x), -1)).query(np.asarray(samples).reshape(len(samples), -1))
+    return float(np.mean(np.asarray(ref_y)[idx] != cls))

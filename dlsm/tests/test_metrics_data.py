@@ -34,6 +34,14 @@ def test_frechet_distance():
     np.testing.assert_allclose(metrics.frechet_distance(a, c), 3.0, rtol=0.05)
 
 
+def test_off_class_fraction():
+    ref = np.array([[0.0, 0.0], [10.0, 0.0]])
+    lab = np.array([0, 1])
+    smp = np.array([[1.0, 0.0], [2.0, 1.0], [9.0, 0.0], [4.0, 0.0]])
+    assert metrics.off_class_fraction(smp, 0, ref, lab) == 0.25
+    assert metrics.off_class_fraction(smp, 1, ref, lab) == 0.75
+
+
 def test_score_errors():
     assert metrics.score_errors(np.zeros((4, 2)), np.full((4, 2), 3.0 / np.sqrt(2))) == pytest.approx(3.0)
 

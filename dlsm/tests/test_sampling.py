@@ -16,14 +16,21 @@ def gaussian_score(x, sigma):
     return (MU - x) / (S**2 + sigma[:, None] ** 2)
 
 
-@pytest.mark.parametrize("method,n_corrector", [("pc", 1), ("pc", 0), ("ode", 0)])
-def test_samplers_recover_gaussian_moments(method, n_corrector):
-    sde = VESDE(0.01, 20.0)
-    x = sampling.sample(jax.random.PRNGKey(0), gaussian_score, (4000, 2), sde, method, n_steps=400,
+@pytest.mark.parametrize("method,n_corrector,dim", [("pc", 0, 2), ("ode", 0, 2), ("pc", 1, 64)])
+def test_samplers_recover_gaussian_moments(method, n_corrector, dim):
+    """Exact scores of N(mu, S^2 I): the samplers return its mean and std. sigma_max = 100 makes
+    the VE prior N(0, sigma_max^2) a close match of the true marginal N(mu, S^2 + sigma_max^2).
+    The Langevin corrector normalises its step by ||z|| / ||score||, which is only well behaved
+    when norms concentrate, so it is tested in 64 dimensions."""
+    mu = jnp.resize(MU, (dim,))
+    score = lambda x, sigma: (mu - x) / (S**2 + sigma[:, None] ** 2)
+    sde = VESDE(0.01, 100.0)
+    x = sampling.sample(jax.random.PRNGKey(0), score, (2000, dim), sde, method, n_steps=400,
                         snr=0.16, n_corrector=n_corrector)
     x = np.asarray(x)
-    np.testing.assert_allclose(x.mean(0), MU, atol=0.06)
-    np.testing.assert_allclose(x.std(0), S, rtol=0.08)
+    np.testing.assert_allclose(x.mean(0), mu, atol=0.05)
+    np.testing.assert_allclose(x.std(0), S, rtol=0.1)
+    np.testing.assert_allclose(x.std(0).mean(), S, rtol=0.03 if n_corrector == 0 else 0.06)
 
 
 def test_zero_classifier_guidance_is_unconditional():
