@@ -54,7 +54,7 @@ def settings(cfg, alg, t_max, **kw) -> JobSettings:
                 epsilon_start=cfg.epsilon_start, epsilon_finish=cfg.epsilon_finish, epsilon_anneal_time=cfg.epsilon_anneal_time,
                 rnn_hidden=cfg.per_alg("rnn_hidden_overrides", alg, cfg.rnn_hidden), mixing_embed_dim=cfg.mixing_embed_dim,
                 hypernet_embed=cfg.hypernet_embed, n_quantiles=cfg.per_alg("n_quantiles", alg, 8),
-                n_act_quantiles=cfg.n_act_quantiles, kappa=cfg.kappa, updates_per_run=cfg.updates_per_run,
+                n_act_quantiles=cfg.n_act_quantiles, kappa=cfg.kappa, device=cfg.device, updates_per_run=cfg.updates_per_run,
                 test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval)
     base.update(kw)
     return JobSettings(**base)
@@ -102,6 +102,8 @@ def plot_quantiles(results, cfg, path):
                 ax.plot(taus, r["z_state1"], "o-", ms=3, label=f"learned Z_jt, seed {seed}")
             else:
                 ax.axhline(r["z_state1"][0], ls="-", label=f"learned Q_jt, seed {seed}")
+            if not r["optimal"]:
+                ax.step(taus, r["true_state1_greedy"], ":", color="gray", where="mid", label=f"true, learned policy (seed {seed})")
         ax.step(taus, r["true_state1_optimal"], "k--", where="mid", label="true, optimal policy")
         ax.set_title(f"{alg}: joint return at state 1")
         ax.set_xlabel("tau")

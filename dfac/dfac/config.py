@@ -24,9 +24,9 @@ class Config:
     # --- micromanagement
     env: str = "smax"  # smax (JaxMARL, runs here) | smac (StarCraft II, needs the binary and oxwhirl/smac)
     map: str = "3m"
-    t_max: int = 60_000  # environment steps per algorithm and seed
+    t_max: int = 60_000  # environment steps per algorithm and seed (quick; the paper: 8.2M)
     n_envs: int = 16  # parallel environments (vmapped SMAX copies; SMAC processes)
-    updates_per_run: int = 1  # gradient steps per batch of n_envs episodes
+    updates_per_run: int = 2  # gradient steps per batch of n_envs episodes (16 envs x 2 = PyMARL's 1 per 8)
     test_interval: int = 10_000  # environment steps between greedy evaluations
     test_episodes: int = 32
     # --- learner (official DFAC / PyMARL yaml)
@@ -50,6 +50,7 @@ class Config:
     out_dir: str = "runs"
     resume: str = ""  # run directory to resume from (its checkpoints/<job>.pt)
     save_interval: int = 20_000  # environment steps between checkpoints
+    device: str = "cpu"  # cpu | cuda | cuda:N (learner and acting network; the environments stay on CPU)
     threads: int = 1  # torch CPU threads (1 is fastest for these tiny GRUs on a shared machine)
     progress: bool = True
 

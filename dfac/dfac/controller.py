@@ -33,27 +33,28 @@ class Controller:
 
     def init_hidden(self, n_envs: int):
         self.h = self.agent.init_hidden(n_envs * self.n_agents)
-        self.last = torch.full((n_envs, self.n_agents), -1, dtype=torch.long)
+        self.device = self.h.device
+        self.last = torch.full((n_envs, self.n_agents), -1, dtype=torch.long, device=self.device)
 
     @torch.no_grad()
     def utilities(self, obs: np.ndarray) -> torch.Tensor:
         """E[Z_i(tau_i, .)] or Q_i(tau_i, .) for the current step; advances the GRU. -> [B, n, A]"""
-        x = build_inputs(torch.as_tensor(obs), self.last, self.n_actions)
+        x = build_inputs(torch.as_tensor(obs, device=self.device), self.last, self.n_actions)
         B = x.shape[0]
         x = x.reshape(B * self.n_agents, -1)
-        taus = sample_taus((B * self.n_agents, self.n_act_quantiles)) if self.distributional else None
+        taus = sample_taus((B * self.n_agents, self.n_act_quantiles), self.device) if self.distributional else None
         out, self.h = self.agent(x, self.h, taus)
         if self.distributional:
             out = out.mean(-1)  # acting on the mean over N^ quantiles
         return out.view(B, self.n_agents, self.n_actions)
 
     def select_actions(self, obs, avail, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        q = self.utilities(obs).numpy()
+        q = self.utilities(obs).cpu().numpy()
         q = np.where(avail > 0, q, -np.inf)
         greedy = q.argmax(-1)
         # epsilon-greedy over the available actions
         rand = np.array([[rng.choice(np.flatnonzero(av)) for av in env_av] for env_av in avail]) if epsilon > 0 else greedy
         explore = rng.random(greedy.shape) < epsilon
         actions = np.where(explore, rand, greedy)
-        self.last = torch.as_tensor(actions, dtype=torch.long)
+        self.last = torch.as_tensor(actions, dtype=torch.long, device=self.device)
         return actions

@@ -55,12 +55,17 @@ class Learner:
         if self.mixer is not None:
             self.target_mixer.load_state_dict(self.mixer.state_dict())
 
+    @property
+    def device(self):
+        return next(self.agent.parameters()).device
+
     def _taus(self, B, T, n, N):
         if self.alg == "diql":  # independent learners: each agent draws its own fractions
-            return sample_taus((B, T, n, N))
-        return sample_taus((B, T, 1, N)).expand(B, T, n, N)  # one tau vector shared by the agents
+            return sample_taus((B, T, n, N), self.device)
+        return sample_taus((B, T, 1, N), self.device).expand(B, T, n, N)  # one tau vector shared by the agents
 
     def loss(self, batch):
+        batch = {k: v.to(self.device) for k, v in batch.items()}
         r, term = batch["reward"][:, :-1], batch["terminated"][:, :-1]
         mask = batch["filled"][:, :-1].clone()
         mask[:, 1:] = mask[:, 1:] * (1 - term[:, :-1])

@@ -11,7 +11,7 @@ def tau_grid(K: int) -> np.ndarray:
     return (np.arange(K) + 0.5) / K
 
 
-def _episode_batch(first, second):
+def _episode_batch(first, second, device="cpu"):
     """The 2-step episode batch (obs for state 1, the chosen 2A/2B, and the final state) for given joint actions."""
     s1 = 1 + first[0]
     obs = np.stack([np.eye(3)[0], np.eye(3)[s1], np.eye(3)[0]])  # [T+1=3, 3]
@@ -22,39 +22,39 @@ def _episode_batch(first, second):
         "actions": torch.tensor([[first, second, [0, 0]]], dtype=torch.long),
         "filled": torch.tensor([[1.0, 1.0, 0.0]]),
     }
-    return batch
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 @torch.no_grad()
 def joint_values(learner, first, second, K: int = 32):
     """Z_jt (or Q_jt) at t = 0 and t = 1 for the joint actions `first`, `second`: -> [2, K] (or [2, 1])."""
-    b = _episode_batch(list(first), list(second))
+    b = _episode_batch(list(first), list(second), learner.device)
     a = b["actions"][:, :2]
     if learner.distributional:
-        taus = torch.tensor(tau_grid(K), dtype=torch.float32).expand(1, 3, 2, K)
+        taus = torch.tensor(tau_grid(K), dtype=torch.float32, device=learner.device).expand(1, 3, 2, K)
         z = unroll(learner.agent, b, 2, taus)[:, :2]  # [1, 2, n, A, K]
         chosen = z.gather(3, a[..., None, None].expand(1, 2, 2, 1, K)).squeeze(3)
         if learner.mixer is None:
-            return chosen.sum(2)[0]  # DIQL: no joint distribution; the sum is shown
+            return chosen.sum(2)[0].cpu()  # DIQL: no joint distribution; the sum is shown
         max_q = z.mean(-1).max(-1).values
-        return learner.mixer(chosen, b["state"][:, :2], F.one_hot(a, 2).float(), max_q)[0]
+        return learner.mixer(chosen, b["state"][:, :2], F.one_hot(a, 2).float(), max_q)[0].cpu()
     q = unroll(learner.agent, b, 2)[:, :2]
     chosen = q.gather(-1, a[..., None]).squeeze(-1)
     if learner.mixer is None:
-        return chosen.sum(-1)[0][:, None]
-    return learner.mixer(chosen, b["state"][:, :2], F.one_hot(a, 2).float(), q.max(-1).values)[0][:, None]
+        return chosen.sum(-1)[0][:, None].cpu()
+    return learner.mixer(chosen, b["state"][:, :2], F.one_hot(a, 2).float(), q.max(-1).values)[0][:, None].cpu()
 
 
 @torch.no_grad()
 def greedy_policy(learner):
     """Greedy joint actions at state 1 and in the state they lead to (acting on the mean, as the controller)."""
     K = 64
-    b = _episode_batch([0, 0], [0, 0])
-    taus = torch.tensor(tau_grid(K), dtype=torch.float32).expand(1, 3, 2, K) if learner.distributional else None
+    b = _episode_batch([0, 0], [0, 0], learner.device)
+    taus = torch.tensor(tau_grid(K), dtype=torch.float32, device=learner.device).expand(1, 3, 2, K) if learner.distributional else None
     out = unroll(learner.agent, b, 2, taus)
     q0 = (out.mean(-1) if learner.distributional else out)[0, 0]  # [n, A] at state 1
     first = q0.argmax(-1).tolist()
-    b = _episode_batch(first, [0, 0])
+    b = _episode_batch(first, [0, 0], learner.device)
     out = unroll(learner.agent, b, 2, taus)
     q1 = (out.mean(-1) if learner.distributional else out)[0, 1]
     return first, q1.argmax(-1).tolist()

@@ -36,6 +36,7 @@ class JobSettings:
     n_quantiles: int = 8
     n_act_quantiles: int = 32
     kappa: float = 1.0
+    device: str = "cpu"
     updates_per_run: int = 1
     test_interval: int = 10_000
     test_episodes: int = 32
@@ -53,6 +54,9 @@ def build(alg: str, env, s: JobSettings):
     distributional = ALGORITHMS[alg][0]
     agent = make_agent(distributional, env.obs_dim, env.n_actions, env.n_agents, s.rnn_hidden)
     mixer = build_mixer(alg, env.n_agents, env.state_dim, env.n_actions, s.mixing_embed_dim, s.hypernet_embed)
+    agent.to(s.device)
+    if mixer is not None:
+        mixer.to(s.device)
     learner = Learner(alg, agent, mixer, env.n_actions, gamma=s.gamma, lr=s.lr, grad_clip=s.grad_clip,
                       n_quantiles=s.n_quantiles, n_target_quantiles=s.n_quantiles, kappa=s.kappa)
     controller = Controller(agent, env.n_agents, env.n_actions, distributional, s.n_act_quantiles)
@@ -78,7 +82,7 @@ def train_job(alg: str, seed: int, env, s: JobSettings, log=None, ckpt_path: Pat
     buffer = EpisodeBuffer(s.buffer_size, env.episode_limit, env.n_agents, env.obs_dim, env.state_dim, env.n_actions)
     t_env, episodes, last_target, next_test, next_save, history = 0, 0, 0, 0, s.save_interval, []
     if resume and ckpt_path is not None and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+        ck = torch.load(ckpt_path, weights_only=False, map_location=s.device)
         learner.load_state_dict(ck["learner"])
         t_env, episodes, last_target, next_test, history = ck["t_env"], ck["episodes"], ck["last_target"], ck["next_test"], ck["history"]
         next_save = t_env + s.save_interval
