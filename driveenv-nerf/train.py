@@ -59,13 +59,15 @@ class Config:
     hfov_deg: float = 90.0
     data: str = ""  # an existing nerfstudio folder (transforms.json) to train on instead of capturing
     # NeRF
-    nerf_iters: int = 600
+    nerf_iters: int = 800
     nerf_batch_rays: int = 1024
     nerf_voxel: float = 0.15
     nerf_samples: int = 48
     nerf_features: int = 8
     appearance_dim: int = 8
     nerf_checkpoint_every: int = 200
+    w_distortion: float = 1e-2  # distortion loss weight (mip-NeRF 360 eq. 15)
+    w_tv_density: float = 1e-2  # total-variation weight on the density grid
     mesh_level: float = 8.0  # density level of the marching-cubes surface (1/m)
     obstacle_cell: float = 0.1
     # environments
@@ -189,7 +191,7 @@ def main(cfg: Config):
     test = read_transforms(data_dir / "test", aabb=course.aabb) if (data_dir / "test" / "transforms.json").exists() else None
 
     # ---------------------------------------------------------------- 2. NeRF with appearance embeddings
-    tc = NR.TrainConfig(iters=cfg.nerf_iters, batch_rays=cfg.nerf_batch_rays)
+    tc = NR.TrainConfig(iters=cfg.nerf_iters, batch_rays=cfg.nerf_batch_rays, w_distortion=cfg.w_distortion, w_tv_density=cfg.w_tv_density)
     ncfg = NR.NeRFConfig(voxel=cfg.nerf_voxel, n_features=cfg.nerf_features, appearance_dim=cfg.appearance_dim, n_samples=cfg.nerf_samples)
     ck_path = run / "nerf.pt"
     if ck_path.exists():

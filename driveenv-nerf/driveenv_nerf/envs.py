@@ -157,12 +157,13 @@ class BatchDrive:
         st[:, 2] += self.rng.uniform(-c.start_yaw, c.start_yaw, k)
         return st
 
-    def check_start(self, st):
+    def check_start(self, st, check_collision: bool = True):
+        """Raise ValueError for start states off the road, outside the scene or (optionally) in collision."""
         s, d = self.course.frenet(st[:, 0], st[:, 1])
         bad = (np.abs(d) > self.course.half_width) | ~self.course.in_aabb(np.c_[st[:, :2], np.full(len(st), 0.3)]) | (s >= self.goal_s)
         if bad.any():
             raise ValueError(f"start state(s) {st[bad].round(2).tolist()} are off the road or outside the scene")
-        if self.world.collides(st).any():
+        if check_collision and self.world.collides(st).any():
             raise ValueError("start state collides with an obstacle")
 
     def reset(self, idx=None, states=None) -> np.ndarray:
@@ -170,7 +171,8 @@ class BatchDrive:
         idx = np.arange(self.n) if idx is None else np.asarray(idx)
         if len(idx):
             st = self.sample_starts(len(idx)) if states is None else np.asarray(states, dtype=np.float64).reshape(len(idx), 3)
-            self.check_start(st)
+            # a learnt world (NeRF mesh) may put floaters on a valid start: that episode then fails, as it should
+            self.check_start(st, check_collision=states is not None and not isinstance(self.world, NeRFWorld))
             self.states[idx] = st
             self.s[idx] = self.course.frenet(st[:, 0], st[:, 1])[0]
             self.t[idx] = 0

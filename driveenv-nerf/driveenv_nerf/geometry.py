@@ -135,15 +135,21 @@ class ObstacleMap:
         return m
 
     @staticmethod
-    def from_mesh(verts, faces, aabb, cell=0.1, band=HEIGHT_BAND):
-        """Rasterise mesh points in the height band, close small gaps and fill enclosed interiors."""
+    def from_mesh(verts, faces, aabb, cell=0.1, band=HEIGHT_BAND, min_layers: int = 2, layer: float = 0.1):
+        """Rasterise mesh points in the height band; a cell is an obstacle when its surface spans at
+        least `min_layers` height layers of `layer` m (a wall does, a flat floater does not); then
+        close small gaps and fill enclosed interiors."""
         m = ObstacleMap.empty(aabb, cell)
         tri = verts[faces]  # sample each triangle at its vertices and centroid
         pts = np.concatenate([verts, tri.mean(1)])
         pts = pts[(pts[:, 2] >= band[0]) & (pts[:, 2] <= band[1])]
         ij, inside = m.index(pts[:, :2])
-        ij = ij[inside]
-        m.occ[ij[:, 0], ij[:, 1]] = True
+        ij, z = ij[inside], pts[inside, 2]
+        n_layers = int(np.ceil((band[1] - band[0]) / layer))
+        k = np.minimum(((z - band[0]) / layer).astype(int), n_layers - 1)
+        layers = np.zeros(m.occ.shape + (n_layers,), dtype=bool)
+        layers[ij[:, 0], ij[:, 1], k] = True
+        m.occ = layers.sum(-1) >= min_layers
         m.occ = ndimage.binary_fill_holes(ndimage.binary_closing(m.occ, iterations=1))
         return m
 

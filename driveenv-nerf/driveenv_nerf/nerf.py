@@ -171,13 +171,13 @@ def total_variation(grid):
 
 @dataclass
 class TrainConfig:
-    iters: int = 1500
+    iters: int = 800
     batch_rays: int = 1024
     lr_grid: float = 0.1
     lr_mlp: float = 2e-3
     lr_decay: float = 0.1  # final lr / initial lr
-    w_distortion: float = 1e-3
-    w_tv_density: float = 1e-4
+    w_distortion: float = 1e-2
+    w_tv_density: float = 1e-2
     w_tv_features: float = 1e-5
 
 
