@@ -93,3 +93,17 @@ def test_precision_recall_limits():
     p, r = precision_recall(two, rng.standard_normal((1000, 2)) * 0.1, k=3)
     assert p > 0.9 and 0.4 < r < 0.6
     assert precision_recall(real, np.full((10, 2), np.nan)) == (0.0, 0.0)
+
+
+def test_ncsnpp_small_shapes_and_sigma_scaling():
+    from qcsbm.models import build_model
+    from qcsbm.sde import VESDE
+
+    sde = VESDE(0.01, 10.0)
+    model = build_model("ncsnpp_small", sde, nf=8, ch_mult=(1, 2), attn_resolutions=(4,))
+    x = jnp.asarray(D.load_images("digits", "test")[:2])
+    params = model.init(jax.random.PRNGKey(0), x, jnp.zeros(2))
+    s = jax.jit(lambda p, x, t: model.score(p, x, t))(params, x, jnp.array([0.0, 1.0]))
+    assert s.shape == x.shape and bool(jnp.all(jnp.isfinite(s)))
+    with pytest.raises(ValueError, match="CSBM"):
+        build_model("ncsnpp_small", sde, conservative=True)
