@@ -12,11 +12,11 @@ from .sac import SACHParams
 class MultiGoalDemo:
     enabled: bool = True
     """train MEow and SAC on the 2-D multi-goal toy and plot their action densities at the origin"""
-    steps: int = 4000
+    steps: int = 3000
     warmup: int = 1000
     gamma: float = 0.9
-    meow_alpha: float = 2.5
-    sac_alpha: float = 2.5
+    meow_alpha: float = 0.5
+    sac_alpha: float = 0.5
     rollouts: int = 200
     """stochastic rollouts from the origin used to count the goals each policy reaches"""
 
@@ -30,7 +30,7 @@ class Config:
     """jax: whole loop in one jit (scan); gym: Gymnasium/MuJoCo, Python env loop; brax: vectorised Brax/MJX"""
     algos: tuple[str, ...] = ("meow", "sac")
     seeds: tuple[int, ...] = (1, 2, 3)
-    total_steps: int = 10_000
+    total_steps: int = 8_000
     """environment steps per seed (all parallel envs counted)"""
     warmup: int = 1_000
     """steps of uniform random actions before learning starts"""
