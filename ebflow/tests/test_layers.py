@@ -78,3 +78,9 @@ def test_fully_connected_rejects_image_input():
 def test_squeeze_rejects_odd_size():
     with pytest.raises(ValueError, match="even"):
         L.Squeeze().output_shape((3, 4, 1))
+
+
+def test_logabsdet_value_and_gradient_match_slogdet():
+    w = jax.random.normal(jax.random.PRNGKey(3), (7, 7))
+    np.testing.assert_allclose(L.logabsdet(w), jnp.linalg.slogdet(w)[1], rtol=1e-12)
+    np.testing.assert_allclose(jax.grad(L.logabsdet)(w), jnp.linalg.inv(w).T, rtol=1e-9, atol=1e-12)
