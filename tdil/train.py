@@ -208,15 +208,16 @@ def main(argv: list[str] | None = None) -> dict:
     for method, runs in results.items():
         finals = np.array([r.returns[-1] for r in runs])
         norm = np.array([normalise(x, levels) for x in finals])
-        rows.append((method, norm.mean(), norm.std(), finals.mean(), len(runs)))
+        last3 = np.array([np.mean([normalise(x, levels) for x in r.returns[-3:]]) for r in runs])
+        rows.append((method, norm.mean(), norm.std(), finals.mean(), len(runs), last3.mean(), last3.std()))
     budget = f"{cfg.steps} env steps" if any(m != "bc" for m in cfg.methods) else ""
     lines = [
         f"## {cfg.env_id}, one demonstration ({len(demo)} transitions), {len(cfg.seeds)} seeds, {budget}",
         "",
-        "| method | normalised return (mean ± std over seeds) | raw return | seeds |",
-        "| --- | --- | --- | --- |",
+        "| method | normalised return, final evaluation (mean ± std over seeds) | raw return | mean of the last 3 evaluations, normalised | seeds |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    lines += [f"| {m} | {mu:.3f} ± {sd:.3f} | {raw:.1f} | {n} |" for m, mu, sd, raw, n in rows]
+    lines += [f"| {m} | {mu:.3f} ± {sd:.3f} | {raw:.1f} | {l3:.3f} ± {l3sd:.3f} | {n} |" for m, mu, sd, raw, n, l3, l3sd in rows]
     lines.append(f"\nexpert = {levels['expert']:.1f}, uniform random = {levels['random']:.1f}, demonstration return = {levels['demo_return']:.1f}")
     table = "\n".join(lines)
     print("\n" + table)
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
     plot_curves(results, levels, run_dir / "learning_curves.png", f"{cfg.env_id}: imitation from one demonstration")
     if writer:
         writer.close()
-    return {m: {"normalised_mean": mu, "normalised_std": sd, "return_mean": raw} for m, mu, sd, raw, _ in rows}
+    return {m: {"normalised_mean": mu, "normalised_std": sd, "return_mean": raw, "normalised_last3": l3} for m, mu, sd, raw, _, l3, _ in rows}
 
 
 if __name__ == "__main__":
