@@ -79,3 +79,18 @@ def test_calibration_features_are_every_expert_on_every_token(ids):
     _, _, idx = block.gate(x)
     assert idx.shape[1] == 3
     torch.testing.assert_close(stats[1].freq, torch.bincount(idx.flatten(), minlength=8).float() / x.shape[0])
+
+
+def test_qwen_dense_mlp_only_layers_are_skipped(ids):
+    from transformers import Qwen2MoeForCausalLM
+
+    from hcsmoe.toy import tiny_config
+
+    config, _ = tiny_config("qwen2_moe", layers=3)
+    config.mlp_only_layers = [1]
+    model = Qwen2MoeForCausalLM(config).eval()
+    assert [i for i, _ in moe_blocks(model)] == [0, 2]
+    stats = collect_stats(model, [ids], progress=False)
+    assert sorted(stats) == [0, 2]
+    reduce_model(model, stats, ReduceConfig(num_experts=5))
+    assert torch.isfinite(model(input_ids=ids).logits).all()

@@ -96,3 +96,16 @@ def test_merge_py_on_a_saved_model(tmp_path):
     model = load_reduced(str(tmp_path / "out"))
     assert json.load(open(tmp_path / "out" / "hcsmoe.json"))["layers"]["0"]["num_experts"] == 3
     assert torch.isfinite(model(input_ids=torch.randint(0, 256, (1, 16))).logits).all()
+
+
+def test_method_specs_parse_and_reject_unknown_options():
+    import train
+
+    cfg = train.parse_args([])
+    rc = train.method_config("hc-smoe:ward:fix-dom:router-logits", cfg, seed=3)
+    assert (rc.method, rc.linkage, rc.merge, rc.feature, rc.seed) == ("hc-smoe", "ward", "fix-dom", "router-logits", 3)
+    assert train.method_config("hc-smoe:kmeans", cfg, 0).clustering == "kmeans"
+    with pytest.raises(SystemExit, match="hirarchical"):          # the official code's typo is an error here
+        train.method_config("hc-smoe:hirarchical", cfg, 0)
+    with pytest.raises(SystemExit, match="unknown method"):
+        train.method_config("z-prune", cfg, 0)
