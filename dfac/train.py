@@ -93,6 +93,7 @@ def plot_quantiles(results, cfg, path):
     algs = list(dict.fromkeys(a for a, _ in results))
     fig, axes = plt.subplots(1, len(algs), figsize=(4 * len(algs), 3.4), squeeze=False)
     for ax, alg in zip(axes[0], algs):
+        drawn = False
         for (a, seed), r in results.items():
             if a != alg:
                 continue
@@ -103,7 +104,8 @@ def plot_quantiles(results, cfg, path):
             else:
                 ax.axhline(r["z_state1"][0], ls="-", label=f"learned Q_jt, seed {seed}")
             if not r["optimal"]:
-                ax.step(taus, r["true_state1_greedy"], ":", color="gray", where="mid", label=f"true, learned policy (seed {seed})")
+                ax.step(taus, r["true_state1_greedy"], ":", color="gray", where="mid", label="true, learned policy" if not drawn else None)
+                drawn = True
         ax.step(taus, r["true_state1_optimal"], "k--", where="mid", label="true, optimal policy")
         ax.set_title(f"{alg}: joint return at state 1")
         ax.set_xlabel("tau")

@@ -2,7 +2,7 @@
 network, epsilon-greedy) and learner updates/s (batch 32 episodes), for the matrix game and SMAX 3m,
 and how the runner scales with the number of parallel (vmapped) SMAX environments.
 
-python benchmarks/throughput.py [--map 3m] [--n_envs 1,4,16,32] [--alg dmix] [--seconds 5]
+python benchmarks/throughput.py [--map 3m] [--n_envs 1,8,32] [--alg dmix] [--seconds 5]
 """
 import argparse
 import time
@@ -40,7 +40,7 @@ def learner_rate(env, learner, controller, seconds, rng):
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--map", default="3m")
-    p.add_argument("--n_envs", default="1,4,16,32")
+    p.add_argument("--n_envs", default="1,8,32")
     p.add_argument("--alg", default="dmix")
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--threads", type=int, default=1)

@@ -20,7 +20,7 @@ class VDNMixer(nn.Module):
 
 class QMixer(nn.Module):
     """QMIX (Rashid et al. 2018): a monotonic two-layer mixing network whose weights come from
-    hypernetworks of the state, |W| >= 0 so dQ_jt/dQ_i >= 0 (eq. 5 of QMIX), ELU hidden, state bias V(s)."""
+    hypernetworks of the state, |W| >= 0 so dQ_jt/dQ_i >= 0 (QMIX monotonicity constraint), ELU hidden, state bias V(s)."""
 
     def __init__(self, n_agents: int, state_dim: int, embed_dim: int = 32, hypernet_embed: int = 64):
         super().__init__()
@@ -46,7 +46,7 @@ class QPLEXMixer(nn.Module):
     """QPLEX duplex dueling (Wang et al. 2021), in the form of PyMARL's `dmaq_general` mixer:
 
     transformation  Q_i' = w_i(s) Q_i + b(s)/n,   V_i' = w_i(s) max_a Q_i + b(s)/n,   w_i > 0
-    Q_jt = sum_i Q_i' + sum_i (lambda_i(s, a) - 1) (Q_i' - V_i')       (QPLEX eq. 9/11, "is_minus_one")
+    Q_jt = sum_i Q_i' + sum_i (lambda_i(s, a) - 1) (Q_i' - V_i')       (QPLEX duplex dueling, PyMARL "is_minus_one")
     lambda_i(s, a) = sum_k |key_k(s)| * sigmoid(agents_k(s))_i * sigmoid(action_k(s, a))_i  (num_kernel heads)
 
     The advantage term is detached as in the official code. (Not the Qatten weighted variant.)
@@ -85,7 +85,8 @@ class QPLEXMixer(nn.Module):
 
 
 class MeanShapeMixer(nn.Module):
-    """DFAC quantile mixture with the mean-shape decomposition (DFAC eq. 9-11):
+    """DFAC quantile mixture with the mean-shape decomposition (DFAC, "mean-shape decomposition" section;
+    equation numbers of the paper were not retrieved):
 
     Z_jt(tau) = f(E[Z_1], ..., E[Z_n] | s)  +  sum_i (Z_i(tau) - E[Z_i])
                 `------ mean: expected-value mixer f` `------ shape: sum of centred quantile functions
@@ -107,7 +108,7 @@ class MeanShapeMixer(nn.Module):
 
 
 class DDNMixer(nn.Module):
-    """DDN: Z_jt = sum_i Z_i (DFAC eq. 12), identical to MeanShapeMixer(VDNMixer())."""
+    """DDN: Z_jt = sum_i Z_i (DFAC, DDN), identical to MeanShapeMixer(VDNMixer())."""
 
     def forward(self, agent_zs, states=None, actions_onehot=None, max_qs=None):
         return agent_zs.sum(-2)

@@ -10,7 +10,7 @@ def sample_taus(shape, device=None) -> torch.Tensor:
 
 
 def cosine_embedding(taus: torch.Tensor, n_cos: int = 64) -> torch.Tensor:
-    """IQN embedding cos(pi * i * tau), i = 0..n_cos-1 (Dabney et al. 2018, eq. 4).  [..., N] -> [..., N, n_cos]"""
+    """IQN embedding cos(pi * i * tau), i = 0..n_cos-1 (IQN, Dabney et al. 2018).  [..., N] -> [..., N, n_cos]"""
     i = torch.arange(n_cos, device=taus.device, dtype=taus.dtype)
     return torch.cos(math.pi * i * taus.unsqueeze(-1))
 
@@ -22,7 +22,7 @@ def huber(u: torch.Tensor, kappa: float = 1.0) -> torch.Tensor:
 
 
 def quantile_huber_loss(z: torch.Tensor, taus: torch.Tensor, target: torch.Tensor, kappa: float = 1.0) -> torch.Tensor:
-    """Quantile Huber loss of DFAC (IQN, eq. 3 of Dabney et al. 2018; DFAC sec. 4).
+    """Quantile Huber loss of DFAC (IQN, Dabney et al. 2018; DFAC loss).
 
     z:      [..., N]   online quantile samples Z(tau_k)
     taus:   [..., N]   their fractions tau_k
