@@ -48,7 +48,7 @@ def main():
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(0)
     print(f"# DFAC throughput ({a.alg}, torch threads {a.threads}, {torch.get_num_threads()} used)")
-    print("| environment | parallel envs | runner env-steps/s | learner updates/s (batch 32) | learner share at 1 update per batch |")
+    print("| environment | parallel envs | runner env-steps/s | learner updates/s (batch 32) | learner share of wall time (est., 1 update per runner call) |")
     print("|---|---|---|---|---|")
     env = make_env("matrix", n_envs=8, noise="plusminus")
     learner, controller = build(a.alg, env, JobSettings(t_max=1))
