@@ -109,9 +109,9 @@ def dagger(env: BatchDrive, expert: PurePursuitExpert, policy: PixelPolicy, cfg:
     """DAgger; returns the aggregated data set. on_iteration(i, policy, data, log) saves checkpoints."""
     gen = torch.Generator().manual_seed(seed)
     obs_buf, act_buf = ([], []) if data is None else (list(data[0]), list(data[1]))
+    obs = env.reset()  # episodes run on across iterations, so later iterations reach the end of the course
     for it in tqdm(range(start_iter, cfg.iterations), desc=desc, leave=False):
         beta = 1.0 if it == 0 else 0.0
-        obs = env.reset()
         for _ in range(cfg.steps_per_iter):
             a_exp = expert(env.states)
             obs_buf.append(obs)
