@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from typing import Optional
 
 import jax
@@ -168,7 +169,7 @@ def train_phase(name, cfg, run_dir, logger, init_params, opt, step_fn, n_steps, 
     start = int(state["step"])
     if mesh is not None:
         params, opt_state = steps.replicate(params, mesh), steps.replicate(opt_state, mesh)
-    rng = np.random.default_rng([cfg.seed, start, hash(name) % 2**31])
+    rng = np.random.default_rng([cfg.seed, start, zlib.crc32(name.encode())])  # str hash() is salted per process
     losses = []
     for i in tqdm(range(start, n_steps), desc=name, initial=start, total=n_steps, mininterval=2.0, disable=start >= n_steps):
         idx = rng.integers(0, len(x), batch)
@@ -231,7 +232,7 @@ def main(cfg: Config):
         step_fn = steps.make_classifier_step(clf, score_model, sde, opt, lt, cfg.weighting_dlsm, cfg.weighting_ce, cfg.coef)
         sp = steps.replicate(score_params, mesh) if mesh is not None else score_params
         clf_params[lt], curves[f"clf_{lt}"] = train_phase(f"clf_{lt}", cfg, run_dir, logger, c0, opt, step_fn, cfg.clf_steps,
-                                                          cfg.clf_batch, x, y, jax.random.fold_in(k_train, hash(lt) % 1000), mesh, extra=(sp,))
+                                                          cfg.clf_batch, x, y, jax.random.fold_in(k_train, zlib.crc32(lt.encode()) % 2**31), mesh, extra=(sp,))
 
     score_fn = lambda xx, s: score_model.apply(score_params, xx, s)
     logits = {lt: (lambda p: (lambda xx, s: clf.apply(p, xx, s)))(clf_params[lt]) for lt in cfg.losses}
