@@ -3,7 +3,7 @@
 # this file only fans out over them.
 
 # The project folders that exist. Each project's issue adds its folder here.
-PROJECTS :=
+PROJECTS := hc-smoe ebflow meow-rl tdil dfac qcsgm dlsm driveenv-nerf
 
 LOGDIR := .logs
 
