@@ -47,7 +47,11 @@ def load_named_config(name: str) -> Config:
         raise SystemExit(f"unknown config {name!r}; available: {', '.join(names)}")
     spec = importlib.util.spec_from_file_location(f"tdil_config_{path.stem}", path)
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.path.insert(0, str(path.parent))  # configs may import shared pieces (configs/_*.py)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(path.parent))
     return dataclasses.replace(Config(), config=name, **mod.OVERRIDES)
 
 

@@ -102,3 +102,20 @@ def test_tdil_runs_on_a_mujoco_task_with_the_papers_env_settings():
     res = im.train(cfg.steps)
     assert im.t == 90 and len(res.returns) == 1 and np.isfinite(res.returns[0])
     assert np.isfinite(im.buf.reward[: im.buf.size]).all() and (im.buf.reward[: im.buf.size] >= 0).all()
+
+
+def test_every_named_config_loads_and_the_paper_tasks_share_one_protocol():
+    import train
+
+    names = sorted(p.stem.replace("_", "-") for p in (train.HERE / "configs").glob("*.py") if not p.stem.startswith("_"))
+    cfgs = {n: train.load_named_config(n) for n in names}
+    assert {"quick", "paper-hopper", "paper-door"} <= set(cfgs)
+    tasks = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5",
+             "halfcheetah": "HalfCheetah-v5", "humanoid": "Humanoid-v5"}
+    for task, env_id in tasks.items():
+        cfg = cfgs[f"paper-{task}"]
+        assert cfg.env_id == env_id and cfg.config == f"paper-{task}"
+        assert dataclasses.replace(cfg, env_id="", config="") == dataclasses.replace(cfgs["paper-hopper"], env_id="", config="")
+    assert cfgs["paper-hopper"].steps == 3_000_000 and cfgs["paper-hopper"].tau == 1e-4
+    with pytest.raises(SystemExit, match="unknown config"):
+        train.load_named_config("paper-nope")

@@ -1,0 +1,20 @@
+"""The paper's protocol shared by the five MuJoCo locomotion configs (paper_<task>.py):
+3M steps, 2000 warm-up, 3 x 256 networks, tau 1e-4, rewards recomputed for every batch over all
+expert next states. Not a named config itself (a leading underscore hides it)."""
+PAPER_MUJOCO = dict(
+    methods=("tdil", "tdil_irl", "bc", "gail", "pwil"),
+    seeds=(0, 1, 2, 3, 4),
+    steps=3_000_000,
+    warmup_steps=2000,
+    eval_every=5000,
+    eval_episodes=10,
+    hidden=256,
+    disc_hidden=256,
+    tau=1e-4,
+    disc_tau=1e-4,
+    reward_refresh_every=0,
+    expert_steps=3_000_000,
+    bc_steps=100_000,
+    terminate_when_unhealthy=False,
+    checkpoint_every=50_000,
+)
