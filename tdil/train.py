@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -149,6 +150,95 @@ def plot_curves(results: dict[str, list[RunResult]], levels: dict, path: Path, t
     plt.close(fig)
 
 
+# Relative cost of one job, to start the longest first when jobs run in parallel (measured ms/step).
+JOB_COST = {"tdil_irl": 18.0, "tdil": 15.0, "gail": 11.0, "airl": 12.0, "pwil": 8.5, "sac_env": 8.5, "bc": 0.5}
+
+
+def run_job(cfg: Config, method: str, seed: int, demo, levels: dict, run_dir: Path, report: Callable) -> RunResult:
+    """One (method, seed) job from the demonstration; checkpoints to jobs/, writes jobs/<method>-<seed>.json.
+
+    `report(kind, ...)` receives ("steps", n) progress and ("eval", method, seed, step, return, logs)."""
+    done_file, ckpt = run_dir / "jobs" / f"{method}-{seed}.json", run_dir / "jobs" / f"{method}-{seed}.pt"
+    if method == "bc":
+        res, _ = run_bc(cfg, demo, seed, progress=lambda n: report("steps", n))
+    else:
+        im = Imitator(method, cfg, demo, seed)
+        if ckpt.exists():
+            im.load(ckpt)
+            report("steps", im.t)
+            print(f"{method} seed {seed}: resumed at step {im.t}", flush=True)
+        res = im.train(cfg.steps, progress=lambda n: report("steps", n), ckpt_path=ckpt,
+                       on_log=lambda s, ret, logs: report("eval", method, seed, s.t, ret, logs))
+        torch.save(im.agent.actor.state_dict(), run_dir / "jobs" / f"{method}-{seed}-actor.pt")
+        ckpt.unlink(missing_ok=True)
+    done_file.write_text(json.dumps(res.__dict__))
+    return res
+
+
+_QUEUE = None  # a worker process's channel to the parent's progress bar / TensorBoard writer
+
+
+def _init_worker(queue, threads: int) -> None:
+    global _QUEUE
+    _QUEUE = queue
+    torch.set_num_threads(threads)
+
+
+def _worker_job(cfg: Config, method: str, seed: int, demo, levels: dict, run_dir: Path) -> RunResult:
+    pending = [0]
+
+    def report(kind, *payload):
+        if kind == "steps":  # batch progress messages: one per 100 steps
+            pending[0] += payload[0]
+            if pending[0] >= 100:
+                _QUEUE.put(("steps", pending[0]))
+                pending[0] = 0
+        else:
+            _QUEUE.put((kind, *payload))
+
+    res = run_job(cfg, method, seed, demo, levels, run_dir, report)
+    _QUEUE.put(("steps", pending[0]))
+    return res
+
+
+def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, levels: dict, run_dir: Path, report: Callable, finished: Callable) -> None:
+    """Run the (method, seed) jobs, `cfg.workers` at a time in separate processes (1: in this process).
+    Every job seeds itself, so a job's result does not depend on where or in which order it runs."""
+    if cfg.workers <= 1 or len(todo) <= 1:
+        for method, seed in todo:
+            finished(method, seed, run_job(cfg, method, seed, demo, levels, run_dir, report))
+        return
+    import multiprocessing as mp
+    import queue as queue_lib
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    order = sorted(todo, key=lambda j: -JOB_COST.get(j[0], 1.0) * (cfg.bc_steps if j[0] == "bc" else cfg.steps))
+    with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(q, cfg.torch_threads)) as ex:
+        futures = {ex.submit(_worker_job, cfg, m, s, demo, levels, run_dir): (m, s) for m, s in order}
+        pending = set(futures)
+        while pending:
+            try:
+                report(*q.get(timeout=0.2))
+            except queue_lib.Empty:
+                pass
+            for f in [f for f in pending if f.done()]:
+                pending.remove(f)
+                finished(*futures[f], f.result())
+        while not q.empty():
+            report(*q.get())
+
+
+def write_metrics(path: Path, results: dict[str, list[RunResult]], levels: dict) -> None:
+    with open(path, "w") as f:
+        f.write("method,seed,step,return,normalised_return\n")
+        for m, runs in results.items():
+            for r in runs:
+                for st, ret in zip(r.steps, r.returns):
+                    f.write(f"{m},{r.seed},{st},{ret:.3f},{normalise(ret, levels):.4f}\n")
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse_config(argv)
     torch.set_num_threads(cfg.torch_threads)
@@ -168,68 +258,91 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"one demonstration: {len(demo)} transitions, return {demo.episode_return:.1f}; "
           f"normaliser: expert {levels['expert']:.1f}, random {levels['random']:.1f}")
 
-    results: dict[str, list[RunResult]] = {m: [] for m in cfg.methods}
+    done: dict[tuple[str, int], RunResult] = {}
+    todo = []
     for method in cfg.methods:
         for seed in cfg.seeds:
-            done_file, ckpt = run_dir / "jobs" / f"{method}-{seed}.json", run_dir / "jobs" / f"{method}-{seed}.pt"
+            done_file = run_dir / "jobs" / f"{method}-{seed}.json"
             if done_file.exists():
-                res = RunResult(**json.loads(done_file.read_text()))
+                done[(method, seed)] = RunResult(**json.loads(done_file.read_text()))
                 print(f"{method} seed {seed}: loaded finished job")
             else:
-                total = cfg.bc_steps if method == "bc" else cfg.steps
-                with tqdm(total=total, desc=f"{method} seed {seed}", disable=not cfg.progress) as bar:
-                    if method == "bc":
-                        res, _ = run_bc(cfg, demo, seed, progress=bar.update)
-                    else:
-                        im = Imitator(method, cfg, demo, seed)
-                        if ckpt.exists():
-                            im.load(ckpt)
-                            bar.update(im.t)
-                            print(f"{method} seed {seed}: resumed at step {im.t}")
+                todo.append((method, seed))
+    ordered = lambda: {m: [done[(m, s)] for s in cfg.seeds if (m, s) in done] for m in cfg.methods}  # noqa: E731
+    total = sum(cfg.bc_steps if m == "bc" else cfg.steps for m, _ in todo)
+    bar = tqdm(total=total, desc=f"{len(todo)} jobs ({', '.join(cfg.methods)} x {len(cfg.seeds)} seeds), {cfg.workers} at a time",
+               disable=not cfg.progress)
 
-                        def on_log(s, ret, logs, method=method, seed=seed, bar=bar):
-                            bar.set_postfix(norm=f"{normalise(ret, levels):.2f}")
-                            if not cfg.progress:
-                                print(f"{method} seed {seed} step {s.t}: return {ret:.1f} (normalised {normalise(ret, levels):.3f})", flush=True)
-                            if writer:
-                                writer.add_scalar(f"{method}/seed{seed}/normalised_return", normalise(ret, levels), s.t)
-                                for k, v in logs.items():
-                                    writer.add_scalar(f"{method}/seed{seed}/{k}", v, s.t)
+    def report(kind, *payload):
+        if kind == "steps":
+            bar.update(payload[0])
+            return
+        method, seed, step, ret, logs = payload
+        bar.set_postfix_str(f"{method} seed {seed} step {step}: {normalise(ret, levels):.2f}")
+        if not cfg.progress:
+            print(f"{method} seed {seed} step {step}: return {ret:.1f} (normalised {normalise(ret, levels):.3f})", flush=True)
+        if writer:
+            writer.add_scalar(f"{method}/seed{seed}/normalised_return", normalise(ret, levels), step)
+            for k, v in logs.items():
+                writer.add_scalar(f"{method}/seed{seed}/{k}", v, step)
 
-                        res = im.train(cfg.steps, progress=bar.update, ckpt_path=ckpt, on_log=on_log)
-                        torch.save(im.agent.actor.state_dict(), run_dir / "jobs" / f"{method}-{seed}-actor.pt")
-                        ckpt.unlink(missing_ok=True)
-                done_file.write_text(json.dumps(res.__dict__))
-            results[method].append(res)
-            with open(run_dir / "metrics.csv", "w") as f:
-                f.write("method,seed,step,return,normalised_return\n")
-                for m, runs in results.items():
-                    for r in runs:
-                        for st, ret in zip(r.steps, r.returns):
-                            f.write(f"{m},{r.seed},{st},{ret:.3f},{normalise(ret, levels):.4f}\n")
+    def finished(method, seed, res):
+        done[(method, seed)] = res
+        write_metrics(run_dir / "metrics.csv", ordered(), levels)
+        bar.write(f"{method} seed {seed}: done, final normalised return {normalise(res.returns[-1], levels):.3f}")
 
-    rows = []
-    for method, runs in results.items():
-        finals = np.array([r.returns[-1] for r in runs])
-        norm = np.array([normalise(x, levels) for x in finals])
-        last3 = np.array([np.mean([normalise(x, levels) for x in r.returns[-3:]]) for r in runs])
-        rows.append((method, norm.mean(), norm.std(), finals.mean(), len(runs), last3.mean(), last3.std()))
-    budget = f"{cfg.steps} env steps" if any(m != "bc" for m in cfg.methods) else ""
-    lines = [
-        f"## {cfg.env_id}, one demonstration ({len(demo)} transitions), {len(cfg.seeds)} seeds, {budget}",
-        "",
-        "| method | normalised return, final evaluation (mean ± std over seeds) | raw return | mean of the last 3 evaluations, normalised | seeds |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    lines += [f"| {m} | {mu:.3f} ± {sd:.3f} | {raw:.1f} | {l3:.3f} ± {l3sd:.3f} | {n} |" for m, mu, sd, raw, n, l3, l3sd in rows]
-    lines.append(f"\nexpert = {levels['expert']:.1f}, uniform random = {levels['random']:.1f}, demonstration return = {levels['demo_return']:.1f}")
-    table = "\n".join(lines)
+    t0 = time.perf_counter()
+    run_jobs(cfg, todo, demo, levels, run_dir, report, finished)
+    bar.close()
+    print(f"{len(todo)} jobs in {time.perf_counter() - t0:.0f} s ({cfg.workers} worker processes)")
+    results = ordered()
+    write_metrics(run_dir / "metrics.csv", results, levels)
+
+    table, summary = results_table(cfg, len(demo), results, levels)
     print("\n" + table)
     (run_dir / "results.md").write_text(table + "\n")
     plot_curves(results, levels, run_dir / "learning_curves.png", f"{cfg.env_id}: imitation from one demonstration")
     if writer:
         writer.close()
-    return {m: {"normalised_mean": mu, "normalised_std": sd, "return_mean": raw, "normalised_last3": l3} for m, mu, sd, raw, _, l3, _ in rows}
+    return summary
+
+
+def sample_efficiency(run: RunResult, levels: dict, budget: int) -> tuple[float, float]:
+    """Defined before the measured runs, from the same learning curves:
+    AUC  = mean normalised return over all evaluations (every eval_every steps up to the budget),
+           i.e. the normalised area under the learning curve;
+    half = normalised return at the evaluation closest to half the budget."""
+    norm = [normalise(r, levels) for r in run.returns]
+    half = int(np.argmin([abs(s - budget / 2) for s in run.steps]))
+    return float(np.mean(norm)), norm[half]
+
+
+def results_table(cfg: Config, demo_len: int, results: dict[str, list[RunResult]], levels: dict) -> tuple[str, dict]:
+    ms = lambda x: f"{np.mean(x):.3f} ± {np.std(x):.3f}"  # noqa: E731
+    lines = [
+        f"## {cfg.env_id}, one demonstration ({demo_len} transitions), {len(cfg.seeds)} seeds, {cfg.steps} env steps, "
+        f"{cfg.eval_episodes} evaluation episodes",
+        "",
+        "| method | normalised return, final (mean ± std over seeds) | per seed | raw return | mean of the last 3 evaluations "
+        f"| AUC: mean over all evaluations | at {cfg.steps // 2} steps |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    summary = {}
+    for method, runs in results.items():
+        finals = np.array([r.returns[-1] for r in runs])
+        norm = np.array([normalise(x, levels) for x in finals])
+        last3 = [np.mean([normalise(x, levels) for x in r.returns[-3:]]) for r in runs]
+        summary[method] = {"normalised_mean": float(norm.mean()), "normalised_std": float(norm.std()),
+                           "normalised_per_seed": norm.tolist(), "return_mean": float(finals.mean()),
+                           "normalised_last3": float(np.mean(last3))}
+        auc = half = "n/a (no env steps)"
+        if method != "bc":
+            eff = np.array([sample_efficiency(r, levels, cfg.steps) for r in runs])
+            auc, half = ms(eff[:, 0]), ms(eff[:, 1])
+            summary[method] |= {"auc": float(eff[:, 0].mean()), "half_budget": float(eff[:, 1].mean())}
+        lines.append(f"| {method} | {ms(norm)} | {', '.join(f'{x:.2f}' for x in norm)} | {finals.mean():.1f} | {ms(last3)} | {auc} | {half} |")
+    lines.append(f"\nexpert = {levels['expert']:.1f}, uniform random = {levels['random']:.1f}, demonstration return = {levels['demo_return']:.1f}")
+    return "\n".join(lines), summary
 
 
 if __name__ == "__main__":

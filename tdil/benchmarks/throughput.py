@@ -55,6 +55,7 @@ def main() -> None:
         (f"tdil, cached rewards (K={a.refresh_every})", "tdil", dataclasses.replace(base, reward_refresh_every=a.refresh_every)),
         ("tdil, per-batch rewards (paper)", "tdil", dataclasses.replace(base, reward_refresh_every=0)),
         ("gail", "gail", base),
+        ("airl", "airl", base),
         ("pwil", "pwil", base),
     ]
     print(f"{a.env_id}: demo of {len(demo)} transitions, nets {a.hidden} wide (disc {a.disc_hidden}), "

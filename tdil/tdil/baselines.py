@@ -3,6 +3,10 @@
   * GAIL — adversarial IL (Ho & Ermon 2016) with D(s, a) on agent vs expert pairs, trained here
            off-policy on SAC's replay buffer (as DAC, Kostrikov et al. 2019) with a gradient penalty;
            reward r = -log(1 - D(s, a)). Its D is also the "IRL" half of TDIL+IRL.
+  * AIRL — adversarial IRL (Fu et al. 2018): D(s, a, s') = exp f / (exp f + pi(a|s)) with
+           f(s, a, s') = g(s) + gamma h(s') - h(s) (state-only reward g, shaping potential h); trained
+           off-policy on the replay buffer like GAIL here; SAC is trained on the learned reward f (SAC's
+           own -alpha log pi term stands in for the -log pi of AIRL's log D - log(1 - D) = f - log pi).
   * PWIL — primal Wasserstein IL (Dadashi et al. 2021): a greedy coupling of the agent's episode
            with the demonstration gives r = alpha exp(-beta T c_t / sqrt(|S|+|A|)) per step.
 """
@@ -45,6 +49,28 @@ class GAILDiscriminator(nn.Module):
     def reward(self, obs, act) -> torch.Tensor:
         """r = -log(1 - D(s, a)) = softplus(logit)."""
         return F.softplus(self.logits(obs, act))
+
+
+class AIRLDiscriminator(nn.Module):
+    def __init__(self, obs_dim: int, gamma: float, hidden: int = 256, layers: int = 3):
+        super().__init__()
+        self.g, self.h, self.gamma = mlp(obs_dim, 1, hidden, layers), mlp(obs_dim, 1, hidden, layers), gamma
+
+    def f(self, obs, next_obs, done) -> torch.Tensor:
+        """f(s, a, s') = g(s) + gamma (1 - d) h(s') - h(s)   (AIRL's disentangled reward + shaping)."""
+        return (self.g(obs) + self.gamma * (1 - done[:, None]) * self.h(next_obs) - self.h(obs)).squeeze(-1)
+
+    def loss(self, exp: tuple, agent: tuple) -> torch.Tensor:
+        """BCE with logit D = f - log pi(a|s): expert (s, s', d, log pi(a_E|s)) -> 1, agent -> 0."""
+        (es, es2, ed, elogp), (as_, as2, ad, alogp) = exp, agent
+        le, la = self.f(es, es2, ed) - elogp, self.f(as_, as2, ad) - alogp
+        return F.binary_cross_entropy_with_logits(le, torch.ones_like(le)) + F.binary_cross_entropy_with_logits(
+            la, torch.zeros_like(la)
+        )
+
+    @torch.no_grad()
+    def reward(self, obs, next_obs, done) -> torch.Tensor:
+        return self.f(obs, next_obs, done)
 
 
 class PWILReward:

@@ -10,7 +10,7 @@ class Config:
     """named config in configs/ (quick | paper-hopper | paper-walker2d | paper-ant | paper-halfcheetah | paper-humanoid | paper-door | hopper-cpu)"""
     env_id: str = "Pendulum-v1"
     methods: tuple[str, ...] = ("tdil", "bc", "gail", "pwil")
-    """any of: tdil, tdil_irl, bc, gail, pwil, sac_env (SAC on the true reward, an upper reference)"""
+    """any of: tdil, tdil_irl, bc, gail, airl, pwil, sac_env (SAC on the true reward, an upper reference)"""
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 5000
     """environment steps per imitation run (paper: 3M MuJoCo, 1M Adroit)"""
@@ -71,6 +71,9 @@ class Config:
     max_episode_steps: int | None = None
     buffer_size: int = 1_000_000
     torch_threads: int = 1
+    """torch threads per process"""
+    workers: int = 2
+    """(method, seed) jobs run in parallel, one process each (1: all in this process, one after another)"""
     device: str = "cpu"
     out_dir: str = "runs"
     cache_dir: str = ".cache"

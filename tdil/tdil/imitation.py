@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .baselines import GAILDiscriminator, PWILReward, behaviour_cloning
+from .baselines import AIRLDiscriminator, GAILDiscriminator, PWILReward, behaviour_cloning
 from .buffer import ReplayBuffer
 from .config import Config
 from .demonstrations import Demonstration
@@ -28,7 +28,7 @@ from .networks import Actor, polyak
 from .sac import SAC, SACConfig
 from .transition_discriminator import TransitionDiscriminator, discriminator_loss, expert_proximity_reward
 
-RL_METHODS = ("tdil", "tdil_irl", "gail", "pwil", "sac_env")
+RL_METHODS = ("tdil", "tdil_irl", "gail", "airl", "pwil", "sac_env")
 METHODS = RL_METHODS + ("bc",)
 
 
@@ -126,6 +126,9 @@ class Imitator:
         if self.uses_gail:
             self.gail = GAILDiscriminator(self.obs_dim, self.act_dim, cfg.disc_hidden, cfg.disc_layers).to(self.dev)
             self.gail_opt = torch.optim.Adam(self.gail.parameters(), lr=cfg.disc_lr, foreach=True)
+        if method == "airl":
+            self.airl = AIRLDiscriminator(self.obs_dim, cfg.gamma, cfg.disc_hidden, cfg.disc_layers).to(self.dev)
+            self.airl_opt = torch.optim.Adam(self.airl.parameters(), lr=cfg.disc_lr, foreach=True)
         if method == "pwil":
             horizon = self.env.spec.max_episode_steps or len(demo)
             self.pwil = PWILReward(demo.obs, from_env_action(self.env, demo.actions), horizon, cfg.pwil_alpha, cfg.pwil_beta)
@@ -209,6 +212,15 @@ class Imitator:
                 r = self.gail.reward(b["obs"], b["act"])
             else:  # TDIL+IRL: r = (1 - w) r_TDIL + w D(s, a)
                 r = (1 - cfg.irl_weight) * r + cfg.irl_weight * self.gail.prob(b["obs"], b["act"])
+        if self.method == "airl":
+            with torch.no_grad():  # log pi(a|s) of the current policy, for expert and agent actions
+                e_logp, a_logp = ag.actor.log_prob(self.e_obs[eidx], self.e_act[eidx]), ag.actor.log_prob(b["obs"], b["act"])
+            loss = self.airl.loss((self.e_obs[eidx], self.e_next[eidx], self.e_done[eidx], e_logp), (b["obs"], b["next_obs"], b["done"], a_logp))
+            self.airl_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.airl_opt.step()
+            logs["airl_loss"] = loss.item()
+            r = self.airl.reward(b["obs"], b["next_obs"], b["done"])
         if self.uses_tdil:
             e_r = self.e_reward[eidx] if self.e_reward is not None else self.tdil_reward(self.e_next[eidx])
             if self.method == "tdil_irl":
@@ -255,6 +267,8 @@ class Imitator:
             mods |= {"disc": self.disc, "disc_target": self.disc_target, "disc_opt": self.disc_opt}
         if self.uses_gail:
             mods |= {"gail": self.gail, "gail_opt": self.gail_opt}
+        if self.method == "airl":
+            mods |= {"airl": self.airl, "airl_opt": self.airl_opt}
         return mods
 
     def save(self, path: Path) -> None:

@@ -34,13 +34,21 @@ class Actor(nn.Module):
         mu, log_std = self(obs)
         std = log_std.exp()
         u = mu + std * torch.randn_like(mu)
-        a = torch.tanh(u)
-        logp = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
-        logp = logp - (2 * (torch.log(torch.tensor(2.0)) - u - F.softplus(-2 * u))).sum(-1)
-        return a, logp
+        return torch.tanh(u), _tanh_gaussian_log_prob(mu, log_std, u)
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+        """log pi(a|s) of given actions in [-1, 1] (clipped to 1 - eps so that atanh stays finite)."""
+        mu, log_std = self(obs)
+        return _tanh_gaussian_log_prob(mu, log_std, torch.atanh(act.clamp(-1 + eps, 1 - eps)))
 
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self(obs)[0])
+
+
+def _tanh_gaussian_log_prob(mu: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """log N(u; mu, sigma) - sum log(1 - tanh(u)^2): the density of a = tanh(u)."""
+    logp = (-0.5 * ((u - mu) / log_std.exp()) ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+    return logp - (2 * (torch.log(torch.tensor(2.0)) - u - F.softplus(-2 * u))).sum(-1)
 
 
 class TwinCritic(nn.Module):

@@ -37,7 +37,7 @@ def test_seeded_runs_are_identical_and_seeds_differ(demo, method):
     assert not torch.equal(_params(a), _params(c))
 
 
-@pytest.mark.parametrize("method", ["tdil", "tdil_irl", "pwil"])
+@pytest.mark.parametrize("method", ["tdil", "tdil_irl", "airl", "pwil"])
 def test_checkpoint_resume_restores_the_run(demo, method, tmp_path):
     a = Imitator(method, TINY, demo, 0)
     a.train(80)
@@ -73,9 +73,15 @@ def test_train_py_end_to_end_and_bad_demo(tmp_path, demo):
             "--eval-episodes", "1", "--eval-every", "60", "--batch-size", "32", "--hidden", "16", "--disc-hidden", "16",
             "--reward-refresh-every", "40", "--out-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
             "--no-progress", "--no-tensorboard", "--checkpoint-every", "60"]
-    table = train.main(args + ["--methods", "tdil", "bc", "gail", "pwil"])
+    table = train.main(args + ["--methods", "tdil", "bc", "gail", "pwil", "--workers", "2"])
     assert set(table) == {"tdil", "bc", "gail", "pwil"}
+    assert {"auc", "half_budget"} <= set(table["tdil"]) and "auc" not in table["bc"]
     (run,) = (tmp_path / "runs").iterdir()
+    # every job seeds itself: two worker processes give the same runs as one process, one job after another
+    serial = train.main(args + ["--methods", "tdil", "bc", "gail", "pwil", "--workers", "1", "--out-dir", str(tmp_path / "serial")])
+    assert serial == table
+    (serial_run,) = (tmp_path / "serial").iterdir()
+    assert (serial_run / "metrics.csv").read_text() == (run / "metrics.csv").read_text()
     for f in ("config.json", "metrics.csv", "results.md", "learning_curves.png", "demonstration.npz", "levels.json"):
         assert (run / f).exists(), f
     assert json.loads((run / "config.json").read_text())["steps"] == 120

@@ -3,7 +3,7 @@ import torch
 from torch.distributions import Normal, TransformedDistribution
 from torch.distributions.transforms import TanhTransform
 
-from tdil.baselines import GAILDiscriminator, PWILReward, behaviour_cloning
+from tdil.baselines import AIRLDiscriminator, GAILDiscriminator, PWILReward, behaviour_cloning
 from tdil.networks import Actor, TwinCritic, polyak
 
 
@@ -16,6 +16,41 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables():
     dist = TransformedDistribution(Normal(mu, log_std.exp()), [TanhTransform(cache_size=1)])
     ref = dist.log_prob(a.clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1)
     assert torch.allclose(logp, ref, atol=2e-3)
+
+
+def test_log_prob_of_given_actions_matches_the_sampled_log_prob():
+    torch.manual_seed(0)
+    actor = Actor(3, 2, hidden=16)
+    obs = torch.randn(64, 3)
+    a, logp = actor.sample(obs)
+    keep = (a.abs() < 0.99).all(-1)  # away from the clipping at |a| = 1 - eps
+    assert keep.sum() > 30
+    assert torch.allclose(actor.log_prob(obs, a)[keep], logp[keep], atol=1e-3)
+
+
+def test_airl_shaping_telescopes_and_a_discriminator_step_lowers_its_loss():
+    torch.manual_seed(0)
+    gamma = 0.9
+    d = AIRLDiscriminator(3, gamma, hidden=16)
+    s = torch.randn(11, 3)  # one trajectory s_0 .. s_10
+    zeros = torch.zeros(10)
+    f = d.f(s[:-1], s[1:], zeros)
+    disc = gamma ** torch.arange(10.0)
+    # sum_t gamma^t f(s_t, s_t+1) = sum_t gamma^t g(s_t) + gamma^T h(s_T) - h(s_0): the potential h only shapes
+    with torch.no_grad():
+        rhs = (disc * d.g(s[:-1]).squeeze(-1)).sum() + gamma**10 * d.h(s[-1:]).squeeze() - d.h(s[:1]).squeeze()
+    assert torch.allclose((disc * f).sum(), rhs, atol=1e-5)
+    # a terminal transition drops gamma h(s')
+    ones = torch.ones(10)
+    assert torch.allclose(d.f(s[:-1], s[1:], ones), (d.g(s[:-1]) - d.h(s[:-1])).squeeze(-1))
+    opt = torch.optim.Adam(d.parameters(), lr=1e-3)
+    exp = (torch.randn(64, 3), torch.randn(64, 3), torch.zeros(64), torch.full((64,), -1.0))
+    agent = (torch.randn(64, 3) + 2, torch.randn(64, 3) + 2, torch.zeros(64), torch.full((64,), 0.5))
+    before = d.loss(exp, agent)
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    assert d.loss(exp, agent) < before
 
 
 def test_polyak_interpolates():
