@@ -1,4 +1,6 @@
 """The grid NeRF: interpolation, rendering quadrature, losses, a short run learns, checkpoints."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -83,3 +85,16 @@ def test_short_run_lowers_loss_and_checkpoint_roundtrip(course, tmp_path):
     m2, opt2, step, _ = NR.load_checkpoint(tmp_path / "n.pt", tc)
     assert step == 80 and opt2 is not None
     assert torch.allclose(NR.render_image(m2, c2w, K, app["day"]), r_day)
+
+
+def test_density_activations_and_old_checkpoints(tmp_path):
+    m = small_model()
+    raw = torch.tensor([-4.0, 0.0, 3.0, 50.0])
+    assert m.cfg.density_activation == "exp" and torch.allclose(m.sigma(raw)[:3], raw[:3].exp())
+    assert m.sigma(raw)[3] == math.exp(12.0)  # truncated
+    NR.save_checkpoint(tmp_path / "old.pt", m, None, 0)
+    ck = torch.load(tmp_path / "old.pt", weights_only=False)
+    del ck["cfg"]["density_activation"]  # a checkpoint from before the option existed
+    torch.save(ck, tmp_path / "old.pt")
+    m2, _, _, _ = NR.load_checkpoint(tmp_path / "old.pt")
+    assert m2.cfg.density_activation == "softplus" and torch.allclose(m2.sigma(raw), F.softplus(raw))
