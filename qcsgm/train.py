@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
+from jax.tree_util import Partial
 from tqdm import tqdm
 
 from configs import CONFIGS
@@ -135,20 +137,38 @@ def restore_or_init(ckpt_path, state):
 # ----------------------------------------------------------------------------- 2-D toys
 
 
+# Compiled once per architecture and reused for every toy and every method: the models are cached, the
+# score enters the jitted samplers as Partial(model.score, params), so the parameters are traced arguments.
+_pc_sample = jax.jit(S.pc_sample, static_argnames=("sde", "shape", "n_steps"))
+_ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method"))  # n_steps traced (Euler)
+_ode_nll = jax.jit(S.ode_nll, static_argnames=("sde", "exact"))
+
+
+@functools.lru_cache(maxsize=None)
+def toy_model(sigma_min: float, sigma_max: float, conservative: bool):
+    sde = VESDE(sigma_min, sigma_max)
+    return build_model("toy_mlp", sde, conservative=conservative), sde
+
+
+@functools.lru_cache(maxsize=None)
+def toy_train_step(sigma_min, sigma_max, method, lam, n_slices, lr, grad_clip, mesh):
+    model, sde = toy_model(sigma_min, sigma_max, method == "csbm")
+    opt = make_optimizer(lr, grad_clip)
+    return opt, make_train_step(make_loss_fn(model, sde, method, lam, n_slices), opt, 0.0, mesh)
+
+
 def toy_experiment(cfg, toy, method, run_dir, logger, mesh):
-    sde = VESDE(cfg.toy_sigma_min, cfg.toy_sigma_max)
-    model = build_model("toy_mlp", sde, conservative=(method == "csbm"))
+    model, sde = toy_model(cfg.toy_sigma_min, cfg.toy_sigma_max, method == "csbm")
     x0 = jnp.zeros((8, 2))
     params = model.init(jax.random.PRNGKey(cfg.seed), x0, jnp.zeros(8))  # same init for all score models
-    opt = make_optimizer(cfg.toy_lr, cfg.grad_clip)
-    name = f"{toy}/{method}"
+    opt, step_fn = toy_train_step(cfg.toy_sigma_min, cfg.toy_sigma_max, method, cfg.lam, cfg.n_slices, cfg.toy_lr,
+                                  cfg.grad_clip, mesh)
     ckpt = os.path.join(run_dir, "ckpt", f"{toy}-{method}.msgpack")
     state = replicate(restore_or_init(ckpt, init_state(params, opt)), mesh)
-    step_fn = make_train_step(make_loss_fn(model, sde, method, cfg.lam, cfg.n_slices), opt, 0.0, mesh)
     batch_fn = lambda step: D.sample_toy(toy, cfg.toy_batch, np.random.default_rng([cfg.seed, step]))  # noqa: E731
     t0 = time.time()
-    state = train_loop(name, cfg, state, step_fn, batch_fn, cfg.toy_steps, jax.random.PRNGKey(cfg.seed + 1),
-                       ckpt, logger, mesh)
+    state = train_loop(f"{toy}/{method}", cfg, state, step_fn, batch_fn, cfg.toy_steps,
+                       jax.random.PRNGKey(cfg.seed + 1), ckpt, logger, mesh)
     train_s = time.time() - t0
     res, samples = evaluate_toy(cfg, toy, model, sde, jax.device_get(state.params))
     res["train_s"] = train_s
@@ -158,20 +178,15 @@ def toy_experiment(cfg, toy, method, run_dir, logger, mesh):
 def evaluate_toy(cfg, toy, model, sde, params):
     key = jax.random.PRNGKey(cfg.seed + 2)
     x_test = jnp.asarray(D.sample_toy(toy, cfg.eval_samples, np.random.default_rng([cfg.seed, 10**9])))
-    score = jax.jit(lambda x, t: model.score(params, x, t))
+    score = Partial(model.score, params)
     asym, nasym = M.asymmetry_over_levels(score, sde, x_test, key, cfg.n_levels, exact=True)
     err = M.score_error_over_levels(score, D.oracle_score_fn(toy), sde, x_test, key, cfg.n_levels)
-    nll, nll_nfe = jax.jit(lambda p, x, k: S.ode_nll(lambda y, t: model.score(p, y, t), sde, x, k, exact=True))(
-        params, x_test[: cfg.nll_samples], key)
+    nll, nll_nfe = _ode_nll(score, sde, x_test[: cfg.nll_samples], key, exact=True)
     shape = (cfg.eval_samples, 2)
-    sc = lambda p: (lambda y, t: model.score(p, y, t))  # noqa: E731
-    pc = jax.jit(lambda p, k, n: S.pc_sample(sc(p), sde, k, shape, n), static_argnums=2)
-    ode = jax.jit(lambda p, k: S.ode_sample(sc(p), sde, k, shape, "rk45"))
-    euler = jax.jit(lambda p, k, n: S.ode_sample(sc(p), sde, k, shape, "euler", n)[0], static_argnums=2)
-    x_pc = pc(params, key, cfg.pc_steps)
-    x_few = pc(params, key, cfg.few_steps)
-    x_ode, ode_nfe = ode(params, key)
-    x_euler_few = euler(params, key, cfg.few_steps)
+    x_pc = _pc_sample(score, sde, key, shape, n_steps=cfg.pc_steps)
+    x_few = _pc_sample(score, sde, key, shape, n_steps=cfg.few_steps)
+    x_ode, ode_nfe = _ode_sample(score, sde, key, shape, method="rk45")
+    euler = lambda n: _ode_sample(score, sde, key, shape, method="euler", n_steps=n)[0]  # noqa: E731
     pr = lambda x: M.precision_recall(x_test, x, cfg.nearest_k)  # noqa: E731
     res = dict(asym=float(asym.mean()), nasym=float(nasym.mean()), score_err=float(err.mean()),
                nll=float(jnp.mean(nll)), nll_nfe=int(nll_nfe),
@@ -180,10 +195,10 @@ def evaluate_toy(cfg, toy, model, sde, params):
     res["pcfew_p"], res["pcfew_r"] = pr(x_few)
     res["ode_p"], res["ode_r"] = pr(x_ode)
     res["ode_nfe"] = int(ode_nfe)
-    res["eulerfew_p"], res["eulerfew_r"] = pr(x_euler_few)
+    res["eulerfew_p"], res["eulerfew_r"] = pr(euler(cfg.few_steps))
     sweep = []
     for n in cfg.nfe_sweep:
-        p, r = pr(euler(params, key, n))
+        p, r = pr(euler(n))
         sweep.append((n, p, r))
     res["euler_sweep"] = sweep
     hit = [n for n, p, r in sweep if (p + r) / 2 >= cfg.quality_target]
@@ -220,16 +235,13 @@ def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
     key = jax.random.PRNGKey(cfg.seed + 2)
     rng = np.random.default_rng([cfg.seed, 10**9])
     xt = jnp.asarray(D.dequantize(x_test[: cfg.image_eval_samples], bins, rng))
-    score = jax.jit(lambda x, t: model.score(params, x, t))
+    score = Partial(model.score, params)
     asym, nasym = M.asymmetry_over_levels(score, sde, xt[:64], key, cfg.n_levels, exact=False, n_slices=8)
-    nll, nfe = jax.jit(lambda p, x, k: S.ode_nll(lambda y, t: model.score(p, y, t), sde, x, k, exact=False))(
-        params, xt[: cfg.image_nll_samples], key)
+    nll, nfe = _ode_nll(score, sde, xt[: cfg.image_nll_samples], key, exact=False)
     dim = int(np.prod(xt.shape[1:]))
     shape = (cfg.image_eval_samples,) + xt.shape[1:]
-    pc = jax.jit(lambda p, k, n: S.pc_sample(lambda y, t: model.score(p, y, t), sde, k, shape, n),
-                 static_argnums=2)
-    x_pc = np.clip(np.asarray(pc(params, key, cfg.image_pc_steps)), 0, 1)
-    x_few = np.clip(np.asarray(pc(params, key, cfg.few_steps)), 0, 1)
+    x_pc = np.clip(np.asarray(_pc_sample(score, sde, key, shape, n_steps=cfg.image_pc_steps)), 0, 1)
+    x_few = np.clip(np.asarray(_pc_sample(score, sde, key, shape, n_steps=cfg.few_steps)), 0, 1)
     res = dict(asym=float(asym.mean()), nasym=float(nasym.mean()), asym_levels=asym.tolist(),
                nasym_levels=nasym.tolist(), bpd=float(jnp.mean(S.bits_per_dim(nll, dim, bins))),
                nll_nfe=int(nfe), train_s=train_s)
@@ -417,40 +429,35 @@ def main(cfg: Config) -> dict:
         with open(res_path, "w") as f:
             json.dump(results, f, indent=1)
 
+    def run_or_resume(section, key, experiment, summary):
+        """One part of the job: kept from results.json when an earlier run finished it (its samples reloaded),
+        otherwise run (resuming from its checkpoint, if any), saved and summarised in one line."""
+        path = os.path.join(run_dir, "samples", key.replace("/", "-") + ".npz")
+        if key in results[section]:
+            print(f"  {key}: done in an earlier run, kept")
+            return dict(np.load(path))
+        t0 = time.time()
+        results[section][key], samples = experiment()
+        np.savez_compressed(path, **samples)
+        print(f"  {key}: {summary(results[section][key])}  ({time.time() - t0:.0f}s)", flush=True)
+        save()
+        return samples
+
     toy_samples, img_samples = {}, {}
     for toy in cfg.toys:
         for method in cfg.methods:
-            key = f"{toy}/{method}"
-            if key in results["toys"]:
-                print(f"  {key}: done in an earlier run, kept")
-                toy_samples[key] = dict(np.load(os.path.join(run_dir, "samples", f"{toy}-{method}.npz")))
-                continue
-            t0 = time.time()
-            results["toys"][key], toy_samples[key] = toy_experiment(cfg, toy, method, run_dir, logger, mesh)
-            np.savez_compressed(os.path.join(run_dir, "samples", f"{toy}-{method}.npz"), **toy_samples[key])
-            r = results["toys"][key]
-            print(f"  {key}: Asym {r['asym']:.4g}  NAsym {r['nasym']:.4g}  score err {r['score_err']:.4g}  "
-                  f"NLL {r['nll']:.3f}  P/R PC-{cfg.few_steps} {r['pcfew_p']:.3f}/{r['pcfew_r']:.3f}  "
-                  f"({time.time() - t0:.0f}s)")
-            save()
+            toy_samples[f"{toy}/{method}"] = run_or_resume(
+                "toys", f"{toy}/{method}", lambda: toy_experiment(cfg, toy, method, run_dir, logger, mesh),
+                lambda r: (f"Asym {r['asym']:.4g}  NAsym {r['nasym']:.4g}  score err {r['score_err']:.4g}  "
+                           f"NLL {r['nll']:.3f}  P/R PC-{cfg.few_steps} {r['pcfew_p']:.3f}/{r['pcfew_r']:.3f}"))
     if cfg.image_dataset:
         x_train = D.load_images(cfg.image_dataset, "train", cfg.image_root or None)
         x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None)
         for method in cfg.image_methods:
-            key = f"{cfg.image_dataset}/{method}"
-            if key in results["images"]:
-                print(f"  {key}: done in an earlier run, kept")
-                img_samples[key] = dict(np.load(os.path.join(run_dir, "samples", f"{cfg.image_dataset}-{method}.npz")))
-                continue
-            t0 = time.time()
-            results["images"][key], img_samples[key] = image_experiment(cfg, method, run_dir, logger, mesh,
-                                                                        x_train, x_test)
-            np.savez_compressed(os.path.join(run_dir, "samples", f"{cfg.image_dataset}-{method}.npz"),
-                                **img_samples[key])
-            r = results["images"][key]
-            print(f"  {key}: Asym {r['asym']:.4g}  NAsym {r['nasym']:.4g}  NLL {r['bpd']:.3f} bits/dim  "
-                  f"({time.time() - t0:.0f}s)")
-            save()
+            img_samples[f"{cfg.image_dataset}/{method}"] = run_or_resume(
+                "images", f"{cfg.image_dataset}/{method}",
+                lambda: image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test),
+                lambda r: f"Asym {r['asym']:.4g}  NAsym {r['nasym']:.4g}  NLL {r['bpd']:.3f} bits/dim")
     if cfg.ae_steps > 0 and not results["ae"]:
         results["ae"] = autoencoder_demo(cfg, run_dir, logger)
         save()

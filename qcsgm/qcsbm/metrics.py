@@ -5,12 +5,17 @@ Asym  = tr(J J^T) - tr(J J) = 1/2 ||J - J^T||_F^2,
 NAsym = 1/2 Asym / tr(J J^T) = ||J - J^T||_F^2 / (4 ||J||_F^2), in [0, 1]
 (the official code's scaling). Both are averaged over samples at each of n_levels noise levels
 t = 1/n, 2/n, ..., 1, then over levels.
+
+score_fn may be a `jax.tree_util.Partial(model.score, params)`: the parameters are then traced
+arguments, so the compiled evaluation is reused for every model with the same architecture.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jax.tree_util import Partial
 
 from .losses import jacobian_traces_exact, jacobian_traces_hutchinson, rademacher
 
@@ -31,15 +36,25 @@ def noise_levels(n_levels):
     return (np.arange(n_levels) + 1.0) / n_levels
 
 
+def as_pytree_fn(f):
+    """f as a pytree function: a Partial stays as it is (its bound arguments are traced), a plain
+    function becomes Partial(f) (compiled again for every new function object)."""
+    return f if isinstance(f, Partial) else Partial(f)
+
+
+_asymmetry_jit = jax.jit(asymmetry, static_argnames=("exact", "n_slices"))
+_apply_jit = jax.jit(lambda f, x, t: f(x, t))
+
+
 def asymmetry_over_levels(score_fn, sde, x0, key, n_levels=10, exact=True, n_slices=16):
     """Mean Asym and NAsym of perturbed data x0 + sigma(t) z at each level t. Returns two (n_levels,) arrays."""
     asyms, nasyms = [], []
-    asym_fn = jax.jit(lambda x, tt, kv: asymmetry(score_fn, x, tt, kv, exact, n_slices))  # compiled once
+    f = as_pytree_fn(score_fn)
     for i, t in enumerate(noise_levels(n_levels)):
         kz, kv = jax.random.split(jax.random.fold_in(key, i))
         tt = jnp.full((x0.shape[0],), t, x0.dtype)
         x = x0 + sde.sigma(t) * jax.random.normal(kz, x0.shape, x0.dtype)
-        a, na = asym_fn(x, tt, kv)
+        a, na = _asymmetry_jit(f, x, tt, kv, exact=exact, n_slices=n_slices)
         asyms.append(float(jnp.mean(a)))
         nasyms.append(float(jnp.mean(na)))
     return np.array(asyms), np.array(nasyms)
@@ -48,12 +63,13 @@ def asymmetry_over_levels(score_fn, sde, x0, key, n_levels=10, exact=True, n_sli
 def score_error_over_levels(score_fn, oracle_fn, sde, x0, key, n_levels=10):
     """Mean 1/2 ||s_theta(x~, t) - grad log p_sigma(x~)||^2 at each level (as in the official code)."""
     errs = []
+    f = as_pytree_fn(score_fn)
     for i, t in enumerate(noise_levels(n_levels)):
         kz = jax.random.fold_in(key, i)
         tt = jnp.full((x0.shape[0],), t, x0.dtype)
         sigma = sde.sigma(tt)
         x = x0 + sigma[:, None] * jax.random.normal(kz, x0.shape, x0.dtype)
-        err = 0.5 * jnp.sum((score_fn(x, tt) - oracle_fn(x, sigma)) ** 2, -1)
+        err = 0.5 * jnp.sum((_apply_jit(f, x, tt) - oracle_fn(x, sigma)) ** 2, -1)
         errs.append(float(jnp.mean(err)))
     return np.array(errs)
 
@@ -67,14 +83,18 @@ def _kth_nn_radius(x, k):
     return jnp.sort(d, axis=1)[:, k]  # index 0 is the point itself
 
 
+@jax.jit
+def _precision_recall(real, fake, k):
+    r_real, r_fake = _kth_nn_radius(real, k), _kth_nn_radius(fake, k)
+    d = _pairwise_sq(real, fake)  # (n_real, n_fake)
+    return jnp.mean(jnp.any(d <= r_real[:, None], axis=0)), jnp.mean(jnp.any(d <= r_fake[None, :], axis=1))
+
+
 def precision_recall(real, fake, k=3):
     """k-NN precision (fraction of fake inside some real k-NN ball) and recall (vice versa)."""
     real = jnp.asarray(real, jnp.float32).reshape(len(real), -1)
     fake = jnp.asarray(fake, jnp.float32).reshape(len(fake), -1)
     if not (jnp.all(jnp.isfinite(fake))):
         return 0.0, 0.0
-    r_real, r_fake = _kth_nn_radius(real, k), _kth_nn_radius(fake, k)
-    d = _pairwise_sq(real, fake)  # (n_real, n_fake)
-    precision = jnp.mean(jnp.any(d <= r_real[:, None], axis=0))
-    recall = jnp.mean(jnp.any(d <= r_fake[None, :], axis=1))
+    precision, recall = _precision_recall(real, fake, k)
     return float(precision), float(recall)

@@ -119,20 +119,22 @@ def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000):
 
 
 def odeint_fixed(f, y0, t0, t1, n_steps, method="rk4"):
-    """Fixed-step Euler or RK4 from t0 to t1. Returns (y(t1), nfe)."""
+    """Fixed-step Euler or RK4 from t0 to t1. Returns (y(t1), nfe).
+
+    A fori_loop, so n_steps may be a traced integer: one compiled program serves every step count."""
     h = (t1 - t0) / n_steps
 
-    def step(y, i):
+    def step(i, y):
         t = t0 + i * h
         if method == "euler":
-            return _tree_axpy(y, h, [f(t, y)], [1.0]), None
+            return _tree_axpy(y, h, [f(t, y)], [1.0])
         k1 = f(t, y)
         k2 = f(t + h / 2, _tree_axpy(y, h, [k1], [0.5]))
         k3 = f(t + h / 2, _tree_axpy(y, h, [k2], [0.5]))
         k4 = f(t + h, _tree_axpy(y, h, [k3], [1.0]))
-        return _tree_axpy(y, h, [k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6]), None
+        return _tree_axpy(y, h, [k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6])
 
-    y, _ = jax.lax.scan(step, y0, jnp.arange(n_steps))
+    y = jax.lax.fori_loop(0, n_steps, step, y0)
     return y, n_steps * (1 if method == "euler" else 4)
 
 
