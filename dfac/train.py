@@ -1,7 +1,8 @@
 """DFAC main job. `python train.py` (config `quick`, CPU):
 
-1. the two-step matrix game with stochastic rewards: VDN, QMIX, DDN, DMIX trained with uniform exploration;
-   table of greedy policy, learned vs true joint values, and a plot of learned vs true return quantiles;
+1. the two-step matrix game with stochastic rewards: VDN, QMIX, DDN, DMIX trained with uniform exploration
+   (QMIX's study of the game) and with PyMARL's annealed epsilon; table of greedy policy, learned vs true joint
+   values, and a plot of learned vs true return quantiles;
 2. a short micromanagement run (SMAX 3m, no StarCraft II): the same algorithms, same budget and seeds;
    win-rate curves and a table.
 
@@ -55,29 +56,40 @@ def settings(cfg, alg, t_max, **kw) -> JobSettings:
                 rnn_hidden=cfg.per_alg("rnn_hidden_overrides", alg, cfg.rnn_hidden), mixing_embed_dim=cfg.mixing_embed_dim,
                 hypernet_embed=cfg.hypernet_embed, n_quantiles=cfg.per_alg("n_quantiles", alg, 8),
                 n_act_quantiles=cfg.n_act_quantiles, kappa=cfg.kappa, device=cfg.device, updates_per_run=cfg.updates_per_run,
-                test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval)
+                test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval,
+                save_buffer=cfg.save_buffer, qplex_attention=cfg.qplex_attention, n_head=cfg.n_head,
+                attend_reg_coef=cfg.attend_reg_coef)
     base.update(kw)
     return JobSettings(**base)
 
 
 def matrix_phase(cfg, run_dir, logger):
-    """The two-step game: uniform exploration (epsilon = 1, as in QMIX's study of it), 8 parallel games."""
+    """The two-step game, 8 parallel games, under each exploration regime of cfg.matrix_exploration:
+    uniform (epsilon = 1 throughout, as in QMIX's study of the game) and/or annealed (epsilon 1 ->
+    matrix_epsilon_finish over the first matrix_epsilon_anneal_frac of the episodes, PyMARL's schedule)."""
     results = {}
-    for alg in cfg.alg_list():
-        for seed in cfg.seed_list():
-            env = make_env("matrix", n_envs=8, seed=seed, noise=cfg.matrix_noise, noise_scale=cfg.matrix_noise_scale)
-            s = settings(cfg, alg, 2 * cfg.matrix_episodes, epsilon_start=1.0, epsilon_finish=1.0, buffer_size=500,
-                         batch_size=min(cfg.batch_size, 500), target_update_interval=100, n_quantiles=cfg.matrix_n_quantiles, lr=cfg.matrix_lr,
-                         test_interval=2 * cfg.matrix_episodes, test_episodes=8, save_interval=0)
-            t0 = time.time()
-            learner, _, _ = train_job(alg, seed, env, s, logger("matrix", t0), run_dir / "checkpoints" / f"matrix-{alg}-s{seed}.pt",
-                                      resume=bool(cfg.resume), progress=cfg.progress, desc=f"matrix {alg} s{seed}")
-            results[(alg, seed)] = {**matrix_report(learner, cfg.matrix_noise, cfg.matrix_noise_scale, cfg.gamma), "wall_s": time.time() - t0}
-    lines = ["| alg | seed | greedy joint actions (state 1 -> 2) | E[return] of greedy | optimal | learned Q_jt(2B) [[00,01],[10,11]] | E[Z_jt(s1)] learned / true | W1(Z_jt(s1), true) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (alg, seed), r in results.items():
+    for explore in cfg.matrix_explorations():
+        eps_finish = 1.0 if explore == "uniform" else cfg.matrix_epsilon_finish
+        for alg in cfg.alg_list():
+            for seed in cfg.seed_list():
+                env = make_env("matrix", n_envs=8, seed=seed, noise=cfg.matrix_noise, noise_scale=cfg.matrix_noise_scale)
+                s = settings(cfg, alg, 2 * cfg.matrix_episodes, epsilon_start=1.0, epsilon_finish=eps_finish,
+                             epsilon_anneal_time=max(1, int(2 * cfg.matrix_episodes * cfg.matrix_epsilon_anneal_frac)),
+                             buffer_size=500, batch_size=min(cfg.batch_size, 500), target_update_interval=100,
+                             n_quantiles=cfg.matrix_n_quantiles, lr=cfg.matrix_lr, test_interval=2 * cfg.matrix_episodes,
+                             test_episodes=8, save_interval=0)
+                t0 = time.time()
+                learner, _, _ = train_job(alg, seed, env, s, logger(f"matrix-{explore}", t0),
+                                          run_dir / "checkpoints" / f"matrix-{explore}-{alg}-s{seed}.pt", resume=bool(cfg.resume),
+                                          progress=cfg.progress, desc=f"matrix {explore} {alg} s{seed}")
+                results[(explore, alg, seed)] = {**matrix_report(learner, cfg.matrix_noise, cfg.matrix_noise_scale, cfg.gamma),
+                                                 "wall_s": time.time() - t0}
+    lines = ["| exploration | alg | seed | greedy joint actions (state 1 -> 2) | E[return] of greedy | optimal | "
+             "learned Q_jt(2B) [[00,01],[10,11]] | E[Z_jt(s1)] learned / true | W1(Z_jt(s1), true) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (explore, alg, seed), r in results.items():
         q = r["q_jt_2B"]
-        lines.append(f"| {alg} | {seed} | {tuple(r['first'])} -> {tuple(r['second'])} | {r['greedy_expected_return']:.0f} | "
+        lines.append(f"| {explore} | {alg} | {seed} | {tuple(r['first'])} -> {tuple(r['second'])} | {r['greedy_expected_return']:.0f} | "
                      f"{'yes' if r['optimal'] else 'no'} | [[{q[0,0]:.2f}, {q[0,1]:.2f}], [{q[1,0]:.2f}, {q[1,1]:.2f}]] | "
                      f"{r['mean_state1']:.2f} / {r['true_mean_state1']:.2f} | {r['w1_state1']:.3f} |")
     plot_quantiles(results, cfg, run_dir / "matrix_quantiles.png")
@@ -90,27 +102,30 @@ def plot_quantiles(results, cfg, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    algs = list(dict.fromkeys(a for a, _ in results))
-    fig, axes = plt.subplots(1, len(algs), figsize=(4 * len(algs), 3.4), squeeze=False)
-    for ax, alg in zip(axes[0], algs):
-        drawn = False
-        for (a, seed), r in results.items():
-            if a != alg:
-                continue
-            K = len(r["true_state1_optimal"])
-            taus = (np.arange(K) + 0.5) / K
-            if len(r["z_state1"]) == K:
-                ax.plot(taus, r["z_state1"], "o-", ms=3, label=f"learned Z_jt, seed {seed}")
-            else:
-                ax.axhline(r["z_state1"][0], ls="-", label=f"learned Q_jt, seed {seed}")
-            if not r["optimal"]:
-                ax.step(taus, r["true_state1_greedy"], ":", color="gray", where="mid", label="true, learned policy" if not drawn else None)
-                drawn = True
-        ax.step(taus, r["true_state1_optimal"], "k--", where="mid", label="true, optimal policy")
-        ax.set_title(f"{alg}: joint return at state 1")
-        ax.set_xlabel("tau")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("quantile of the return")
+    explores = list(dict.fromkeys(e for e, _, _ in results))
+    algs = list(dict.fromkeys(a for _, a, _ in results))
+    fig, axes = plt.subplots(len(explores), len(algs), figsize=(4 * len(algs), 3.4 * len(explores)), squeeze=False)
+    for row, explore in zip(axes, explores):
+        for ax, alg in zip(row, algs):
+            drawn = False
+            for (e, a, seed), r in results.items():
+                if (e, a) != (explore, alg):
+                    continue
+                K = len(r["true_state1_optimal"])
+                taus = (np.arange(K) + 0.5) / K
+                if len(r["z_state1"]) == K:
+                    ax.plot(taus, r["z_state1"], "o-", ms=3, label=f"learned Z_jt, seed {seed}")
+                else:
+                    ax.axhline(r["z_state1"][0], ls="-", label=f"learned Q_jt, seed {seed}")
+                if not r["optimal"]:
+                    ax.step(taus, r["true_state1_greedy"], ":", color="gray", where="mid",
+                            label="true, learned policy" if not drawn else None)
+                    drawn = True
+            ax.step(taus, r["true_state1_optimal"], "k--", where="mid", label="true, optimal policy")
+            ax.set_title(f"{alg}, {explore} exploration: return at state 1", fontsize=9)
+            ax.set_xlabel("tau")
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("quantile of the return")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -176,7 +191,7 @@ def main(argv=None):
     if "matrix" in phases:
         table, _ = matrix_phase(cfg, run_dir, logger)
         report += ["", f"## Two-step matrix game (noise {cfg.matrix_noise}, scale {cfg.matrix_noise_scale}, "
-                   f"{cfg.matrix_episodes} episodes)", "", table]
+                   f"{cfg.matrix_episodes} episodes per job)", "", table]
         print("\n" + report[-1])
     if "micro" in phases:
         table, _ = micro_phase(cfg, run_dir, logger)

@@ -16,11 +16,16 @@ class Config:
     algs: str = "vdn,qmix,ddn,dmix"  # comma list from iql,vdn,qmix,qplex,diql,ddn,dmix,dplex
     seeds: str = "0"  # comma list of seeds; every (alg, seed) is an independent job
     # --- the two-step matrix game
-    matrix_episodes: int = 8000  # training episodes per algorithm (uniform exploration, as in QMIX's study)
+    matrix_episodes: int = 8000  # training episodes per algorithm and exploration regime
     matrix_noise: str = "plusminus"  # none | plusminus | gaussian | bernoulli
     matrix_noise_scale: float = 2.0
     matrix_n_quantiles: int = 8  # N = N' for every distributional method in the matrix game
     matrix_lr: float = 2e-3  # learning rate in the matrix game (the SMAX/SMAC runs use lr)
+    # uniform: epsilon = 1 throughout (QMIX's study of the game); annealed: epsilon 1 -> matrix_epsilon_finish
+    # over the first matrix_epsilon_anneal_frac of the episodes (PyMARL's schedule)
+    matrix_exploration: str = "uniform,annealed"
+    matrix_epsilon_finish: float = 0.05
+    matrix_epsilon_anneal_frac: float = 0.5
     # --- micromanagement
     env: str = "smax"  # smax (JaxMARL, runs here) | smac (StarCraft II, needs the binary and oxwhirl/smac)
     map: str = "3m"
@@ -45,11 +50,15 @@ class Config:
     hypernet_embed: int = 64
     n_quantiles: str = "ddn=1,diql=1,dmix=8,dplex=8"  # N (and N') per algorithm (official yaml)
     n_act_quantiles: int = 32  # N^ for acting
+    qplex_attention: bool = True  # QPLEX / DPLEX: Qatten attention weights w_i(s) (official); false: dmaq_general's |hyper_w(s)|
+    n_head: int = 4  # Qatten attention heads
+    attend_reg_coef: float = 1e-3  # Qatten attention-logit regulariser
     kappa: float = 1.0
     # --- infrastructure
     out_dir: str = "runs"
     resume: str = ""  # run directory to resume from (its checkpoints/<job>.pt)
     save_interval: int = 20_000  # environment steps between checkpoints
+    save_buffer: bool = True  # also checkpoint the replay buffer (checkpoints/<job>.buffer.npz) so --resume continues identically
     device: str = "cpu"  # cpu | cuda | cuda:N (learner and acting network; the environments stay on CPU)
     threads: int = 1  # torch CPU threads (1 is fastest for these tiny GRUs on a shared machine)
     progress: bool = True
@@ -62,6 +71,9 @@ class Config:
         if bad or not algs:
             raise ValueError(f"unknown algorithm(s) {bad}; choose from {sorted(ALGORITHMS)}")
         return algs
+
+    def matrix_explorations(self):
+        return [e.strip() for e in self.matrix_exploration.split(",") if e.strip()]
 
     def seed_list(self):
         return [int(s) for s in self.seeds.split(",") if s.strip()]
@@ -85,6 +97,11 @@ class Config:
             raise ValueError("batch_size must not exceed buffer_size")
         if not 0 <= self.epsilon_finish <= self.epsilon_start <= 1:
             raise ValueError("need 0 <= epsilon_finish <= epsilon_start <= 1")
+        for e in self.matrix_explorations():
+            if e not in ("uniform", "annealed"):
+                raise ValueError(f"unknown matrix_exploration {e!r}: use uniform and/or annealed")
+        if not 0 <= self.matrix_epsilon_finish <= 1 or not 0 < self.matrix_epsilon_anneal_frac <= 1:
+            raise ValueError("need 0 <= matrix_epsilon_finish <= 1 and 0 < matrix_epsilon_anneal_frac <= 1")
         return self
 
 

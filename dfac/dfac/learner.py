@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .controller import build_inputs
-from .mixers import ALGORITHMS
+from .mixers import ALGORITHMS, mixer_aux_loss
 from .quantile import quantile_huber_loss, sample_taus
 
 
@@ -70,7 +70,8 @@ class Learner:
         mask = batch["filled"][:, :-1].clone()
         mask[:, 1:] = mask[:, 1:] * (1 - term[:, :-1])
         avail, actions, state = batch["avail"], batch["actions"], batch["state"]
-        return (self._dist_loss if self.distributional else self._td_loss)(batch, r, term, mask, avail, actions, state)
+        loss, info = (self._dist_loss if self.distributional else self._td_loss)(batch, r, term, mask, avail, actions, state)
+        return loss + mixer_aux_loss(self.mixer), info  # + Qatten's attention regulariser (QPLEX / DPLEX), else + 0
 
     def _td_loss(self, batch, r, term, mask, avail, actions, state):
         q = unroll(self.agent, batch, self.n_actions)  # [B, T+1, n, A]

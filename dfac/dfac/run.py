@@ -4,6 +4,7 @@ collect n_envs episodes (epsilon-greedy) -> store -> `updates_per_run` learner s
 -> hard target copy every `target_update_interval` episodes -> greedy evaluation every `test_interval` steps.
 """
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +37,15 @@ class JobSettings:
     n_quantiles: int = 8
     n_act_quantiles: int = 32
     kappa: float = 1.0
+    qplex_attention: bool = True  # QPLEX / DPLEX: Qatten-weighted transformation (official dmaq_qatten / DPLEX)
+    attend_reg_coef: float = 1e-3
+    n_head: int = 4
     device: str = "cpu"
     updates_per_run: int = 1
     test_interval: int = 10_000
     test_episodes: int = 32
     save_interval: int = 0
+    save_buffer: bool = True  # checkpoint the replay buffer too (<job>.buffer.npz), so a resume continues identically
     timing: dict = field(default_factory=dict)
 
 
@@ -53,7 +58,8 @@ def epsilon_at(t: int, s: JobSettings) -> float:
 def build(alg: str, env, s: JobSettings):
     distributional = ALGORITHMS[alg][0]
     agent = make_agent(distributional, env.obs_dim, env.n_actions, env.n_agents, s.rnn_hidden)
-    mixer = build_mixer(alg, env.n_agents, env.state_dim, env.n_actions, s.mixing_embed_dim, s.hypernet_embed)
+    mixer = build_mixer(alg, env.n_agents, env.state_dim, env.n_actions, s.mixing_embed_dim, s.hypernet_embed,
+                        qplex_attention=s.qplex_attention, unit_dim=env.unit_dim, n_head=s.n_head, attend_reg_coef=s.attend_reg_coef)
     agent.to(s.device)
     if mixer is not None:
         mixer.to(s.device)
@@ -81,15 +87,21 @@ def train_job(alg: str, seed: int, env, s: JobSettings, log=None, ckpt_path: Pat
     learner, controller = build(alg, env, s)
     buffer = EpisodeBuffer(s.buffer_size, env.episode_limit, env.n_agents, env.obs_dim, env.state_dim, env.n_actions)
     t_env, episodes, last_target, next_test, next_save, history = 0, 0, 0, 0, s.save_interval, []
+    last_info = {}
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False, map_location=s.device)
         learner.load_state_dict(ck["learner"])
         t_env, episodes, last_target, next_test, history = ck["t_env"], ck["episodes"], ck["last_target"], ck["next_test"], ck["history"]
-        next_save = t_env + s.save_interval
-        rng = np.random.default_rng([seed, t_env])  # the replay buffer is not saved: it refills after a resume
+        next_save, last_info = ck.get("next_save", t_env + s.save_interval), ck.get("last_info", {})
+        restore_rng(ck.get("rng"), rng, env)
+        buf_path = buffer_path(ckpt_path)
+        if buf_path.exists():
+            with np.load(buf_path) as f:
+                buffer.load_state_dict({k: f[k] for k in f.files})
+        elif episodes > 0:
+            warnings.warn(f"{buf_path} not found: the replay buffer starts empty and refills from new episodes")
     t_run = t_learn = 0.0
     bar = tqdm(total=s.t_max, initial=min(t_env, s.t_max), desc=desc or alg, disable=not progress, leave=False, unit="step")
-    last_info = {}
     while True:
         if t_env >= next_test or t_env >= s.t_max:
             row = {"alg": alg, "seed": seed, "t_env": t_env, "episodes": episodes, "epsilon": epsilon_at(t_env, s),
@@ -120,18 +132,50 @@ def train_job(alg: str, seed: int, env, s: JobSettings, log=None, ckpt_path: Pat
         t_run, t_learn = t_run + t1 - t0, t_learn + t2 - t1
         bar.update(steps)
         if ckpt_path is not None and s.save_interval and t_env >= next_save:
-            save_checkpoint(ckpt_path, learner, t_env, episodes, last_target, next_test, history)
             next_save += s.save_interval
+            save_checkpoint(ckpt_path, learner, buffer if s.save_buffer else None, rng, env, dict(
+                t_env=t_env, episodes=episodes, last_target=last_target, next_test=next_test, next_save=next_save,
+                history=history, last_info=last_info))
     bar.close()
     s.timing.update({"runner_s": t_run, "learner_s": t_learn, "t_env": t_env})
     if ckpt_path is not None:
-        save_checkpoint(ckpt_path, learner, t_env, episodes, last_target, next_test, history)
+        save_checkpoint(ckpt_path, learner, buffer if s.save_buffer else None, rng, env, dict(
+            t_env=t_env, episodes=episodes, last_target=last_target, next_test=next_test, next_save=next_save,
+            history=history, last_info=last_info))
     return learner, controller, history
 
 
-def save_checkpoint(path: Path, learner, t_env, episodes, last_target, next_test, history):
+def buffer_path(ckpt_path: Path) -> Path:
+    return ckpt_path.with_name(ckpt_path.stem + ".buffer.npz")
+
+
+def rng_states(rng: np.random.Generator, env) -> dict:
+    """Every random stream a job draws from: numpy (epsilon-greedy, batch sampling), torch (the quantile
+    fractions tau), and the environment's own (reward noise, SMAX's key)."""
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state(), "env": env.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def restore_rng(states, rng: np.random.Generator, env):
+    if states is None:  # a checkpoint without them: a fresh stream
+        return
+    rng.bit_generator.state = states["numpy"]
+    torch.set_rng_state(states["torch"])
+    env.set_rng_state(states["env"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(path: Path, learner, buffer, rng, env, counters: dict):
+    """<job>.pt: networks, optimiser, counters, metric history, random states; <job>.buffer.npz: the replay
+    buffer (when `buffer` is given). Both written to a temporary file first, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if buffer is not None:
+        bpath = buffer_path(path)
+        tmp = bpath.with_name(bpath.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in buffer.state_dict().items()})
+        tmp.replace(bpath)
     tmp = path.with_suffix(".tmp")
-    torch.save({"learner": learner.state_dict(), "t_env": t_env, "episodes": episodes, "last_target": last_target,
-                "next_test": next_test, "history": history}, tmp)
+    torch.save({"learner": learner.state_dict(), **counters, "rng": rng_states(rng, env)}, tmp)
     tmp.replace(path)

@@ -17,14 +17,16 @@ def _load(name):
 def test_train_main_writes_a_run_directory(tmp_path):
     train = _load("train")
     run_dir = train.main(["--phases", "matrix", "--algs", "vdn,dmix", "--matrix_episodes", "64", "--progress", "false",
+                          "--matrix_exploration", "uniform",
                           "--out_dir", str(tmp_path)])
     for f in ("config.json", "metrics.csv", "results.md", "matrix_quantiles.png"):
         assert (run_dir / f).exists(), f
     assert json.loads((run_dir / "config.json").read_text())["algs"] == "vdn,dmix"
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    assert {r["alg"] for r in rows} == {"vdn", "dmix"} and all(r["phase"] == "matrix" for r in rows)
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["matrix-dmix-s0.pt", "matrix-vdn-s0.pt"]
-    assert "| dmix | 0 |" in (run_dir / "results.md").read_text()
+    assert {r["alg"] for r in rows} == {"vdn", "dmix"} and all(r["phase"] == "matrix-uniform" for r in rows)
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "matrix-uniform-dmix-s0.buffer.npz", "matrix-uniform-dmix-s0.pt", "matrix-uniform-vdn-s0.buffer.npz", "matrix-uniform-vdn-s0.pt"]
+    assert "| uniform | dmix | 0 |" in (run_dir / "results.md").read_text()
     assert any((run_dir / "tb").iterdir())
 
 

@@ -25,6 +25,7 @@ class MultiAgentEnv:
     obs_dim: int
     state_dim: int
     episode_limit: int
+    unit_dim: int = 1  # width of each ally's own features at the start of the state (Qatten's keys)
 
     def reset(self) -> Obs:
         raise NotImplementedError
@@ -41,6 +42,13 @@ class MultiAgentEnv:
         if actions.min() < 0 or actions.max() >= self.n_actions:
             raise ValueError(f"actions must lie in [0, {self.n_actions}), got {actions.min()}..{actions.max()}")
         return actions
+
+    def get_rng_state(self):
+        """The environment's random state (for checkpoints); None where it cannot be captured (SMAC)."""
+        return None
+
+    def set_rng_state(self, state):
+        pass
 
     def close(self):
         pass

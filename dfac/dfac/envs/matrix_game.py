@@ -56,6 +56,13 @@ class TwoStepMatrixGame(MultiAgentEnv):
         self.rng = np.random.default_rng(seed)
         self.s = np.zeros(n_envs, dtype=np.int64)  # 0: state 1, 1: state 2A, 2: state 2B
 
+    def get_rng_state(self):
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state):
+        if state is not None:
+            self.rng.bit_generator.state = state
+
     def _obs(self) -> Obs:
         state = np.eye(3, dtype=np.float32)[self.s]
         obs = np.repeat(state[:, None], self.n_agents, axis=1)

@@ -30,8 +30,8 @@ def _worker(remote, map_name, seed, env_kwargs):
             if terminated:
                 env.reset()
             remote.send((final, observe(), reward, terminated and not limit, terminated, bool(info.get("battle_won", False))))
-        elif cmd == "info":
-            remote.send(env.get_env_info())
+        elif cmd == "info":  # + PyMARL's unit_dim (an ally's own state features, Qatten's keys)
+            remote.send({**env.get_env_info(), "unit_dim": 4 + env.shield_bits_ally + env.unit_type_bits})
         elif cmd == "close":
             env.close()
             remote.close()
@@ -58,6 +58,7 @@ class SMACEnv(MultiAgentEnv):
         self.map_name, self.n_envs = map_name, n_envs
         self.n_agents, self.n_actions = info["n_agents"], info["n_actions"]
         self.obs_dim, self.state_dim, self.episode_limit = info["obs_shape"], info["state_shape"], info["episode_limit"]
+        self.unit_dim = info["unit_dim"]
         self.last_final_obs = None
 
     def reset(self) -> Obs:

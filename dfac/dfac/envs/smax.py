@@ -34,6 +34,7 @@ class SMAXEnv(MultiAgentEnv):
         # normalised, and the QMIX/DMIX hypernetworks take it as input, so it is scaled to ~[0, 1] here.
         n_units = env.num_allies + env.num_enemies
         n_feat = len(env.own_features)  # health, x, y, cooldown, unit-type bits
+        self.unit_dim = n_feat  # the state starts with every unit's n_feat features, allies first
         unit_scale = np.ones(n_feat, np.float32)
         unit_scale[1:3] = [env.map_width, env.map_height]
         unit_scale[3] = float(np.max(np.asarray(env.unit_type_weapon_cooldowns)))
@@ -74,6 +75,13 @@ class SMAXEnv(MultiAgentEnv):
     def _keys(self):
         self._key, sub = self._split(self._key)
         return self._split(sub, self.n_envs)
+
+    def get_rng_state(self):
+        return np.asarray(self._key)
+
+    def set_rng_state(self, state):
+        if state is not None:
+            self._key = self._jnp.asarray(state)
 
     def reset(self) -> Obs:
         self._state, o = self._reset(self._keys())
