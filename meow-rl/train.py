@@ -27,7 +27,7 @@ from tqdm import tqdm
 from configs import CONFIGS
 from meow_rl.config import Config, validate
 from meow_rl.envs import make_gym_env, make_jax_env
-from meow_rl.loop import GymTrainer, JaxTrainer
+from meow_rl.loop import GymTrainer, JaxTrainer, fresh_copy
 from meow_rl.meow import make_meow
 from meow_rl.sac import make_sac
 
@@ -97,7 +97,7 @@ class Logger:
 
 
 def train_jax(algo, cfg: Config, run_dir, logger, history):
-    """All seeds at once (vmapped); the collect+update loop of a chunk is one jit'd scan."""
+    """All seeds at once (vmapped); the collect+update loop of a chunk is one jit'd loop."""
     env = make_jax_env(cfg.env_id, cfg.backend)
     agent = make_agent(algo, cfg, env.obs_dim, env.act_dim)
     buffer_size = cfg.buffer_size
@@ -107,16 +107,16 @@ def train_jax(algo, cfg: Config, run_dir, logger, history):
     seeds = jnp.asarray(cfg.seeds)
     ckpt_path = os.path.join(run_dir, f"ckpt_{algo}.pkl")
     ck = load_ckpt(ckpt_path)
-    carry = ck["carry"] if ck else tr.init(jax.vmap(jax.random.PRNGKey)(seeds))
+    carry = fresh_copy(ck["carry"]) if ck else tr.init(jax.vmap(jax.random.PRNGKey)(seeds))
     if ck:
         history[algo] = ck["history"]
-    steps = int(np.asarray(carry["env_steps"])[0])
+    steps = int(carry["env_steps"])
     t0 = time.time() - (history[algo][-1]["wall_s"] if history[algo] else 0.0)
     bar = tqdm(total=cfg.total_steps, initial=steps, desc=f"{algo} {cfg.env_id} x{len(cfg.seeds)} seeds",
                disable=not cfg.progress, unit="step")
     while steps < cfg.total_steps:
         carry, metrics = tr.run_chunk(carry)
-        steps = int(np.asarray(carry["env_steps"])[0])
+        steps = int(carry["env_steps"])
         ek = jax.vmap(jax.random.PRNGKey)(seeds * 100_003 + steps)
         det = np.asarray(tr.evaluate(carry["agent"], ek, True))
         sto = np.asarray(tr.evaluate(carry["agent"], ek, False)) if cfg.stochastic_eval else np.full(len(cfg.seeds), np.nan)
@@ -150,6 +150,7 @@ def train_gym(algo, cfg: Config, run_dir, logger, history):
         ck = load_ckpt(ckpt_path)
         if ck:
             carry = ck["carry"]
+            carry["agent"], carry["buffer"] = fresh_copy((carry["agent"], carry["buffer"]))
             carry["obs"] = np.asarray(tr.env.reset(seed=seed + carry["env_steps"])[0], np.float32)  # env restarts
             carry["ep_return"] = 0.0
         else:
@@ -286,7 +287,7 @@ def main(argv=None):
         t0 = time.time()
         res = train_multigoal(cfg, seed=cfg.seeds[0])
         counts = plot_multigoal(res, os.path.join(run_dir, "multigoal_density.png"), jax.random.PRNGKey(7),
-                                cfg.multigoal.rollouts)
+                                cfg.multigoal.rollouts, cfg.multigoal.rollout_steps)
         table += (f"\n\n## MultiGoal demo ({cfg.multigoal.steps} steps, seed {cfg.seeds[0]}, "
                   f"{time.time() - t0:.0f} s): goals reached by {cfg.multigoal.rollouts} stochastic rollouts\n\n"
                   "| algo | goals (+x, -x, +y, -y) | distinct goals |\n|---|---|---|\n")

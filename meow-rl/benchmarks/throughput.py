@@ -2,7 +2,7 @@
 MEow's exact soft V next to SAC's sampled one, and the jit'd vectorised loop (JAX Pendulum; Brax if
 installed). Prints one table; `--quick` (default) keeps every timing to a few seconds.
 
-    python benchmarks/throughput.py [--full]
+    python benchmarks/throughput.py [--full] [--loops]     (--loops: only the training-loop rows)
 """
 from __future__ import annotations
 
@@ -47,8 +47,39 @@ def env_steps_per_s(env_id, n=2000):
     return n / (time.perf_counter() - t)
 
 
+def loop_rows():
+    """Whole training loops: the jit'd JAX loop (act + env step + insert + update per step, seeds
+    vmapped) on the JAX Pendulum, and the Gymnasium Hopper-v5 loop (paper protocol, 1M buffer)."""
+    rows = []
+    for name, make in (("MEow", lambda: make_meow(MEowHParams(), 3, 1)), ("SAC", lambda: make_sac(SACHParams(), 3, 1))):
+        for seeds, num_envs in ((1, 1), (3, 1), (1, 64)):
+            tr = JaxTrainer(make(), pendulum(), num_envs=num_envs, buffer_size=100_000, warmup=0, chunk=200)
+            c = tr.init(jax.random.split(jax.random.PRNGKey(0), seeds))
+            c, _ = tr.run_chunk(c)  # compile
+            jax.block_until_ready(c)
+            reps = N // 5 + 1
+            t = time.perf_counter()
+            for _ in range(reps):
+                c, _ = tr.run_chunk(c)
+            jax.block_until_ready(c)
+            dt = (time.perf_counter() - t) / (reps * 200)  # seconds per vectorised step (all seeds)
+            rows.append((f"{name} jit'd loop, JAX Pendulum, {seeds} seed(s) x {num_envs} env(s), 1 update/step: "
+                         "env steps/s per seed (all seeds)", f"{num_envs / dt:,.0f} ({seeds * num_envs / dt:,.0f})"))
+    for name, agent in (("MEow", make_meow(MEowHParams(), 11, 3)), ("SAC", make_sac(SACHParams(), 11, 3))):
+        tr = GymTrainer(agent, lambda: make_gym_env("Hopper-v5"), buffer_size=1_000_000, warmup=64)
+        c = tr.init(jax.random.PRNGKey(0), 0)
+        c, _ = tr.run_chunk(c, 100)  # warm-up + compile
+        t = time.perf_counter()
+        c, _ = tr.run_chunk(c, 40 * N)
+        rows.append((f"{name} Gymnasium Hopper-v5 training loop (UTD 1, 1M buffer): env steps/s",
+                     f"{40 * N / (time.perf_counter() - t):,.0f}"))
+    return rows
+
+
 def main():
     rows = []
+    if "--loops" in sys.argv:  # only the training-loop rows
+        return print_rows(loop_rows())
     for env_id in ("Pendulum-v1", "InvertedPendulum-v5", "Hopper-v5"):
         rows.append((f"Gymnasium {env_id}: random-action env steps/s", f"{env_steps_per_s(env_id):,.0f}"))
 
@@ -87,28 +118,7 @@ def main():
     rows.append(("SAC critic Q(s,a) twin forward / MEow Q(s,a) (flow inverse) forward", f"{t_qs * 1e6:.0f} us / {t_qm * 1e6:.0f} us"))
     rows.append(("MEow exact V cost relative to SAC twin-critic forward", f"{t_vm / t_qs:.2f}x"))
 
-    # whole jit'd loops: collect + insert + update in one lax.scan (JAX Pendulum), and the Gymnasium loop
-    for num_envs, upd in ((1, 1), (64, 1)):
-        tr = JaxTrainer(make_meow(MEowHParams(), 3, 1), pendulum(), num_envs=num_envs, buffer_size=100_000,
-                        warmup=0, updates_per_step=upd, chunk=200)
-        c = tr.init(jax.random.PRNGKey(0)[None])
-        c, _ = tr.run_chunk(c)
-        jax.block_until_ready(c)
-        t = time.perf_counter()
-        for _ in range(N // 2 + 1):
-            c, _ = tr.run_chunk(c)
-        jax.block_until_ready(c)
-        dt = (time.perf_counter() - t) / (N // 2 + 1)
-        rows.append((f"MEow jit'd scan loop, JAX Pendulum x{num_envs} envs, {upd} update/step: env steps/s",
-                     f"{200 * num_envs / dt:,.0f} ({200 * upd / dt:,.0f} updates/s)"))
-    for name, agent in (("MEow", make_meow(MEowHParams(), 11, 3)), ("SAC", make_sac(SACHParams(), 11, 3))):
-        tr = GymTrainer(agent, lambda: make_gym_env("Hopper-v5"), buffer_size=10_000, warmup=64)
-        c = tr.init(jax.random.PRNGKey(0), 0)
-        c, _ = tr.run_chunk(c, 100)  # warm-up + compile
-        t = time.perf_counter()
-        c, _ = tr.run_chunk(c, 40 * N)
-        rows.append((f"{name} Gymnasium Hopper-v5 training loop (UTD 1): env steps/s", f"{40 * N / (time.perf_counter() - t):,.0f}"))
-
+    rows += loop_rows()
     try:
         from meow_rl.envs import brax_env
 
@@ -121,6 +131,10 @@ def main():
     except ImportError:
         rows.append(("Brax/MJX vectorised envs", "not measured: brax not installed (pip install -e '.[full]')"))
 
+    print_rows(rows)
+
+
+def print_rows(rows):
     print(f"\n## meow-rl throughput (jax {jax.__version__}, {jax.devices()[0].platform}, {os.cpu_count()} CPU cores)\n")
     print("| measurement | value |\n|---|---|")
     for name, val in rows:

@@ -10,15 +10,23 @@ from .sac import SACHParams
 
 @dataclass(frozen=True)
 class MultiGoalDemo:
+    """The 2-D multi-goal toy; defaults are the official MEow toy's (toy/conf/base.yaml)."""
+
     enabled: bool = True
     """train MEow and SAC on the 2-D multi-goal toy and plot their action densities at the origin"""
-    steps: int = 3000
+    steps: int = 4000
     warmup: int = 1000
     gamma: float = 0.9
-    meow_alpha: float = 0.5
-    sac_alpha: float = 0.5
+    meow_alpha: float = 2.5
+    meow_tau: float = 0.0005
+    meow_sigma_min: float = -2.0
+    meow_sigma_max: float = 1.0
+    sac_alpha: float = 2.5
+    """SAC's fixed temperature on the toy (no autotuning, same as MEow's by default)"""
     rollouts: int = 200
     """stochastic rollouts from the origin used to count the goals each policy reaches"""
+    rollout_steps: int = 30
+    """length of each plotted rollout (an episode ends earlier at a goal)"""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,14 @@ def train_multigoal(cfg, seed: int = 1):
     out = {}
     for algo in ("meow", "sac"):
         if algo == "meow":
-            hp = replace(cfg.meow, gamma=demo.gamma, alpha=demo.meow_alpha)
+            hp = replace(cfg.meow, gamma=demo.gamma, alpha=demo.meow_alpha, tau=demo.meow_tau,
+                         sigma_min=demo.meow_sigma_min, sigma_max=demo.meow_sigma_max)
             agent = make_meow(hp, env.obs_dim, env.act_dim)
         else:
             hp = replace(cfg.sac, gamma=demo.gamma, alpha=demo.sac_alpha, autotune=False)
             agent = make_sac(hp, env.obs_dim, env.act_dim)
         tr = JaxTrainer(agent, env, batch_size=cfg.batch_size, buffer_size=demo.steps, warmup=demo.warmup,
-                        chunk=demo.steps, eval_episodes=demo.rollouts)
+                        chunk=demo.steps, eval_episodes=1)
         carry = tr.init(jax.random.PRNGKey(seed)[None])
         carry, _ = tr.run_chunk(carry)
         agent_state = jax.tree_util.tree_map(lambda x: x[0], carry["agent"])
@@ -45,7 +46,7 @@ def action_log_density(algo: str, hp, state, grid):
     return tanh_gaussian_log_prob(mean, log_std, grid)
 
 
-def goals_reached(agent, state, env, n: int, key) -> tuple[np.ndarray, np.ndarray]:
+def goals_reached(agent, state, env, n: int, key, steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Stochastic rollouts from the origin; returns per-goal counts and the (n, T+1, 2) trajectories."""
     k_reset, k_act = jax.random.split(key)
     st, obs = jax.vmap(env.reset)(jax.random.split(k_reset, n))
@@ -57,7 +58,7 @@ def goals_reached(agent, state, env, n: int, key) -> tuple[np.ndarray, np.ndarra
         obs2 = jnp.where(alive[:, None], obs2, obs)
         return (st, obs2, alive & ~term), obs2
 
-    (_, final, _), traj = jax.lax.scan(body, (st, obs, jnp.ones(n, bool)), jax.random.split(k_act, env.max_steps))
+    (_, final, _), traj = jax.lax.scan(body, (st, obs, jnp.ones(n, bool)), jax.random.split(k_act, steps))
     d = np.linalg.norm(np.asarray(final)[:, None, :] - MULTIGOAL_GOALS[None], axis=-1)
     hit = d.min(axis=1) < 1.0
     counts = np.bincount(d.argmin(axis=1)[hit], minlength=len(MULTIGOAL_GOALS))
@@ -65,7 +66,7 @@ def goals_reached(agent, state, env, n: int, key) -> tuple[np.ndarray, np.ndarra
     return counts, traj
 
 
-def plot_multigoal(results, path, key, n_rollouts: int):
+def plot_multigoal(results, path, key, n_rollouts: int, rollout_steps: int = 30):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,7 +84,7 @@ def plot_multigoal(results, path, key, n_rollouts: int):
         ax.contourf(A1, A2, np.exp(logp - logp.max()), levels=30, cmap="viridis")
         ax.set_title(f"{algo.upper()}: pi(a | s=(0,0)) (normalised)")
         ax.set_xlabel("a_x"); ax.set_ylabel("a_y"); ax.set_aspect("equal")
-        counts, traj = goals_reached(r["agent"], r["state"], r["env"], n_rollouts, key)
+        counts, traj = goals_reached(r["agent"], r["state"], r["env"], n_rollouts, key, rollout_steps)
         summary[algo] = counts
         ax = axes[1, col]
         for t in traj[:50]:

@@ -55,24 +55,28 @@ def pendulum() -> JaxEnv:
 MULTIGOAL_GOALS = np.array([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]], np.float32)
 
 
-def multigoal(action_cost: float = 1.0, distance_cost: float = 1.0, goal_reward: float = 10.0,
-              goal_radius: float = 1.0, init_sigma: float = 0.1, max_steps: int = 30) -> JaxEnv:
-    """2-D point mass; s' = clip(s + a, -7, 7), four goals at distance 5 from the start (0, 0).
+def multigoal(action_cost: float = 30.0, distance_cost: float = 1.0, goal_reward: float = 10.0,
+              goal_radius: float = 1.0, init_sigma: float = 0.1, max_steps: int = 1000) -> JaxEnv:
+    """2-D point mass of softlearning's MultiGoal (the official MEow toy copies it):
+    s' = clip(s + clip(a, -1, 1), -7, 7), four goals at distance 5 from the start (0, 0),
 
-    r = -action_cost ||a||^2 - distance_cost * min_g ||s' - g|| + goal_reward * [reached]; an
-    episode ends at a goal. The optimal max-ent policy at the origin is four-modal.
+        r = -action_cost ||a||^2 - distance_cost min_g ||s' - g||^2 + goal_reward [min_g ||s' - g|| < radius],
+
+    the episode terminates at a goal and is truncated after max_steps. The optimal max-ent policy
+    at the origin is four-modal.
     """
     goals = jnp.asarray(MULTIGOAL_GOALS)
 
     def reset(key):
-        pos = init_sigma * jax.random.normal(key, (2,))
+        pos = jnp.clip(init_sigma * jax.random.normal(key, (2,)), -7.0, 7.0)
         return {"pos": pos}, pos
 
     def step(state, action):
+        action = jnp.clip(action, -1.0, 1.0)
         pos = jnp.clip(state["pos"] + action, -7.0, 7.0)
-        dist = jnp.min(jnp.linalg.norm(pos[None, :] - goals, axis=-1))
-        reached = dist < goal_radius
-        r = -action_cost * jnp.sum(action**2) - distance_cost * dist + goal_reward * reached
+        sq_dist = jnp.min(jnp.sum((pos[None, :] - goals) ** 2, axis=-1))
+        reached = jnp.sqrt(sq_dist) < goal_radius
+        r = -action_cost * jnp.sum(action**2) - distance_cost * sq_dist + goal_reward * reached
         return {"pos": pos}, pos, r, reached
 
     return JaxEnv("MultiGoal", 2, 2, max_steps, reset, step)

@@ -1,10 +1,12 @@
 """Training loops. The agent update is always one jit-compiled function.
 
 * `JaxTrainer`: for JAX environments (Pendulum, MultiGoal, Brax). Acting, the environment step,
-  the buffer insert and the update for `chunk` environment steps are ONE `jax.lax.scan` inside
-  ONE `jax.jit` (PureJaxRL style); vectorised over `num_envs` environments.
+  the buffer insert and the update for `chunk` environment steps are ONE loop inside ONE `jax.jit`
+  (PureJaxRL style), vmapped over seeds and over `num_envs` environments.
 * `GymTrainer`: for Gymnasium/MuJoCo, one environment, update-to-data 1 (the paper's protocol);
-  per step the Python side only calls env.step and one fused jit function (insert + update + act).
+  per step the Python side only calls env.step and one fused jit function (insert + update + act)
+  whose agent state and replay buffer are donated, so the (up to 1M-transition) buffer is updated
+  in place instead of copied every step.
 Both evaluate with deterministic actions by default (z = 0 pushed through the flow / tanh(mean)).
 """
 from __future__ import annotations
@@ -23,42 +25,51 @@ def _tree_where(cond, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(jnp.reshape(cond, cond.shape + (1,) * (x.ndim - cond.ndim)), x, y), a, b)
 
 
-def _maybe_update(agent, batch_size, state, buf, key, do_update, n_updates):
-    """Run `n_updates` updates when do_update, else return the state unchanged (metrics zero)."""
+def fresh_copy(tree):
+    """Distinct buffers for every leaf (the agent's target starts as the same arrays as its
+    parameters; a donated argument must not appear twice)."""
+    return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
 
-    def one(carry, k):
-        st = carry
+
+def _update_n(agent, batch_size, state, buf, key, n_updates: int):
+    """`n_updates` gradient updates on minibatches drawn uniformly from the replay buffer."""
+
+    def one(st, k):
         kb, ku = jax.random.split(k)
-        st, m = agent.update(st, buffer_sample(buf, kb, batch_size), ku)
-        return st, m
+        return agent.update(st, buffer_sample(buf, kb, batch_size), ku)
 
-    def run(st):
-        st, m = jax.lax.scan(one, st, jax.random.split(key, n_updates))
-        return st, jax.tree_util.tree_map(lambda x: x[-1], m)
-
-    shapes = jax.eval_shape(run, state)[1]
-    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-    return jax.lax.cond(do_update, run, lambda st: (st, zeros), state)
+    if n_updates == 1:
+        return one(state, key)
+    state, metrics = jax.lax.scan(one, state, jax.random.split(key, n_updates))
+    return state, jax.tree_util.tree_map(lambda x: x[-1], metrics)
 
 
 class JaxTrainer:
-    """Seeds are vmapped: every array in the carry has a leading seed axis, so S seeds train as one
-    batched program (one compile, bigger kernels). `chunk` vectorised steps run per call."""
+    """The whole training loop of a chunk -- act, env step, replay insert, update -- is one
+    `jax.lax.fori_loop` inside one `jax.jit`, vmapped over seeds (PureJaxRL style).
+
+    The carry holds one entry per seed along a leading axis, except `env_steps` (a shared scalar:
+    all seeds step in lockstep). The warm-up (uniform actions, no update) and the learning phase
+    are two loops with traced trip counts, so no update is computed -- and nothing recompiles --
+    while the buffer fills. `chunk` vectorised steps run per call of `run_chunk`."""
 
     def __init__(self, agent, env: JaxEnv, *, num_envs=1, batch_size=256, buffer_size=100_000, warmup=1000,
                  updates_per_step=1, eval_episodes=10, chunk=1000):
         self.agent, self.env = agent, env
         self.num_envs, self.batch_size, self.warmup = num_envs, batch_size, warmup
         self.buffer_size, self.updates_per_step, self.eval_episodes = buffer_size, updates_per_step, eval_episodes
+        self.chunk = chunk
         self._init_jit = jax.jit(self._init)
-        self.run_chunk = jax.jit(jax.vmap(partial(self._run_chunk, n_iters=chunk)))
+        self.run_chunk = jax.jit(self._run_chunk, donate_argnums=0)
         self.evaluate = jax.jit(jax.vmap(self._evaluate, in_axes=(0, 0, None)), static_argnums=(2,))
 
     def init(self, keys):
         """Per-seed init, stacked along a leading seed axis. (Not vmapped: a vmapped orthogonal
         initialiser -- a batched QR -- hung on the XLA CPU backend here.)"""
         carries = [self._init_jit(k) for k in keys]
-        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *carries)
+        carry = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *carries)
+        carry["env_steps"] = jnp.zeros((), jnp.int32)
+        return carry
 
     def _init(self, key):
         k_agent, k_env, k_loop = jax.random.split(key, 3)
@@ -66,35 +77,58 @@ class JaxTrainer:
         return {"agent": self.agent.init(k_agent),
                 "buffer": buffer_init(self.buffer_size, self.env.obs_dim, self.env.act_dim),
                 "env_state": env_state, "obs": obs, "t": jnp.zeros(self.num_envs, jnp.int32),
-                "ep_return": jnp.zeros(self.num_envs), "last_return": jnp.full(self.num_envs, jnp.nan),
-                "env_steps": jnp.zeros((), jnp.int32), "key": k_loop}
+                "ep_return": jnp.zeros(self.num_envs), "last_return": jnp.full(self.num_envs, jnp.nan), "key": k_loop}
 
-    def _step(self, c, _):
-        env, n = self.env, self.num_envs
-        key, k_act, k_rand, k_reset, k_upd = jax.random.split(c["key"], 5)
-        a_pi = self.agent.act(c["agent"], c["obs"], k_act, False)
-        a_rand = jax.random.uniform(k_rand, a_pi.shape, minval=-1.0, maxval=1.0)
-        action = jnp.where(c["env_steps"] < self.warmup, a_rand, a_pi)  # uniform warm-up
+    def _env_step(self, c, action, key):
+        """Step the `num_envs` environments, store the transitions, reset finished episodes.
+        Time-limit truncation (t = max_steps) resets without marking `done`: the target still
+        bootstraps from V(s'), as in the paper's code."""
+        env = self.env
         env_state, next_obs, reward, term = jax.vmap(env.step)(c["env_state"], action)
-        t = c["t"] + 1
-        trunc = t >= env.max_steps
         buf = buffer_insert(c["buffer"], {"obs": c["obs"], "action": action, "reward": reward,
                                           "next_obs": next_obs, "done": term.astype(jnp.float32)})
-        done = term | trunc
+        t = c["t"] + 1
+        done = term | (t >= env.max_steps)
         ep_return = c["ep_return"] + reward
-        reset_state, reset_obs = jax.vmap(env.reset)(jax.random.split(k_reset, n))
-        env_steps = c["env_steps"] + n
-        agent_state, metrics = _maybe_update(self.agent, self.batch_size, c["agent"], buf, k_upd,
-                                             env_steps > self.warmup, self.updates_per_step)
-        new = {"agent": agent_state, "buffer": buf,
-               "env_state": _tree_where(done, reset_state, env_state), "obs": jnp.where(done[:, None], reset_obs, next_obs),
-               "t": jnp.where(done, 0, t), "ep_return": jnp.where(done, 0.0, ep_return),
-               "last_return": jnp.where(done, ep_return, c["last_return"]), "env_steps": env_steps, "key": key}
-        return new, metrics
+        reset_state, reset_obs = jax.vmap(env.reset)(jax.random.split(key, self.num_envs))
+        return dict(c, buffer=buf, env_state=_tree_where(done, reset_state, env_state),
+                    obs=jnp.where(done[:, None], reset_obs, next_obs), t=jnp.where(done, 0, t),
+                    ep_return=jnp.where(done, 0.0, ep_return), last_return=jnp.where(done, ep_return, c["last_return"]))
 
-    def _run_chunk(self, carry, n_iters: int):
-        carry, metrics = jax.lax.scan(self._step, carry, None, length=n_iters)
-        return carry, jax.tree_util.tree_map(jnp.mean, metrics)
+    def _warmup_step(self, c):
+        """Uniform random actions, no update (the paper's warm-up)."""
+        key, k_act, k_reset = jax.random.split(c["key"], 3)
+        action = jax.random.uniform(k_act, (self.num_envs, self.env.act_dim), minval=-1.0, maxval=1.0)
+        return self._env_step(dict(c, key=key), action, k_reset)
+
+    def _learn_step(self, c):
+        """Act with the stochastic policy, step, insert, then `updates_per_step` updates."""
+        key, k_act, k_reset, k_upd = jax.random.split(c["key"], 4)
+        action = self.agent.act(c["agent"], c["obs"], k_act, False)
+        c = self._env_step(dict(c, key=key), action, k_reset)
+        agent_state, metrics = _update_n(self.agent, self.batch_size, c["agent"], c["buffer"], k_upd,
+                                         self.updates_per_step)
+        return dict(c, agent=agent_state), metrics
+
+    def _run_chunk(self, carry):
+        """`chunk` vectorised steps for every seed; returns the carry and the mean update metrics
+        (NaN when the chunk was all warm-up)."""
+        seeds = {k: v for k, v in carry.items() if k != "env_steps"}
+        start = carry["env_steps"]
+        n_warm = jnp.clip((self.warmup - start + self.num_envs - 1) // self.num_envs, 0, self.chunk)
+        seeds = jax.lax.fori_loop(0, n_warm, lambda i, c: jax.vmap(self._warmup_step)(c), seeds)
+        m_shape = jax.eval_shape(jax.vmap(self._learn_step), seeds)[1]
+        m0 = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), m_shape)
+
+        def learn(i, cm):
+            c, msum = cm
+            c, m = jax.vmap(self._learn_step)(c)
+            return c, jax.tree_util.tree_map(jnp.add, msum, m)
+
+        seeds, msum = jax.lax.fori_loop(n_warm, self.chunk, learn, (seeds, m0))
+        n_learn = self.chunk - n_warm
+        metrics = jax.tree_util.tree_map(lambda x: jnp.where(n_learn > 0, x / jnp.maximum(n_learn, 1), jnp.nan), msum)
+        return dict(seeds, env_steps=start + self.chunk * self.num_envs), metrics
 
     def _evaluate(self, agent_state, key, deterministic: bool = True):
         """Mean return over eval_episodes full episodes (vmapped), up to the first termination."""
@@ -125,12 +159,14 @@ class GymTrainer:
         self.act_dim = int(np.prod(self.env.action_space.shape))
         self.act = jax.jit(agent.act, static_argnums=(3,))
 
-    @partial(jax.jit, static_argnums=(0,))
-    def fused_step(self, agent_state, buf, transition, next_obs, key, do_update):
-        """insert the last transition, update once (after warm-up), and act on the new observation."""
-        k_upd, k_act = jax.random.split(key)
+    @partial(jax.jit, static_argnums=(0, 6), donate_argnums=(1, 2))
+    def fused_step(self, agent_state, buf, transition, next_obs, key, learn: bool):
+        """Insert the last transition; once learning, update once and act on the new observation."""
         buf = buffer_insert(buf, jax.tree_util.tree_map(lambda x: x[None], transition))
-        agent_state, metrics = _maybe_update(self.agent, self.batch_size, agent_state, buf, k_upd, do_update, 1)
+        if not learn:  # warm-up: the buffer only fills
+            return agent_state, buf, None, None
+        k_upd, k_act = jax.random.split(key)
+        agent_state, metrics = _update_n(self.agent, self.batch_size, agent_state, buf, k_upd, 1)
         action = self.agent.act(agent_state, next_obs[None], k_act, False)[0]
         return agent_state, buf, action, metrics
 
@@ -138,7 +174,8 @@ class GymTrainer:
         k_agent, k_loop = jax.random.split(key)
         obs, _ = self.env.reset(seed=seed)
         self.env.action_space.seed(seed)
-        return {"agent": self.agent.init(k_agent), "buffer": buffer_init(self.buffer_size, self.obs_dim, self.act_dim),
+        return {"agent": fresh_copy(self.agent.init(k_agent)),
+                "buffer": fresh_copy(buffer_init(self.buffer_size, self.obs_dim, self.act_dim)),
                 "obs": np.asarray(obs, np.float32), "ep_return": 0.0, "last_return": float("nan"),
                 "env_steps": 0, "key": k_loop, "action": None}
 
@@ -160,9 +197,9 @@ class GymTrainer:
                 next_obs, _ = self.env.reset()
                 next_obs = np.asarray(next_obs, np.float32)
             c["key"], k = jax.random.split(c["key"])
-            c["agent"], c["buffer"], c["action"], m = self.fused_step(
-                c["agent"], c["buffer"], tr, next_obs, k, c["env_steps"] > self.warmup)
-            metrics = m if c["env_steps"] > self.warmup else metrics
+            learn = c["env_steps"] >= self.warmup
+            c["agent"], c["buffer"], c["action"], m = self.fused_step(c["agent"], c["buffer"], tr, next_obs, k, learn)
+            metrics = m if learn else metrics
             c["obs"] = next_obs
         return c, metrics
 
