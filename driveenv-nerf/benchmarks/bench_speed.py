@@ -1,7 +1,7 @@
 """Speed figures the README quotes: NeRF training iterations/s and rendering frames/s at the
 default resolution, and environment steps/s for each world (batched and single vehicle).
 
-    python benchmarks/bench_speed.py [--threads 1] [--iters 20]
+    python benchmarks/bench_speed.py [--threads 2] [--iters 20]
 """
 import argparse
 import sys
@@ -30,7 +30,7 @@ def timeit(fn, n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=20)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

@@ -1,0 +1,59 @@
+"""Short NeRF runs that compare field / training variants on the default capture (64x48, 60 views
+x 3 lightings): held-out and training-view PSNR per lighting and the largest density reached.
+
+    python benchmarks/nerf_variants.py 500 '{}' '{"n": {"density_activation": "softplus"}}' '{"n": {"voxel": 0.1}}'
+    python benchmarks/nerf_variants.py          # the default field only, 500 iterations
+
+Each variant is a JSON object: "n" overrides NeRFConfig, "t" overrides TrainConfig.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from driveenv_nerf import nerf as NR  # noqa: E402
+from driveenv_nerf.camera import Intrinsics  # noqa: E402
+from driveenv_nerf.capture import capture  # noqa: E402
+from driveenv_nerf.course import campus_course  # noqa: E402
+
+
+def main(iters: int, variants: list[dict]):
+    torch.set_num_threads(2)
+    course = campus_course()
+    K = Intrinsics.from_fov(64, 48, 90)
+    L = ["day", "dusk", "night"]
+    imgs, poses, labels = capture(course, K, L, 60, 0)
+    timgs, tposes, tlabels = capture(course, K, L, 5, 1000)
+    c2w, tc2w = torch.as_tensor(poses, dtype=torch.float32), torch.as_tensor(tposes, dtype=torch.float32)
+    for v in variants:
+        torch.manual_seed(0)
+        tc = NR.TrainConfig(iters=iters, **v.get("t", {}))
+        model = NR.GridNeRF(course.aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
+        opt = NR.make_optimizer(model, tc)
+        rays = NR.RayData(imgs, c2w, K)
+        gen = torch.Generator().manual_seed(0)
+        t0 = time.time()
+        for it in range(iters):
+            NR.train_step(model, opt, rays.sample(tc.batch_rays, gen), tc, it)
+        dt = time.time() - t0
+        model.eval()
+        app = NR.lighting_embeddings(model, labels)
+        out = []
+        for name in L:
+            idx = [i for i, l in enumerate(tlabels) if l == name]
+            r = NR.render_image(model, tc2w[idx], K, app[name])
+            tri = [i for i, l in enumerate(labels) if l == name][:5]  # training views, their own embedding
+            r2 = NR.render_image(model, c2w[tri], K, model.appearance.weight[tri].detach())
+            out.append(f"{name} {np.mean([NR.psnr(r[k], timgs[i]) for k, i in enumerate(idx)]):.2f}/"
+                       f"{np.mean([NR.psnr(r2[k], imgs[i]) for k, i in enumerate(tri)]):.2f}")
+        vol = model.density_volume()
+        print(f"{json.dumps(v)}: {dt:.0f}s ({iters / dt:.1f} it/s); held-out/training PSNR {', '.join(out)}; "
+              f"sigma max {vol.max():.1f} / m, 99.5% quantile {np.quantile(vol, 0.995):.2f} / m", flush=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500, [json.loads(a) for a in sys.argv[2:]] or [{}])
