@@ -4,6 +4,11 @@ Deviations from the paper, all for CPU time: 128-wide actor/critic and 64-wide d
 Polyak rates 5e-3 (critic and discriminator) instead of 1e-4 for a budget 300x shorter,
 cached TDIL rewards refreshed every 500 steps instead of recomputed per batch, the official code's
 `use_relative_reward` option with `reward_scaling_weight` 10. 10 evaluation episodes (paper).
+
+Protocol choice, not a paper setting: the one demonstration is the expert's episode from the reset seed
+whose start is farthest from upright among seeds 0-9 (seed 4, theta = 2.78 rad, hanging down), so it
+contains the whole swing-up. From seed 0 (theta = 0.86 rad, near upright) the demonstration shows no
+swing-up and TDIL's reward (expert states one step away) is ~0 below it: 1 of 3 seeds failed (README).
 """
 OVERRIDES = dict(
     env_id="Pendulum-v1",
@@ -22,4 +27,5 @@ OVERRIDES = dict(
     reward_refresh_every=500,
     expert_steps=8000,
     bc_steps=2000,
+    demo_seed=4,  # farthest start from upright among reset seeds 0-9: the demo contains the swing-up
 )
