@@ -154,7 +154,7 @@ def plot_curves(results: dict[str, list[RunResult]], levels: dict, path: Path, t
 JOB_COST = {"tdil_irl": 18.0, "tdil": 15.0, "gail": 11.0, "airl": 12.0, "pwil": 8.5, "sac_env": 8.5, "bc": 0.5}
 
 
-def run_job(cfg: Config, method: str, seed: int, demo, levels: dict, run_dir: Path, report: Callable) -> RunResult:
+def run_job(cfg: Config, method: str, seed: int, demo, run_dir: Path, report: Callable) -> RunResult:
     """One (method, seed) job from the demonstration; checkpoints to jobs/, writes jobs/<method>-<seed>.json.
 
     `report(kind, ...)` receives ("steps", n) progress and ("eval", method, seed, step, return, logs)."""
@@ -184,7 +184,7 @@ def _init_worker(queue, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker_job(cfg: Config, method: str, seed: int, demo, levels: dict, run_dir: Path) -> RunResult:
+def _worker_job(cfg: Config, method: str, seed: int, demo, run_dir: Path) -> RunResult:
     pending = [0]
 
     def report(kind, *payload):
@@ -196,17 +196,17 @@ def _worker_job(cfg: Config, method: str, seed: int, demo, levels: dict, run_dir
         else:
             _QUEUE.put((kind, *payload))
 
-    res = run_job(cfg, method, seed, demo, levels, run_dir, report)
+    res = run_job(cfg, method, seed, demo, run_dir, report)
     _QUEUE.put(("steps", pending[0]))
     return res
 
 
-def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, levels: dict, run_dir: Path, report: Callable, finished: Callable) -> None:
+def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, run_dir: Path, report: Callable, finished: Callable) -> None:
     """Run the (method, seed) jobs, `cfg.workers` at a time in separate processes (1: in this process).
     Every job seeds itself, so a job's result does not depend on where or in which order it runs."""
     if cfg.workers <= 1 or len(todo) <= 1:
         for method, seed in todo:
-            finished(method, seed, run_job(cfg, method, seed, demo, levels, run_dir, report))
+            finished(method, seed, run_job(cfg, method, seed, demo, run_dir, report))
         return
     import multiprocessing as mp
     import queue as queue_lib
@@ -216,7 +216,7 @@ def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, levels: dict, run_d
     q = ctx.Queue()
     order = sorted(todo, key=lambda j: -JOB_COST.get(j[0], 1.0) * (cfg.bc_steps if j[0] == "bc" else cfg.steps))
     with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(q, cfg.torch_threads)) as ex:
-        futures = {ex.submit(_worker_job, cfg, m, s, demo, levels, run_dir): (m, s) for m, s in order}
+        futures = {ex.submit(_worker_job, cfg, m, s, demo, run_dir): (m, s) for m, s in order}
         pending = set(futures)
         while pending:
             try:
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
         bar.write(f"{method} seed {seed}: done, final normalised return {normalise(res.returns[-1], levels):.3f}")
 
     t0 = time.perf_counter()
-    run_jobs(cfg, todo, demo, levels, run_dir, report, finished)
+    run_jobs(cfg, todo, demo, run_dir, report, finished)
     bar.close()
     print(f"{len(todo)} jobs in {time.perf_counter() - t0:.0f} s ({cfg.workers} worker processes)")
     results = ordered()
