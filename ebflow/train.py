@@ -5,8 +5,10 @@
     python train.py --objectives ssm,dsm --steps 500 --lr 3e-4
     python train.py --resume runs/quick-20260101-120000
 
-Every objective gets the same number of optimisation steps (same data, same batch size, same
-seed for the initial parameters). Writes runs/<config>-<time>/: config.json, per-objective
+By default every objective gets the same number of optimisation steps (same data, same batch
+size, same seed for the initial parameters); ``--time-budget S`` instead gives each objective the
+same S seconds of training wall-clock (``--steps`` is then only an upper bound). Toy runs
+(``--arch toy``) also report the paper's KL and Fisher divergence against the exact density. Writes runs/<config>-<time>/: config.json, per-objective
 metrics.csv + TensorBoard events + checkpoint.msgpack + samples/inpainting PNGs, and
 results.csv / results.md with the table printed at the end.
 """
@@ -30,6 +32,7 @@ from ebflow.flow import ARCHITECTURES, Flow, build_flow
 from ebflow.layers import Logit
 from ebflow.objectives import OBJECTIVES, ObjectiveConfig
 from ebflow.preprocess import to_model_space, to_pixels
+from ebflow.toy import make_eval_set, toy_divergences, toy_objective_config, toy_train_batch
 from ebflow.training import (check_finite, init_state, load_checkpoint, make_mesh, make_optimizer, make_train_step,
                              save_checkpoint, shard)
 
@@ -52,6 +55,7 @@ class Config:
     residual: bool = False  # residual smooth leaky ReLU (paper's CIFAR models)
     objectives: str = "ml,ssm,dsm,fdssm"  # comma-separated subset of ml,sml,ssm,dsm,fdssm
     steps: int = 3000  # optimisation steps per objective (the same for every objective)
+    time_budget: float = 0.0  # >0: stop each objective after this many seconds of training (same wall-clock); steps = cap
     batch_size: int = 100
     optimizer: str = "rmsprop"  # rmsprop (paper, images) | adam (paper, toys)
     lr: float = 1e-3
@@ -151,7 +155,8 @@ def build(cfg: Config):
     if is_toy:
         rng = np.random.default_rng(cfg.seed + 12345)
         data = {"val": D.toy_batch(cfg.dataset, 5000, rng, cfg.toy_smoothing),
-                "test": D.toy_batch(cfg.dataset, 10000, rng, cfg.toy_smoothing)}
+                "test": D.toy_batch(cfg.dataset, 10000, rng, cfg.toy_smoothing),
+                "eval": make_eval_set(cfg.dataset, 10000, cfg.seed + 2024, cfg.toy_smoothing)}  # exact log p, score
         return build_flow("toy", (2,)), None, data, True
     train, val, test = D.load_image_dataset(cfg.dataset, cfg.data_dir or None, cfg.image_size or None, cfg.val_size, cfg.seed)
     shape = train.shape[1:]
@@ -243,10 +248,12 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     if os.path.exists(done_path):  # resumed run: this objective already finished
         with open(done_path) as f:
             done = json.load(f)
-        if done["steps"] == cfg.steps:
+        if done["steps"] == cfg.steps or cfg.time_budget > 0:
             return done
 
     ocfg = ObjectiveConfig(sigma=cfg.sigma, eps=cfg.eps, slices=cfg.slices, low_energy=cfg.low_energy)
+    if is_toy:  # DSM denoises the toy smoothing noise itself (sigma = toy_smoothing), as the official toy code
+        ocfg = toy_objective_config(objective, ocfg, cfg.toy_smoothing)
     optimizer = make_optimizer(cfg.lr, cfg.grad_clip, cfg.lr_decay, cfg.decay_every, cfg.optimizer)
     state = init_state(flow, jax.random.PRNGKey(cfg.seed), optimizer)  # same init for every objective
     step_fn = make_train_step(flow, objective, ocfg, optimizer, cfg.ema_decay)
@@ -279,7 +286,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
         rng = np.random.default_rng([cfg.seed, step])  # so a resumed run equals an uninterrupted one
         kp, ks = jax.random.split(jax.random.fold_in(base_key, step))
         if is_toy:
-            x = jnp.asarray(D.toy_batch(cfg.dataset, cfg.batch_size, rng, cfg.toy_smoothing), jnp.float32)
+            x = jnp.asarray(toy_train_batch(cfg.dataset, objective, cfg.batch_size, rng, cfg.toy_smoothing), jnp.float32)
         else:
             idx = rng.integers(0, len(data["train"]), cfg.batch_size)
             x = prep(kp, data["train"][idx])
@@ -305,10 +312,15 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
             mf.flush()
             rows.append(row)
             bar.set_postfix(loss=f"{lv:.4f}")
-        if s % cfg.ckpt_every == 0 or s == cfg.steps:
+        # same wall-clock: checked at log steps only, where float(loss) has synchronised (dispatch is async)
+        out_of_time = cfg.time_budget > 0 and s % cfg.log_every == 0 and train_seconds >= cfg.time_budget
+        if s % cfg.ckpt_every == 0 or s == cfg.steps or out_of_time:
             save_checkpoint(ckpt, state, {"train_seconds": train_seconds})
             t_last = time.time()
+        if out_of_time:
+            break
     bar.close()
+    steps_done = int(state.step)
     mf.close()
 
     params = state.ema_params
@@ -320,8 +332,11 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
         all_rows = [r for r in csv.DictReader(f)]
     save_curves(os.path.join(out, "loss.png"), [{"step": int(r["step"]), "loss": float(r["loss"])} for r in all_rows], f"{objective}: training objective")
 
+    toy_metrics = {}
     if is_toy:
         save_toy_density(os.path.join(out, "density.png"), flow, params, f"{objective}: test NLL {nll:.3f} nats")
+        d = toy_divergences(flow, params, data["eval"])
+        toy_metrics = {"kl": round(d["kl"], 4), "fisher": round(d["fisher"], 4)}
     else:
         xs = sample(flow, params, jax.random.PRNGKey(7), cfg.n_samples)
         save_image_grid(os.path.join(out, "samples.png"), to_pixels(xs, logit), f"{objective}: exact samples g^-1(z)")
@@ -335,10 +350,10 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
             panel = jnp.concatenate([to_pixels(y_obs, logit), to_pixels(y_obs * mask, logit) * mask, to_pixels(y_fill, logit)])
             save_image_grid(os.path.join(out, "inpainting.png"), panel,
                             f"{objective}: data / observed (bottom half missing) / MALA fill, accept {float(acc):.2f}", cols=len(x8))
-    steps_run = cfg.steps - start
-    result = {"objective": objective, "steps": cfg.steps, "train_seconds": round(train_seconds, 1),
+    steps_run = steps_done - start
+    result = {"objective": objective, "steps": steps_done, "train_seconds": round(train_seconds, 1),
               "ms_per_step": round(1000 * train_seconds / (steps_run - 1), 2) if steps_run > 1 else None,
-              "test_nll": round(nll, 4), "final_loss": rows[-1]["loss"] if rows else None}
+              "test_nll": round(nll, 4), "final_loss": rows[-1]["loss"] if rows else None, **toy_metrics}
     with open(done_path, "w") as f:
         json.dump(result, f, indent=1)
     return result
@@ -361,10 +376,11 @@ def main(argv=None):
           f"devices: {jax.devices()[: max(cfg.num_devices, 1)]}")
     results = [train_one(cfg, o, flow, logit, data, is_toy, run_dir) for o in objective_list(cfg)]
 
-    header = f"| objective | steps | train s | ms/step | test NLL ({unit}) |"
-    lines = [header, "| --- | --- | --- | --- | --- |"]
+    extra = " KL(p\\|\\|q) | Fisher div. |" if is_toy else ""
+    lines = [f"| objective | steps | train s | ms/step | test NLL ({unit}) |{extra}", "| --- | --- | --- | --- | --- |" + " --- |" * (2 * is_toy)]
     for r in results:
-        lines.append(f"| {r['objective']} | {r['steps']} | {r['train_seconds']} | {r['ms_per_step']} | {r['test_nll']:.4f} |")
+        cells = f" {r['kl']:.4f} | {r['fisher']:.4f} |" if is_toy else ""
+        lines.append(f"| {r['objective']} | {r['steps']} | {r['train_seconds']} | {r['ms_per_step']} | {r['test_nll']:.4f} |{cells}")
     table = "\n".join(lines)
     with open(os.path.join(run_dir, "results.md"), "w") as f:
         f.write(f"{cfg.dataset} {flow.input_shape}, arch {cfg.arch}, config {cfg.config}\n\n{table}\n")

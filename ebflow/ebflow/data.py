@@ -16,6 +16,8 @@ import numpy as np
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 IMAGE_DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10")
 TOY_DATASETS = ("sine", "swirl", "checkerboard", "multimodal10")
+SWIRL_SCALE = 2.5 / 3.0
+MM10_RADIUS, MM10_STD = 3.0, 0.3
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -129,25 +131,28 @@ def load_image_dataset(name: str, data_dir: str | None = None, image_size: int |
 
 # --------------------------------------------------------------------------- 2-D toys
 def sample_toy(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """The paper's 2-D toy densities (float64, (n, 2)), before the N(0, 0.375^2) smoothing."""
-    if name == "sine":
-        x = rng.uniform(-4, 4, n)
-        y = 2.0 * np.sin(x * np.pi / 4.0 * 2.0) / 1.0
-        return np.stack([x, y + 0.0 * x], 1)
-    if name == "swirl":
-        t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
-        r = t / (3 * np.pi) * 4.0
-        return np.stack([r * np.cos(t), r * np.sin(t)], 1)
-    if name == "checkerboard":
-        x1 = rng.uniform(-4, 4, n)
-        x2 = rng.uniform(0, 2, n) + 2.0 * rng.integers(-2, 2, n)
-        x2 = x2 + 2.0 * (np.floor(x1 / 2.0) % 2)
-        x2 = (x2 + 4.0) % 8.0 - 4.0
-        return np.stack([x1, x2], 1)
+    """The 2-D toy densities (float64, (n, 2)), before the N(0, 0.375^2) smoothing.
+
+    sine, swirl and checkerboard follow the official toy code (toy_examples/ebflow/datasets/*.py,
+    the three densities of the paper's Table 1); their exact smoothed densities are in
+    ``toy_density.py``. multimodal10 is this repo's 2-D ring of 10 Gaussians (the official
+    'multimodal10' is a 10-D set for another figure).
+    """
+    if name == "sine":  # x1 = 4u, u ~ U(-2, 2); x2 = 4 (sin(3u) + 0.25 n)
+        u = rng.uniform(-2, 2, n)
+        return 4.0 * np.stack([u, np.sin(3.0 * u) + 0.25 * rng.normal(size=n)], 1)
+    if name == "swirl":  # t = 3 pi sqrt(U); (t cos t, -t sin t) + a uniform 0.5 x 0.5 jitter, scaled by 2.5/3
+        t = np.sqrt(rng.uniform(0, 1, n)) * 3.0 * np.pi
+        a, b = 0.5 * rng.uniform(0, 1, n), 0.5 * rng.uniform(0, 1, n)
+        return SWIRL_SCALE * np.stack([t * np.cos(t) + 1.0 - a, -t * np.sin(t) + 2.0 - b], 1)
+    if name == "checkerboard":  # 8 squares of side 3 on [-6, 6]^2, alternate ones filled
+        x1 = rng.uniform(-2, 2, n)
+        x2 = rng.uniform(0, 1, n) - 2.0 * rng.integers(0, 2, n) + np.floor(x1) % 2
+        return 3.0 * np.stack([x1, x2], 1)
     if name == "multimodal10":
         angles = 2 * np.pi * rng.integers(0, 10, n) / 10
-        centers = 3.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
-        return centers + 0.3 * rng.normal(size=(n, 2))
+        centers = MM10_RADIUS * np.stack([np.cos(angles), np.sin(angles)], 1)
+        return centers + MM10_STD * rng.normal(size=(n, 2))
     raise ValueError(f"unknown toy dataset {name!r}; choose one of {TOY_DATASETS}")
 
 

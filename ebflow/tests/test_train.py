@@ -97,3 +97,21 @@ def test_nan_loss_stops_with_a_message():
     assert check_finite(np.float32(1.5), 3, "ssm") == 1.5
     with pytest.raises(FloatingPointError, match="'dsm' gave a non-finite loss"):
         check_finite(np.float32(np.nan), 7, "dsm")
+
+
+def test_toy_run_reports_kl_and_fisher_against_the_exact_density(tmp_path):
+    with jax.enable_x64(False):
+        res = train.main(["--config", "toy-checkerboard", "--objectives", "ml,dsm", "--steps", "30", "--batch-size", "128",
+                          "--lr", "3e-3", "--eval-every", "0", "--log-every", "10", "--out-dir", str(tmp_path)])
+    for r in res:
+        assert np.isfinite(r["kl"]) and r["kl"] > 0 and np.isfinite(r["fisher"]) and r["fisher"] > 0, r
+    text = (_only_run_dir(tmp_path) / "results.md").read_text()
+    assert "Fisher" in text and "KL" in text
+
+
+def test_time_budget_stops_each_objective_before_the_step_cap(tmp_path):
+    with jax.enable_x64(False):
+        (r,) = _run(tmp_path, "--objectives", "dsm", "--steps", "1000000", "--time-budget", "0.3",
+                    "--eval-every", "0", "--inpaint-steps", "0", "--ckpt-every", "100000")
+    assert 10 <= r["steps"] < 1000000 and r["steps"] % 10 == 0  # stopped at a log step, after the budget
+    assert r["train_seconds"] >= 0.3
