@@ -5,7 +5,11 @@
     python merge.py --model runs/quick-.../seed0/moe --tokenizer bytes --experts 4 --out merged/toy
 
 The model is loaded on the CPU; calibration runs layer by layer on --device, so only one decoder
-layer is ever on the GPU. Load the result with `hcsmoe.checkpoint.load_reduced(out)`.
+layer is ever on the GPU. With --device auto the model is placed by accelerate's device_map="auto"
+(--max-memory, --offload-folder: layers that do not fit go to CPU RAM or disk) and reduced layer by layer.
+The result is a Hugging Face checkpoint: `AutoModelForCausalLM.from_pretrained(out)` for pruned models
+(native layout), `from_pretrained(out, trust_remote_code=True)` for merged ones (remote layout), or
+`hcsmoe.checkpoint.load_reduced(out)` for either.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 
 from hcsmoe.calibration import collect_stats
-from hcsmoe.checkpoint import WEIGHTS_FILE, count_parameters, save_reduced
+from hcsmoe.checkpoint import checkpoint_bytes, count_parameters, save_reduced
 from hcsmoe.clustering import LINKAGES
 from hcsmoe.data import c4_blocks, encode, load_corpus, random_blocks
 from hcsmoe.merging import MERGES
@@ -45,6 +49,8 @@ def parse(argv):
     p.add_argument("--max-stored-tokens", type=int, default=8192, help="MoE inputs kept per layer (O-prune, fix-dom)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where each layer runs during calibration: cpu | cuda | auto (device_map='auto' over all GPUs)")
+    p.add_argument("--max-memory", default="", help='with --device auto: JSON per device, e.g. \'{"0": "70GiB", "cpu": "120GiB"}\'')
+    p.add_argument("--offload-folder", default="", help="with --device auto: where layers that fit nowhere are offloaded")
     p.add_argument("--dtype", default="bfloat16" if torch.cuda.is_available() else "float32")
     return p.parse_args(argv)
 
@@ -56,7 +62,11 @@ def main(argv=None) -> dict:
     tok_name = a.tokenizer or a.model
     tokenizer = None if tok_name == "bytes" else AutoTokenizer.from_pretrained(tok_name)
     encode_fn = encode if tokenizer is None else (lambda s: tokenizer(s, add_special_tokens=False)["input_ids"])
-    placement = {"device_map": "auto"} if a.device == "auto" else {}      # spread over several GPUs (accelerate)
+    placement = {}
+    if a.device == "auto":                            # accelerate: spread over GPUs, the rest offloaded to CPU / disk
+        placement = {"device_map": "auto", **({"offload_folder": a.offload_folder} if a.offload_folder else {}),
+                     **({"max_memory": {int(k) if k.isdigit() else k: v for k, v in json.loads(a.max_memory).items()}}
+                        if a.max_memory else {})}
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=getattr(torch, a.dtype), **placement).eval()
     before = count_parameters(model)
     rng = np.random.default_rng(a.seed)
@@ -70,17 +80,19 @@ def main(argv=None) -> dict:
     t_cal = time.time() - t
     rc = ReduceConfig(method=a.method, num_experts=a.experts, clustering=a.clustering, linkage=a.linkage,
                       feature=a.feature, merge=a.merge, seed=a.seed, max_combos=a.max_combos,
-                      device="cuda" if a.device == "auto" else a.device)
+                      device=("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device)
     t = time.time()
     info = reduce_model(model, stats, rc)
     t_red = time.time() - t
-    save_reduced(model, a.out, extra={"method": vars(a), "groups": {str(k): v for k, v in info.items()}})
+    layout = save_reduced(model, a.out, extra={"method": vars(a), "groups": {str(k): v for k, v in info.items()}})
     if tokenizer is not None:
         tokenizer.save_pretrained(a.out)
     after = count_parameters(model)
     report = {"params_before": before["params"], "params_after": after["params"],
               "expert_params_before": before["expert_params"], "expert_params_after": after["expert_params"],
-              "bytes_after_on_disk": os.path.getsize(os.path.join(a.out, WEIGHTS_FILE)),
+              "bytes_before_on_disk": checkpoint_bytes(a.model) if os.path.isdir(a.model) else None,
+              "bytes_after_on_disk": checkpoint_bytes(a.out), "layout": layout,
+              "load": f"AutoModelForCausalLM.from_pretrained({a.out!r}{', trust_remote_code=True' if layout == 'remote' else ''})",
               "param_bytes_before": before["param_bytes"], "calibration_s": round(t_cal, 2), "reduce_s": round(t_red, 2)}
     print(json.dumps(report, indent=1))
     return report

@@ -2,7 +2,8 @@
 
     stats = collect_stats(model, calibration_batches)                 # calibration.py
     reduce_model(model, stats, ReduceConfig(num_experts=k))           # methods.py (clustering.py, merging.py)
-    save_reduced(model, "out/"); load_reduced("out/")                 # checkpoint.py
+    save_reduced(model, "out/")                                       # checkpoint.py: a Hugging Face checkpoint
+    AutoModelForCausalLM.from_pretrained("out/", trust_remote_code=True)   # (or load_reduced("out/"))
 """
 from .calibration import LayerStats, collect_stats
 from .checkpoint import count_parameters, load_reduced, save_reduced

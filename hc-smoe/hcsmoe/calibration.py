@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .families import family_of, moe_blocks, num_experts, top_k
+from .offload import execution_device, module_tensor
 
 
 @dataclass
@@ -71,9 +72,21 @@ def expert_activations(experts, e: int, x: torch.Tensor) -> torch.Tensor:
     return experts.act_fn(gate) * up
 
 
+@dataclass
+class ExpertWeights:
+    """Fused expert weights in the layout expert_forward reads (a block's experts, loaded if accelerate offloaded them)."""
+    gate_up_proj: torch.Tensor
+    down_proj: torch.Tensor
+    act_fn: object
+
+
 class _Accumulator:
     def __init__(self, block, renormalize: bool, max_stored_tokens: int, chunk: int = 4096):
         self.block, self.renormalize, self.max_stored, self.chunk = block, renormalize, max_stored_tokens, chunk
+        # the block's weights, read from accelerate's offload store when they are on `meta` (one layer at a time)
+        self.gate_weight = module_tensor(block, "gate.weight")
+        self.experts = ExpertWeights(module_tensor(block, "experts.gate_up_proj"),
+                                     module_tensor(block, "experts.down_proj"), block.experts.act_fn)
         self.E, self.k = num_experts(block), top_k(block)
         self.n = 0
         self.out_sum = None
@@ -85,7 +98,7 @@ class _Accumulator:
     def __call__(self, module, args, kwargs):
         hs = args[0] if args else kwargs["hidden_states"]
         x = hs.reshape(-1, hs.shape[-1])
-        logits = F.linear(x, self.block.gate.weight).float()                   # router logits (N, E)
+        logits = F.linear(x, self.gate_weight).float()                      # router logits (N, E)
         probs = logits.softmax(-1)
         idx = probs.topk(self.k, dim=-1).indices
         self.counts += torch.bincount(idx.flatten().cpu(), minlength=self.E).double()
@@ -96,7 +109,7 @@ class _Accumulator:
         for s in range(0, x.shape[0], self.chunk):                             # every expert on every token
             xs = x[s:s + self.chunk]
             for e in range(self.E):
-                self.out_sum[e] += expert_forward(self.block.experts, e, xs).double().sum(0).cpu()
+                self.out_sum[e] += expert_forward(self.experts, e, xs).double().sum(0).cpu()
         if self.stored < self.max_stored:
             take = x[: self.max_stored - self.stored].float().cpu()
             self.inputs.append(take)
@@ -120,14 +133,15 @@ def collect_stats(model, batches: list[torch.Tensor], device: str | torch.device
     """Layer-by-layer calibration of every sparse MoE layer on `batches` (a list of (B, S) token-id tensors).
 
     device: where each layer runs (it is moved there and back); None = where the model is;
-    "auto" = leave every layer where it is (a model spread over GPUs with accelerate's device_map="auto").
+    "auto" = leave every layer where it is and run it on its execution device: a model placed by accelerate's
+    device_map (spread over GPUs, or with layers offloaded to CPU RAM or disk; see offload.py).
     """
     if len(batches) == 0 or sum(b.numel() for b in batches) == 0:
         raise ValueError("empty calibration set: pass at least one non-empty batch of token ids")
     fam = family_of(model)
     layers = fam.layers(model)
     sparse = dict(moe_blocks(model))
-    model_device = next(model.parameters()).device
+    model_device = execution_device(model.get_input_embeddings())
     auto = device == "auto"
     device = None if auto else torch.device(device) if device is not None else model_device
     was_training = model.training
@@ -160,7 +174,7 @@ def collect_stats(model, batches: list[torch.Tensor], device: str | torch.device
     it = tqdm(range(len(layers)), desc="calibration", disable=not progress, leave=False)
     for i in it:
         layer = layers[i]
-        dev = next(layer.parameters()).device if auto else device
+        dev = execution_device(layer) if auto else device
         if not auto:
             layer.to(dev)
         acc = None

@@ -1,65 +1,129 @@
-"""Saving and loading a reduced model: config.json + hcsmoe.json (per-layer structure) + model.safetensors.
+"""Saving a reduced model as a Hugging Face checkpoint that holds only the k experts per layer.
 
-The safetensors file holds only the k merged experts per layer (plus the E -> k map), so the size
-reduction is real on disk. Loading rebuilds the transformers model from its own config class,
-reshapes each reduced layer as recorded, then loads the weights (strict: every tensor must match).
+Two layouts, both written by transformers' own `save_pretrained` (safetensors, sharded when large) and both
+read back by `AutoModelForCausalLM.from_pretrained`:
+
+  native   every sparse layer has k router outputs and k experts (the pruning methods, or nothing merged),
+           with one k and one top_k for the whole model: the config's expert count is set to k and the
+           experts are the family's own module, so it is a stock checkpoint of the family
+           (`AutoModelForCausalLM.from_pretrained(path)`; vLLM and other HF-format readers see a normal model).
+  remote   merged experts (E router outputs -> k experts) or a k that differs between layers: the family's
+           config cannot express this, so the checkpoint carries `modeling_hcsmoe.py` (reduced_modeling.py)
+           and `AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True)` loads it.
+
+`load_reduced(path)` loads either layout without trusting remote code (it uses this package's copy of the
+same classes). `hcsmoe.json` records the layout, the per-layer structure and how the model was reduced.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_model, save_model
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from .families import moe_blocks, router_outputs
-from .merging import MergedExperts
+from .families import family_of, moe_blocks, num_experts, router_outputs, top_k
+from .reduced_modeling import REDUCED_CLASSES, MergedExperts
 
 STRUCTURE_FILE = "hcsmoe.json"
-WEIGHTS_FILE = "model.safetensors"
+MODELING_FILE = "modeling_hcsmoe.py"
+EXPERT_COUNT_ATTRS = ("num_local_experts", "num_experts")      # Mixtral | Qwen2-MoE, Qwen3-MoE, OLMoE
 
 
 def reduced_structure(model) -> dict:
+    """{layer: {router_outputs, num_experts, top_k}} for every sparse layer whose experts were reduced."""
     out = {}
     for i, block in moe_blocks(model):
         if isinstance(block.experts, MergedExperts):
             out[str(i)] = {"router_outputs": router_outputs(block), "num_experts": block.experts.num_experts,
-                           "top_k": int(block.gate.top_k)}
+                           "top_k": top_k(block)}
     return out
 
 
-def save_reduced(model, path: str, extra: dict | None = None) -> str:
-    os.makedirs(path, exist_ok=True)
-    model.config.save_pretrained(path)
-    with open(os.path.join(path, STRUCTURE_FILE), "w") as f:
-        json.dump({"layers": reduced_structure(model), **(extra or {})}, f, indent=1)
-    save_model(model, os.path.join(path, WEIGHTS_FILE))
-    return path
-
-
-def load_reduced(path: str, dtype: torch.dtype | None = None):
-    config = AutoConfig.from_pretrained(path)
-    model = AutoModelForCausalLM.from_config(config, **({"dtype": dtype} if dtype is not None else {}))
-    with open(os.path.join(path, STRUCTURE_FILE)) as f:
-        layers = json.load(f)["layers"]
-    for i, block in moe_blocks(model):
-        spec = layers.get(str(i))
-        if spec is None:
-            continue
-        r, k = spec["router_outputs"], spec["num_experts"]
-        w = block.gate.weight
-        block.gate.weight = nn.Parameter(torch.empty(r, w.shape[1], dtype=w.dtype))
-        block.gate.num_experts = r
-        block.gate.top_k = spec["top_k"]
+def native_shape(model) -> tuple[int, int] | None:
+    """(k, top_k) when the model is exactly a stock model of its family with k experts in every sparse layer."""
+    shapes = set()
+    for _, block in moe_blocks(model):
+        k = num_experts(block)
+        if router_outputs(block) != k:
+            return None
         ex = block.experts
-        block.experts = MergedExperts(torch.empty((k,) + ex.gate_up_proj.shape[1:], dtype=ex.gate_up_proj.dtype),
-                                      torch.empty((k,) + ex.down_proj.shape[1:], dtype=ex.down_proj.dtype),
-                                      ex.act_fn, torch.zeros(r, dtype=torch.long))
-    load_model(model, os.path.join(path, WEIGHTS_FILE), strict=True)
-    model.eval()
+        if isinstance(ex, MergedExperts) and not torch.equal(ex.expert_to_cluster.cpu(), torch.arange(k)):
+            return None
+        shapes.add((k, top_k(block)))
+    return shapes.pop() if len(shapes) == 1 else None
+
+
+def set_expert_count(config, k: int, top_k_: int | None = None) -> None:
+    for attr in EXPERT_COUNT_ATTRS:
+        if hasattr(config, attr):
+            setattr(config, attr, k)
+    if top_k_ is not None:
+        config.num_experts_per_tok = top_k_
+
+
+@torch.no_grad()
+def to_native(model):
+    """IN PLACE: a model whose every sparse layer has k router outputs -> k experts becomes a stock model of its
+    family with k experts (config expert count = k; MergedExperts -> the family's own experts module, same tensors)."""
+    shape = native_shape(model)
+    if shape is None:
+        raise ValueError("merged experts (E router outputs -> k < E experts) or a k that differs between layers "
+                         "have no native config; save them with the remote-code layout (save_reduced does)")
+    k, tk = shape
+    set_expert_count(model.config, k, tk)
+    for _, block in moe_blocks(model):
+        ex = block.experts
+        if isinstance(ex, MergedExperts):
+            with torch.device("meta"):
+                native = type(block)(model.config).experts          # the family's experts module, k experts
+            native.gate_up_proj = nn.Parameter(ex.gate_up_proj.data, requires_grad=ex.gate_up_proj.requires_grad)
+            native.down_proj = nn.Parameter(ex.down_proj.data, requires_grad=ex.down_proj.requires_grad)
+            block.experts = native
+        block.gate.num_experts = k
     return model
+
+
+def save_reduced(model, path: str, extra: dict | None = None) -> str:
+    """Write the reduced model to `path` (native layout when possible, else remote-code layout). Returns the layout."""
+    family_of(model)
+    os.makedirs(path, exist_ok=True)
+    structure = reduced_structure(model)
+    if native_shape(model) is not None:
+        layout = "native"
+        to_native(model)
+        for attr in ("hcsmoe_layers", "auto_map"):
+            if hasattr(model.config, attr):
+                delattr(model.config, attr)
+    else:
+        layout = "remote"
+        model.config.hcsmoe_layers = structure
+        cls = REDUCED_CLASSES[model.config.model_type]
+        model.config.auto_map = {"AutoModelForCausalLM": f"{MODELING_FILE[:-3]}.{cls.__name__}"}
+        shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "reduced_modeling.py"),
+                        os.path.join(path, MODELING_FILE))
+    model.save_pretrained(path)
+    with open(os.path.join(path, STRUCTURE_FILE), "w") as f:
+        json.dump({"layout": layout, "layers": structure, **(extra or {})}, f, indent=1)
+    return layout
+
+
+def load_reduced(path: str, dtype: torch.dtype | None = None, **kwargs):
+    """Load a checkpoint written by save_reduced (either layout) without trusting remote code."""
+    config = AutoConfig.from_pretrained(path)
+    kw = {**({"dtype": dtype} if dtype is not None else {}), **kwargs}
+    if getattr(config, "hcsmoe_layers", None):
+        model = REDUCED_CLASSES[config.model_type].from_pretrained(path, config=config, **kw)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, config=config, **kw)
+    return model.eval()
+
+
+def checkpoint_bytes(path: str) -> int:
+    """Bytes of the weight files (*.safetensors) in a checkpoint directory."""
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if f.endswith(".safetensors"))
 
 
 def count_parameters(model) -> dict:

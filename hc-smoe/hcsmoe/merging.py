@@ -1,4 +1,4 @@
-"""Merging a group of experts into one, and the reduced expert module that replaces `mlp.experts`.
+"""Merging a group of experts into one; the result replaces `mlp.experts` as a MergedExperts (reduced_modeling.py).
 
 Router unchanged (paper, method section): all E router outputs stay; `expert_to_cluster` maps each to its
 cluster's merged expert, so a token whose top-k picks two members of one cluster sends the SUM of
@@ -10,9 +10,10 @@ Merged weights (paper, method section: frequency-weighted average, the default):
 
     W'_c = sum_{i in c} f_i W_i / sum_{i in c} f_i       for W in {gate, up, down}
 
-with f_i expert i's top-k selection frequency on the calibration set. Also: plain average
-(alpha_i = 1/|c|) and fix-dom (permute each member's intermediate neurons to best match the
-cluster's dominant = most frequent expert, then the frequency-weighted average).
+with f_i expert i's top-k selection frequency on the calibration set. Also (the paper's ablations): plain
+average (alpha_i = 1/|c|), fix-dom (permute each member's intermediate neurons to best match the
+cluster's dominant = most frequent expert, then the frequency-weighted average) and zipit (ZipIt-style
+zipping of correlated neurons across and within the members; `zip_cluster`).
 """
 from __future__ import annotations
 
@@ -22,35 +23,10 @@ import torch.nn as nn
 from scipy.optimize import linear_sum_assignment
 
 from .calibration import expert_activations
+from .clustering import hierarchical_cluster
+from .reduced_modeling import MergedExperts  # the reduced layer (self-contained: copied into checkpoints)
 
-MERGES = ("freq", "average", "fix-dom")
-
-
-class MergedExperts(nn.Module):
-    """k expert weight sets (fused layout of transformers 5.x) + a length-E router-output -> expert map."""
-
-    def __init__(self, gate_up_proj: torch.Tensor, down_proj: torch.Tensor, act_fn: nn.Module,
-                 expert_to_cluster: torch.Tensor):
-        super().__init__()
-        self.gate_up_proj = nn.Parameter(gate_up_proj)
-        self.down_proj = nn.Parameter(down_proj)
-        self.act_fn = act_fn
-        self.register_buffer("expert_to_cluster", expert_to_cluster.long().clone())
-        self.num_experts = gate_up_proj.shape[0]
-
-    def forward(self, hidden_states: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor) -> torch.Tensor:
-        k = self.num_experts
-        cluster = self.expert_to_cluster[top_k_index]                                   # (T, top_k)
-        combine = torch.zeros(hidden_states.shape[0], k, dtype=top_k_weights.dtype, device=hidden_states.device)
-        combine.scatter_add_(1, cluster, top_k_weights)                                 # summed weight per merged expert
-        hit = torch.zeros_like(combine, dtype=torch.bool).scatter_(1, cluster, True)
-        out = torch.zeros_like(hidden_states)
-        for c in hit.any(0).nonzero().flatten().tolist():
-            tok = hit[:, c].nonzero().flatten()
-            gate, up = nn.functional.linear(hidden_states[tok], self.gate_up_proj[c]).chunk(2, dim=-1)
-            y = nn.functional.linear(self.act_fn(gate) * up, self.down_proj[c])
-            out.index_add_(0, tok, (y * combine[tok, c, None]).to(out.dtype))
-        return out
+MERGES = ("freq", "average", "fix-dom", "zipit")
 
 
 def cluster_weights(labels: np.ndarray, freq: np.ndarray, merge: str) -> np.ndarray:
@@ -100,6 +76,39 @@ def permute_expert(gate_up: torch.Tensor, down: torch.Tensor, perm: torch.Tensor
 
 
 @torch.no_grad()
+def zip_cluster(experts, members, alpha: np.ndarray, inputs: torch.Tensor, max_tokens: int = 2048):
+    """ZipIt-style merge of one cluster into one expert (Stoica et al. 2023; the paper's ZipIt ablation).
+
+    Pool the |c| x d_ff intermediate neurons act(gate x) * up x of all members, group them into d_ff groups by
+    the correlation of their activations on the calibration inputs -- across AND within experts, ZipIt's
+    "zip" -- and give each group one neuron of the merged expert:
+
+        gate/up row of g  = sum_{(i,j) in g} alpha_i w_ij / sum_{(i,j) in g} alpha_i      (ZipIt's merge matrix)
+        down column of g  = sum_{(i,j) in g} alpha_i down_i[:, j]                          (unmerge, then the
+                                                                                            alpha-weighted expert sum)
+    Grouping: average-linkage agglomeration (clustering.py) of the standardised activations z, whose squared
+    Euclidean distance is 2N (1 - correlation); ZipIt itself greedily matches the most correlated PAIRS.
+    A neuron alone in its group keeps its row and its alpha-scaled column, so one member is unchanged.
+    """
+    if inputs is None or inputs.shape[0] < 2:
+        raise ValueError("zipit merging needs calibration inputs (LayerStats.inputs, max_stored_tokens >= 2)")
+    f = experts.down_proj.shape[-1]
+    x = inputs[:max_tokens].to(experts.gate_up_proj.device, experts.gate_up_proj.dtype)
+    acts = torch.cat([expert_activations(experts, int(i), x) for i in members], dim=1).double()   # (N, |c| f)
+    z = (acts - acts.mean(0)) / (acts.std(0) + 1e-8)
+    groups = hierarchical_cluster(z.T.cpu().numpy(), f, "average")                                  # (|c| f,)
+    rows = torch.cat([torch.cat([experts.gate_up_proj[i][:f], experts.gate_up_proj[i][f:]], 1).float()
+                      for i in members])                                                            # (|c| f, 2d): [gate | up]
+    cols = torch.cat([experts.down_proj[i].float() for i in members], 1)                           # (d, |c| f)
+    a = torch.as_tensor(np.repeat(np.asarray(alpha)[members], f), dtype=torch.float32, device=rows.device)
+    m = torch.zeros(f, len(a), device=rows.device)
+    m[torch.as_tensor(groups, device=rows.device), torch.arange(len(a), device=rows.device)] = a  # alpha-weighted membership
+    merged_rows = (m @ rows) / m.sum(1, keepdim=True).clamp_min(1e-12)
+    d = experts.down_proj.shape[1]
+    return torch.cat([merged_rows[:, :d], merged_rows[:, d:]]), cols @ m.T
+
+
+@torch.no_grad()
 def merge_experts(experts, labels: np.ndarray, freq: np.ndarray, merge: str = "freq",
                   inputs: torch.Tensor | None = None) -> MergedExperts:
     """A MergedExperts holding one merged expert per cluster of `labels` (E,) with values 0..k-1."""
@@ -114,6 +123,9 @@ def merge_experts(experts, labels: np.ndarray, freq: np.ndarray, merge: str = "f
     for c in range(k):
         members = np.flatnonzero(labels == c)
         dom = members[np.argmax(np.asarray(freq)[members])]
+        if merge == "zipit":
+            new_gu[c], new_dn[c] = zip_cluster(experts, members, alpha, inputs)
+            continue
         for i in members:
             w_gu, w_dn = gu[i].float(), dn[i].float()
             if merge == "fix-dom" and i != dom:

@@ -20,8 +20,9 @@ import torch
 
 from .calibration import LayerStats, expert_forward
 from .clustering import LINKAGES, hierarchical_cluster, kmeans, relabel
-from .families import moe_blocks, num_experts
+from .families import family_of, moe_blocks, num_experts
 from .merging import MERGES, merge_experts, prune_block
+from .offload import onload
 
 METHODS = ("hc-smoe", "m-smoe", "random", "o-prune", "f-prune", "s-prune")
 FEATURES = ("expert-output", "router-logits", "weight")
@@ -121,11 +122,16 @@ def o_prune_subset(stats: LayerStats, experts, k: int, max_combos: int, rng: np.
 
 @torch.no_grad()
 def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict:
-    """Reduce every sparse MoE layer of `model` IN PLACE from E to cfg.num_experts experts. Returns per-layer groups."""
+    """Reduce every sparse MoE layer of `model` IN PLACE from E to cfg.num_experts experts. Returns per-layer groups.
+
+    Layer by layer: a layer that accelerate offloaded (weights on `meta`) is loaded for good just before it is
+    reduced (offload.onload), so only the reduced model, never the original, has to fit in memory."""
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
     info = {}
+    layers = family_of(model).layers(model)
     for i, block in moe_blocks(model):
+        onload(layers[i])
         e = num_experts(block)
         k = cfg.num_experts
         if not isinstance(k, (int, np.integer)) or k < 1 or k > e:

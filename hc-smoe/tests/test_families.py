@@ -2,11 +2,12 @@ import copy
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from hcsmoe.calibration import collect_stats
-from hcsmoe.checkpoint import WEIGHTS_FILE, count_parameters, load_reduced, save_reduced
+from hcsmoe.checkpoint import checkpoint_bytes, count_parameters, load_reduced, save_reduced
 from hcsmoe.families import UnsupportedArchitecture, moe_blocks
+from hcsmoe.merging import prune_block
 from hcsmoe.methods import ReduceConfig, reduce_model
 from hcsmoe.toy import TINY_FAMILIES, build_tiny
 
@@ -14,7 +15,12 @@ from hcsmoe.toy import TINY_FAMILIES, build_tiny
 @pytest.mark.parametrize("family", TINY_FAMILIES)
 @pytest.mark.parametrize("method", ["hc-smoe", "o-prune"])
 def test_family_builds_merges_runs_and_round_trips(family, method, ids, tmp_path):
+    """save_reduced -> transformers' own AutoModelForCausalLM.from_pretrained -> the same logits, fewer bytes.
+
+    Pruned models (router and experts both k) are stock checkpoints of their family (config expert count = k);
+    merged ones keep E router outputs -> k experts and load with trust_remote_code=True."""
     model = build_tiny(family, seed=0)
+    model.save_pretrained(tmp_path / "original")
     before = count_parameters(model)
     stats = collect_stats(model, [ids, ids.flip(1)], progress=False)
     assert sorted(stats) == [0, 1]
@@ -27,14 +33,40 @@ def test_family_builds_merges_runs_and_round_trips(family, method, ids, tmp_path
     after = count_parameters(model)
     assert after["expert_params"] * 2 == before["expert_params"]
     assert after["params"] < before["params"]
-    save_reduced(model, str(tmp_path / "m"))
-    loaded = load_reduced(str(tmp_path / "m"))
+    layout = save_reduced(model, str(tmp_path / "m"))
+    assert layout == ("native" if method == "o-prune" else "remote")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m", trust_remote_code=layout == "remote").eval()
+    assert (type(loaded) is type(build_tiny(family))) == (layout == "native")
+    if layout == "native":
+        assert loaded.config.num_experts_per_tok == 2 and 4 in {getattr(loaded.config, a, None) for a in
+                                                                ("num_local_experts", "num_experts")}
+    assert count_parameters(loaded)["params"] == after["params"]
     torch.testing.assert_close(loaded(input_ids=ids).logits, logits, rtol=0, atol=0)
-    full_dir = tmp_path / "full"
-    full = build_tiny(family, seed=0)
-    reduce_model(full, collect_stats(full, [ids], progress=False), ReduceConfig(num_experts=8))
-    save_reduced(full, str(full_dir))
-    assert (tmp_path / "m" / WEIGHTS_FILE).stat().st_size < (full_dir / WEIGHTS_FILE).stat().st_size
+    torch.testing.assert_close(load_reduced(str(tmp_path / "m"))(input_ids=ids).logits, logits, rtol=0, atol=0)
+    saved, original = checkpoint_bytes(str(tmp_path / "m")), checkpoint_bytes(str(tmp_path / "original"))
+    removed = (before["params"] - after["params"]) * 4                 # float32 bytes of the dropped experts (+ rows)
+    assert original - saved == pytest.approx(removed, abs=8192)       # real size reduction on disk (header slack)
+
+
+def test_merged_checkpoint_without_trust_remote_code_fails_loudly(ids, tmp_path):
+    model = build_tiny("mixtral", seed=0)
+    reduce_model(model, collect_stats(model, [ids], progress=False), ReduceConfig(num_experts=4))
+    save_reduced(model, str(tmp_path / "m"))
+    with pytest.raises(Exception, match="mismatch"):                 # never a silently re-initialised model
+        AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+
+
+def test_non_uniform_k_round_trips_through_from_pretrained(ids, tmp_path):
+    """Pruned to k = 3 in layer 0 and k = 5 in layer 1: no single config expert count, so the remote layout."""
+    model = build_tiny("qwen3_moe", seed=1)
+    (_, b0), (_, b1) = moe_blocks(model)
+    prune_block(b0, [0, 2, 7])
+    prune_block(b1, [1, 2, 3, 5, 6])
+    logits = model(input_ids=ids).logits
+    assert save_reduced(model, str(tmp_path / "m")) == "remote"
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m", trust_remote_code=True).eval()
+    assert [b.experts.num_experts for _, b in moe_blocks(loaded)] == [3, 5]
+    torch.testing.assert_close(loaded(input_ids=ids).logits, logits, rtol=0, atol=0)
 
 
 def test_qwen2_shared_expert_untouched(ids):

@@ -16,7 +16,7 @@ def mixtral():
     return build_tiny("mixtral", seed=0)
 
 
-@pytest.mark.parametrize("merge", ["freq", "average", "fix-dom"])
+@pytest.mark.parametrize("merge", ["freq", "average", "fix-dom", "zipit"])
 @pytest.mark.parametrize("feature", ["expert-output", "router-logits", "weight"])
 def test_k_equals_e_is_identity(mixtral, ids, merge, feature):
     ref = mixtral(input_ids=ids).logits
@@ -36,7 +36,7 @@ def test_identical_experts_merge_changes_nothing(ids, method):
             b.experts.down_proj.copy_(b.experts.down_proj[:1].expand_as(b.experts.down_proj))
     ref = model(input_ids=ids).logits
     stats = collect_stats(model, [ids], progress=False)
-    for merge in ["freq", "average", "fix-dom"]:
+    for merge in ["freq", "average", "fix-dom", "zipit"]:
         m = copy.deepcopy(model)
         reduce_model(m, stats, ReduceConfig(method=method, num_experts=3, merge=merge, max_combos=20))
         torch.testing.assert_close(m(input_ids=ids).logits, ref, rtol=0, atol=1e-5)
@@ -104,6 +104,25 @@ def test_fix_dom_recovers_a_permuted_copy(mixtral, use_inputs):
     target = expert_forward(ex, 0, x)
     assert (expert_forward(fixed, 0, x) - target).abs().max() < 1e-4
     assert (expert_forward(plain, 0, x) - target).abs().max() > 1e-3
+
+
+def test_zipit_zips_a_permuted_copy_and_keeps_a_lone_expert(mixtral):
+    """Expert 1 := expert 0 with shuffled neurons: ZipIt pairs each neuron with its copy (correlation 1), so the
+    merged expert is expert 0 exactly; a singleton cluster stays itself; without calibration inputs it is an error."""
+    ex = copy.deepcopy(moe_blocks(mixtral)[0][1].experts)
+    with torch.no_grad():
+        gu, dn = permute_expert(ex.gate_up_proj[0], ex.down_proj[0], torch.randperm(128))
+        ex.gate_up_proj[1], ex.down_proj[1] = gu, dn
+    labels = np.array([0, 0, 1, 2, 3, 4, 5, 6])
+    freq = np.array([0.7, 0.3, 1, 1, 1, 1, 1, 1])
+    x = torch.randn(256, 64)
+    zipped = merge_experts(ex, labels, freq, "zipit", x)
+    for c, e in [(0, 0), (1, 2), (6, 7)]:
+        torch.testing.assert_close(expert_forward(zipped, c, x), expert_forward(ex, e, x).detach(), rtol=1e-4, atol=1e-5)
+    plain = merge_experts(ex, labels, freq, "freq")
+    assert (expert_forward(plain, 0, x) - expert_forward(ex, 0, x)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="zipit merging needs calibration inputs"):
+        merge_experts(ex, labels, freq, "zipit", None)
 
 
 def test_o_prune_simulator_matches_the_pruned_block(mixtral, ids):

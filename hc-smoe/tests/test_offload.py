@@ -1,0 +1,67 @@
+"""The large-model path: a model placed by accelerate's device_map with layers offloaded to disk is calibrated and
+reduced layer by layer and gives exactly what the in-memory path gives (on this CPU-only machine the execution
+device of every layer is the CPU; the GPU placement is the same code with execution device cuda)."""
+import copy
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from hcsmoe.calibration import collect_stats
+from hcsmoe.checkpoint import save_reduced
+from hcsmoe.methods import ReduceConfig, reduce_model
+from hcsmoe.offload import is_offloaded, module_tensor
+from hcsmoe.toy import build_tiny
+
+pytest.importorskip("accelerate")
+
+DISK_MAP = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk",
+            "model.layers.2": "disk", "model.norm": "cpu", "lm_head": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    path = tmp_path_factory.mktemp("src")
+    build_tiny("qwen2_moe", seed=4, layers=3).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("placement", ["explicit-disk", "max-memory"])
+@pytest.mark.parametrize("method", ["hc-smoe", "o-prune"])
+def test_offloaded_model_reduces_exactly_like_the_in_memory_one(source, ids, tmp_path, placement, method):
+    ref = AutoModelForCausalLM.from_pretrained(source).eval()
+    kw = ({"device_map": DISK_MAP} if placement == "explicit-disk"
+          else {"device_map": "auto", "max_memory": {"cpu": 400_000}})      # ~1.3 MB model: the rest goes to disk
+    off = AutoModelForCausalLM.from_pretrained(source, offload_folder=str(tmp_path / "offload"), **kw).eval()
+    offloaded = [is_offloaded(layer) for layer in off.model.layers]
+    assert sum(offloaded) >= 2                                                 # the test really offloads
+    layer = off.model.layers[offloaded.index(True)]
+    assert layer.mlp.experts.gate_up_proj.device.type == "meta"
+    torch.testing.assert_close(module_tensor(layer, "mlp.experts.gate_up_proj"),
+                               ref.model.layers[offloaded.index(True)].mlp.experts.gate_up_proj.detach(), rtol=0, atol=0)
+
+    stats_ref = collect_stats(ref, [ids, ids.flip(1)], progress=False)
+    stats_off = collect_stats(off, [ids, ids.flip(1)], device="auto", progress=False)
+    for i in stats_ref:
+        for field in ("expert_output_mean", "freq", "prob_sum", "router_logits", "inputs"):
+            torch.testing.assert_close(getattr(stats_off[i], field), getattr(stats_ref[i], field), rtol=0, atol=0)
+
+    cfg = ReduceConfig(method=method, num_experts=4, max_combos=30)
+    want = copy.deepcopy(ref)
+    info_ref = reduce_model(want, stats_ref, cfg)
+    info_off = reduce_model(off, stats_off, cfg)
+    assert info_off == info_ref
+    assert not any(is_offloaded(layer) for layer in off.model.layers)        # reduced layers are loaded for good
+    logits = want(input_ids=ids).logits
+    torch.testing.assert_close(off(input_ids=ids).logits, logits, rtol=0, atol=0)
+
+    layout = save_reduced(off, str(tmp_path / "reduced"))
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "reduced", trust_remote_code=layout == "remote").eval()
+    torch.testing.assert_close(loaded(input_ids=ids).logits, logits, rtol=0, atol=0)
+
+
+def test_meta_tensor_without_an_offload_hook_is_an_error():
+    with torch.device("meta"):
+        model = build_tiny("mixtral")
+    with pytest.raises(RuntimeError, match="meta device"):
+        module_tensor(model.model.layers[0], "mlp.gate.weight")
