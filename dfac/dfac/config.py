@@ -54,6 +54,8 @@ class Config:
     n_head: int = 4  # Qatten attention heads
     attend_reg_coef: float = 1e-3  # Qatten attention-logit regulariser
     kappa: float = 1.0
+    optimizer: str = "auto"  # auto (Adam for DIQL/DDN/DMIX/DPLEX, RMSProp for IQL/VDN/QMIX/QPLEX, official yaml) | adam | rmsprop
+    double_q: bool = True  # IQL/VDN/QMIX/QPLEX: target action from the online network (official); DFAC variants never use it
     # --- infrastructure
     out_dir: str = "runs"
     resume: str = ""  # run directory to resume from (its checkpoints/<job>.pt)
@@ -93,6 +95,8 @@ class Config:
         for name in ("t_max", "n_envs", "batch_size", "buffer_size", "test_episodes", "matrix_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.optimizer not in ("auto", "adam", "rmsprop"):
+            raise ValueError(f"optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
         if self.batch_size > self.buffer_size:
             raise ValueError("batch_size must not exceed buffer_size")
         if not 0 <= self.epsilon_finish <= self.epsilon_start <= 1:

@@ -35,7 +35,7 @@ def unroll(agent, batch, n_actions: int, taus=None):
 class Learner:
     def __init__(self, alg: str, agent, mixer, n_actions: int, gamma: float = 0.99, lr: float = 5e-4,
                  grad_clip: float = 10.0, n_quantiles: int = 8, n_target_quantiles: int = 8, kappa: float = 1.0,
-                 double_q: bool = True):
+                 double_q: bool = True, optimizer: str = "auto"):
         if alg not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {alg!r}; choose from {sorted(ALGORITHMS)}")
         self.alg, self.distributional = alg, ALGORITHMS[alg][0]
@@ -45,10 +45,14 @@ class Learner:
         self.gamma, self.grad_clip, self.kappa = gamma, grad_clip, kappa
         self.N, self.N_target, self.double_q = n_quantiles, n_target_quantiles, double_q
         self.params = list(agent.parameters()) + (list(mixer.parameters()) if mixer is not None else [])
-        if self.distributional:  # official DFAC yaml: Adam; the expected-value baselines: RMSProp
+        if optimizer == "auto":  # official DFAC yaml: Adam; the expected-value baselines (PyMARL, QPLEX): RMSProp
+            optimizer = "adam" if self.distributional else "rmsprop"
+        if optimizer == "adam":
             self.opt = torch.optim.Adam(self.params, lr=lr, eps=1e-5)
-        else:
+        elif optimizer == "rmsprop":
             self.opt = torch.optim.RMSprop(self.params, lr=lr, alpha=0.99, eps=1e-5)
+        else:
+            raise ValueError(f"optimizer must be auto, adam or rmsprop, got {optimizer!r}")
 
     def update_targets(self):
         self.target_agent.load_state_dict(self.agent.state_dict())

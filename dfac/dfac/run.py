@@ -40,6 +40,8 @@ class JobSettings:
     qplex_attention: bool = True  # QPLEX / DPLEX: Qatten-weighted transformation (official dmaq_qatten / DPLEX)
     attend_reg_coef: float = 1e-3
     n_head: int = 4
+    optimizer: str = "auto"  # auto: Adam for the DFAC variants, RMSProp for the expected-value ones (official yaml)
+    double_q: bool = True  # expected-value learners: target action = argmax of the online network (PyMARL / QPLEX)
     device: str = "cpu"
     updates_per_run: int = 1
     test_interval: int = 10_000
@@ -64,7 +66,8 @@ def build(alg: str, env, s: JobSettings):
     if mixer is not None:
         mixer.to(s.device)
     learner = Learner(alg, agent, mixer, env.n_actions, gamma=s.gamma, lr=s.lr, grad_clip=s.grad_clip,
-                      n_quantiles=s.n_quantiles, n_target_quantiles=s.n_quantiles, kappa=s.kappa)
+                      n_quantiles=s.n_quantiles, n_target_quantiles=s.n_quantiles, kappa=s.kappa,
+                      double_q=s.double_q, optimizer=s.optimizer)
     controller = Controller(agent, env.n_agents, env.n_actions, distributional, s.n_act_quantiles)
     return learner, controller
 
