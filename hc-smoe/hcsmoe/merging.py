@@ -86,9 +86,11 @@ def zip_cluster(experts, members, alpha: np.ndarray, inputs: torch.Tensor, max_t
         gate/up row of g  = sum_{(i,j) in g} alpha_i w_ij / sum_{(i,j) in g} alpha_i      (ZipIt's merge matrix)
         down column of g  = sum_{(i,j) in g} alpha_i down_i[:, j]                          (unmerge, then the
                                                                                             alpha-weighted expert sum)
-    Grouping: average-linkage agglomeration (clustering.py) of the standardised activations z, whose squared
-    Euclidean distance is 2N (1 - correlation); ZipIt itself greedily matches the most correlated PAIRS.
-    A neuron alone in its group keeps its row and its alpha-scaled column, so one member is unchanged.
+    Grouping, ZipIt's greedy matching: repeatedly zip the two most correlated features, a zipped feature's
+    correlation to any other being the MINIMUM over its members (ZipIt's update), until d_ff remain. That is
+    complete-linkage agglomeration, run here (clustering.py) on the standardised activations z, whose squared
+    Euclidean distance 2N (1 - correlation) is monotone in the correlation. ZipIt's alpha/beta budget on
+    same-model merges is not used. A neuron alone in its group keeps its row and its alpha-scaled column.
     """
     if inputs is None or inputs.shape[0] < 2:
         raise ValueError("zipit merging needs calibration inputs (LayerStats.inputs, max_stored_tokens >= 2)")
@@ -96,7 +98,7 @@ def zip_cluster(experts, members, alpha: np.ndarray, inputs: torch.Tensor, max_t
     x = inputs[:max_tokens].to(experts.gate_up_proj.device, experts.gate_up_proj.dtype)
     acts = torch.cat([expert_activations(experts, int(i), x) for i in members], dim=1).double()   # (N, |c| f)
     z = (acts - acts.mean(0)) / (acts.std(0) + 1e-8)
-    groups = hierarchical_cluster(z.T.cpu().numpy(), f, "average")                                  # (|c| f,)
+    groups = hierarchical_cluster(z.T.cpu().numpy(), f, "complete")                                 # (|c| f,)
     rows = torch.cat([torch.cat([experts.gate_up_proj[i][:f], experts.gate_up_proj[i][f:]], 1).float()
                       for i in members])                                                            # (|c| f, 2d): [gate | up]
     cols = torch.cat([experts.down_proj[i].float() for i in members], 1)                           # (d, |c| f)

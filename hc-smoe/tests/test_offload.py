@@ -65,3 +65,22 @@ def test_meta_tensor_without_an_offload_hook_is_an_error():
         model = build_tiny("mixtral")
     with pytest.raises(RuntimeError, match="meta device"):
         module_tensor(model.model.layers[0], "mlp.gate.weight")
+
+
+def test_merge_py_with_device_auto_and_disk_offload_equals_the_cpu_run(source, tmp_path):
+    import json
+
+    import merge
+
+    common = ["--model", str(source), "--tokenizer", "bytes", "--experts", "3", "--calib-blocks", "2",
+              "--calib-seq-len", "32", "--dtype", "float32"]
+    a = merge.main(common + ["--out", str(tmp_path / "a"), "--device", "cpu"])
+    b = merge.main(common + ["--out", str(tmp_path / "b"), "--device", "auto", "--max-memory", '{"cpu": 400000}',
+                             "--offload-folder", str(tmp_path / "offload")])
+    groups = [json.load(open(tmp_path / d / "hcsmoe.json"))["groups"] for d in ("a", "b")]
+    assert groups[0] == groups[1]
+    assert a["bytes_after_on_disk"] == b["bytes_after_on_disk"] < a["bytes_before_on_disk"]
+    ids = torch.randint(0, 256, (1, 16), generator=torch.Generator().manual_seed(1))
+    la, lb = [AutoModelForCausalLM.from_pretrained(tmp_path / d, trust_remote_code=True).eval()(input_ids=ids).logits
+              for d in ("a", "b")]
+    torch.testing.assert_close(la, lb, rtol=0, atol=0)
