@@ -1,12 +1,14 @@
-"""QPLEX's TD loss against a literal transcription of the official learner (wjh720/QPLEX, also used by the DFAC
-repository for its QPLEX baseline): `DMAQ_qattenLearner.sub_train` with the `dmaq_qatten` mixer
-(`Qatten_Weight` + `DMAQ_SI_Weight`), defaults of `qplex_qatten_sc2.yaml` (double_q, is_minus_one,
-no weighted heads, linear keys, state bias, attend_reg_coef 0.001).
+"""QPLEX's TD loss against an independent reference that follows the official learner's order of operations
+(wjh720/QPLEX, also used by the DFAC repository for its QPLEX baseline): `DMAQ_qattenLearner.sub_train` with the
+`dmaq_qatten` mixer (`Qatten_Weight` + `DMAQ_SI_Weight`), defaults of `qplex_qatten_sc2.yaml` (double_q,
+is_minus_one, no weighted heads, linear keys, state bias, attend_reg_coef 0.001). The reference is written here
+against our modules' parameters (no code is taken from that repository); it reads the official code only for
+facts: which network picks the argmax, where the advantage is detached, the is_minus_one convention.
 
-The reference below recomputes everything from the mixer's parameters, step by step as the official code
-does it (two mixer calls, is_v=True for the value and is_v=False for the advantage; unavailable actions set
-to -9999999), on a padded batch with unavailable actions and an online network that differs from the
-target network. Our learner must give the same loss and the same gradients.
+The reference recomputes everything from the mixer's parameters, step by step (two mixer calls, is_v=True for
+the value and is_v=False for the advantage; unavailable actions set to -9999999), on a padded batch with
+unavailable actions and an online network that differs from the target network. Our learner must give the
+same loss and the same gradients.
 """
 from types import SimpleNamespace
 
