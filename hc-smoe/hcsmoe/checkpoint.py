@@ -6,7 +6,7 @@ read back by `AutoModelForCausalLM.from_pretrained`:
   native   every sparse layer has k router outputs and k experts (the pruning methods, or nothing merged),
            with one k and one top_k for the whole model: the config's expert count is set to k and the
            experts are the family's own module, so it is a stock checkpoint of the family
-           (`AutoModelForCausalLM.from_pretrained(path)`; vLLM and other HF-format readers see a normal model).
+           (`AutoModelForCausalLM.from_pretrained(path)`).
   remote   merged experts (E router outputs -> k experts) or a k that differs between layers: the family's
            config cannot express this, so the checkpoint carries `modeling_hcsmoe.py` (reduced_modeling.py)
            and `AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True)` loads it.
