@@ -45,6 +45,7 @@ class Config:
     image_root: str = ""
     """folder with the files of cifar10 / cifar100 / svhn / a non-default fashion_mnist."""
     image_methods: tuple[str, ...] = ("usbm", "qcsbm_hutch")
+    """usbm, qcsbm_hutch, qcsbm_exact (D jvps: small images only), csbm (energy U-Net, s = -grad E)."""
     image_steps: int = 1500
     image_batch: int = 64
     image_lr: float = 2e-4

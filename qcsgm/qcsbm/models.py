@@ -4,7 +4,9 @@ for images, and the Section 6 one-layer autoencoder.
 Every model is used through `ScoreModel.score(params, x, t)`:
 - USBM / QCSBM: the network outputs the score directly (unconstrained, generally non-conservative);
 - CSBM: the network outputs a scalar energy E and the score is s = -grad_x E, a gradient field,
-  so its Jacobian (minus the Hessian of E) is symmetric by construction.
+  so its Jacobian (minus the Hessian of E) is symmetric by construction. On images the energy is the
+  official code's (real_world/models/utils.py, `score_energy_fn`): E(x, t) = 1/2 ||U(x, t)||^2 / sigma
+  with U the U-Net output (already scaled by 1/sigma), so s = -J_U^T U / sigma.
 """
 from __future__ import annotations
 
@@ -123,8 +125,12 @@ class AttnBlock(nn.Module):
 
 class NCSNppSmall(nn.Module):
     """A small NCSN++-style U-Net (Song et al. 2021): Fourier noise embedding, residual blocks,
-    attention at the listed resolutions, skip connections, output scaled by 1/sigma.
-    The paper's setting is nf=128, ch_mult=(1,2,2,2), num_res_blocks=8 (deep), attn_resolutions=(16,)."""
+    attention at the listed resolutions, skip connections, output U scaled by 1/sigma.
+    The paper's setting is nf=128, ch_mult=(1,2,2,2), num_res_blocks=8 (deep), attn_resolutions=(16,).
+
+    energy=False (USBM/QCSBM): s(x, t) = U(x, t).
+    energy=True  (CSBM, as the official C-NCSN++): E(x, t) = 1/2 ||U(x, t)||^2 / sigma per sample, s = -grad_x E.
+    GroupNorm and attention act within one sample, so each sample's energy depends on its own x only."""
 
     sde: VESDE
     nf: int = 32
@@ -132,6 +138,7 @@ class NCSNppSmall(nn.Module):
     num_res_blocks: int = 1
     attn_resolutions: Sequence[int] = (4,)
     fourier_scale: float = 16.0
+    energy: bool = False
 
     @nn.compact
     def __call__(self, x, t):
@@ -164,7 +171,10 @@ class NCSNppSmall(nn.Module):
         assert not hs, "U-Net skip stack not consumed"
         h = nn.swish(nn.GroupNorm(num_groups=_groups(h.shape[-1]))(h))
         h = nn.Conv(x.shape[-1], (3, 3))(h)
-        return h / sigma[:, None, None, None]
+        u = h / sigma[:, None, None, None]
+        if self.energy:
+            return 0.5 * jnp.sum(u.reshape(u.shape[0], -1) ** 2, -1) / sigma  # E = 1/2 ||U||^2 / sigma
+        return u
 
 
 # ----------------------------------------------------------------------------- the common interface
@@ -198,7 +208,5 @@ def build_model(name: str, sde: VESDE, conservative: bool = False, **kwargs) -> 
     if name == "autoencoder":
         return ScoreModel(ToyAutoencoder(tied=conservative, **kwargs), "score")
     if name == "ncsnpp_small":
-        if conservative:
-            raise ValueError("the CSBM (energy) version of ncsnpp_small is not implemented; use usbm/qcsbm")
-        return ScoreModel(NCSNppSmall(sde=sde, **kwargs), "score")
+        return ScoreModel(NCSNppSmall(sde=sde, energy=conservative, **kwargs), "energy" if conservative else "score")
     raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")

@@ -105,5 +105,9 @@ def test_ncsnpp_small_shapes_and_sigma_scaling():
     params = model.init(jax.random.PRNGKey(0), x, jnp.zeros(2))
     s = jax.jit(lambda p, x, t: model.score(p, x, t))(params, x, jnp.array([0.0, 1.0]))
     assert s.shape == x.shape and bool(jnp.all(jnp.isfinite(s)))
-    with pytest.raises(ValueError, match="CSBM"):
-        build_model("ncsnpp_small", sde, conservative=True)
+    csbm = build_model("ncsnpp_small", sde, conservative=True, nf=8, ch_mult=(1, 2), attn_resolutions=(4,))
+    assert csbm.kind == "energy"
+    pe = csbm.init(jax.random.PRNGKey(0), x, jnp.zeros(2))
+    assert csbm.module.apply(pe, x, jnp.array([0.0, 1.0])).shape == (2,)  # one energy per image
+    se = jax.jit(lambda p, x, t: csbm.score(p, x, t))(pe, x, jnp.array([0.0, 1.0]))
+    assert se.shape == x.shape and bool(jnp.all(jnp.isfinite(se)))
