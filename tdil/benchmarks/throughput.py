@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                  # quick: Pendulum-v1, 64-wide nets, 200 updates each
     python benchmarks/throughput.py --hidden 256 --disc-hidden 256 --updates 500   # paper widths
+    python benchmarks/throughput.py --config hopper-cpu --updates 300 --warmup 1000  # a named config's settings
 
 "updates/s" = environment steps per second once every step also runs the method's updates
 (SAC: actor + critic; TDIL: + discriminator step, reward, expert-critic step, BC step).
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -20,6 +23,9 @@ from tdil.config import Config
 from tdil.demonstrations import record_demonstration
 from tdil.envs import make_env
 from tdil.imitation import Imitator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from train import load_named_config  # noqa: E402
 
 
 def measure(method: str, cfg: Config, demo, updates: int) -> tuple[float, float]:
@@ -36,6 +42,7 @@ def measure(method: str, cfg: Config, demo, updates: int) -> tuple[float, float]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="", help="take env, widths, reward cache and expert subsample from this named config (e.g. hopper-cpu)")
     p.add_argument("--env-id", default="Pendulum-v1")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--disc-hidden", type=int, default=64)
@@ -45,11 +52,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    env = make_env(a.env_id)
+    if a.config:
+        named = load_named_config(a.config)
+        base = dataclasses.replace(named, warmup_steps=a.warmup, steps=a.warmup + a.updates, eval_every=10**9, checkpoint_every=0)
+        a.refresh_every = named.reward_refresh_every or a.refresh_every
+    else:
+        base = Config(env_id=a.env_id, hidden=a.hidden, disc_hidden=a.disc_hidden, warmup_steps=a.warmup,
+                      steps=a.warmup + a.updates, eval_every=10**9, checkpoint_every=0)
+    env = make_env(base.env_id, base.terminate_when_unhealthy, base.max_episode_steps)
     env.action_space.seed(0)
-    demo = record_demonstration(env, a.env_id, lambda o: env.action_space.sample(), 0)
-    base = Config(env_id=a.env_id, hidden=a.hidden, disc_hidden=a.disc_hidden, warmup_steps=a.warmup,
-                  steps=a.warmup + a.updates, eval_every=10**9, checkpoint_every=0)
+    demo = record_demonstration(env, base.env_id, lambda o: env.action_space.sample(), 0)  # a full-length episode
     rows = [
         ("sac (base RL, env reward)", "sac_env", base),
         (f"tdil, cached rewards (K={a.refresh_every})", "tdil", dataclasses.replace(base, reward_refresh_every=a.refresh_every)),
@@ -58,8 +70,8 @@ def main() -> None:
         ("airl", "airl", base),
         ("pwil", "pwil", base),
     ]
-    print(f"{a.env_id}: demo of {len(demo)} transitions, nets {a.hidden} wide (disc {a.disc_hidden}), "
-          f"batch {base.batch_size}, torch threads {a.threads}")
+    print(f"{base.env_id}: demo of {len(demo)} transitions, nets {base.hidden} wide (disc {base.disc_hidden}), "
+          f"batch {base.batch_size}, expert subsample {base.expert_subsample or 'all'}, torch threads {a.threads}")
     print(f"| method | env steps/s (no updates) | steps/s with updates | cost vs SAC |")
     print("| --- | --- | --- | --- |")
     sac_rate = None

@@ -50,6 +50,10 @@ class Config:
     """TDIL's second critic update on expert transitions with expert actions"""
     irl_weight: float = 0.9
     """TDIL+IRL: r = (1 - w) r_TDIL + w D_GAIL(s, a) (paper: w = 0.9)"""
+    irl_bc: bool = False
+    """TDIL+IRL's BC step; off as in the official TDIL+IRL command (`--no_bc --beta 0.9 --use_discriminator`)"""
+    irl_grad_penalty: float = 0.0
+    """gradient penalty of TDIL+IRL's D(s, a); 0 as the official `Discriminator` (plain BCE); the GAIL baseline keeps gail_grad_penalty"""
     gail_grad_penalty: float = 10.0
     pwil_alpha: float = 5.0
     pwil_beta: float = 5.0

@@ -203,7 +203,8 @@ class Imitator:
             logs["tdil_reward"] = r.mean().item()
         eidx = torch.as_tensor(self.rng.integers(0, len(self.e_obs), cfg.batch_size), device=dev) if self.method != "sac_env" else None
         if self.uses_gail:
-            loss = self.gail.loss(self.e_obs[eidx], self.e_act[eidx], b["obs"], b["act"], cfg.gail_grad_penalty)
+            gp = cfg.gail_grad_penalty if self.method == "gail" else cfg.irl_grad_penalty
+            loss = self.gail.loss(self.e_obs[eidx], self.e_act[eidx], b["obs"], b["act"], gp)
             self.gail_opt.zero_grad(set_to_none=True)
             loss.backward()
             self.gail_opt.step()
@@ -236,8 +237,8 @@ class Imitator:
             # (5) critic on expert transitions with the expert's actions and their own TDIL reward
             if cfg.expert_critic_update:
                 ag.update_critic(self.e_obs[eidx], self.e_act[eidx], e_r, self.e_next[eidx], self.e_done[eidx])
-            # (6) BC step on the demonstration
-            if cfg.bc_every_step:
+            # (6) BC step on the demonstration (TDIL+BC; the official TDIL+IRL runs without it)
+            if cfg.bc_every_step if self.method == "tdil" else cfg.irl_bc:
                 logs["bc_loss"] = ag.bc_step(self.e_obs[eidx], self.e_act[eidx])
         # (7) target critics
         ag.soft_update()

@@ -125,3 +125,16 @@ def test_every_named_config_loads_and_the_paper_tasks_share_one_protocol():
     assert cfgs["paper-hopper"].steps == 3_000_000 and cfgs["paper-hopper"].tau == 1e-4
     with pytest.raises(SystemExit, match="unknown config"):
         train.load_named_config("paper-nope")
+
+
+def test_tdil_takes_a_bc_step_and_tdil_irl_does_not_as_in_the_official_commands(demo):
+    """TDIL (+BC) ends each update with the BC step; the official TDIL+IRL command runs with --no_bc."""
+    logs = {}
+    for method in ("tdil", "tdil_irl"):
+        im = Imitator(method, TINY, demo, 0)
+        im.train(TINY.warmup_steps + 1)
+        logs[method] = im.update()
+    assert "bc_loss" in logs["tdil"] and "bc_loss" not in logs["tdil_irl"]
+    im = Imitator("tdil_irl", dataclasses.replace(TINY, irl_bc=True), demo, 0)
+    im.train(TINY.warmup_steps + 1)
+    assert "bc_loss" in im.update()
