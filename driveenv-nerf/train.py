@@ -31,8 +31,7 @@ from driveenv_nerf.camera import Intrinsics, VehicleCamera
 from driveenv_nerf.capture import capture
 from driveenv_nerf.course import campus_course
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld
-from driveenv_nerf.geometry import (HEIGHT_BAND, ObstacleMap, box_surface_points, chamfer_distance, extract_mesh,
-                                    obstacle_iou, write_obj)
+from driveenv_nerf.geometry import extract_mesh, mesh_agreement, write_obj
 from driveenv_nerf.nerfstudio_data import read_transforms, write_transforms
 from driveenv_nerf.renderer import RealWorldRenderer, StandardSimRenderer
 from driveenv_nerf import plots
@@ -65,12 +64,17 @@ class Config:
     nerf_samples: int = 48
     nerf_features: int = 8
     appearance_dim: int = 8
+    nerf_plane_res: float = 0.0  # tri-plane fine features, spacing in m (0: none)
+    nerf_coarse: int = 0  # density-only pre-pass samples for hierarchical sampling (0: stratified only)
+    nerf_color_skip: float = 0.0  # skip features/colour of samples with weight below this while training
+    nerf_opaque_floor: bool = True  # rays leaving the scene box through its floor end there (not in the background)
     nerf_checkpoint_every: int = 200
     w_distortion: float = 1e-2  # distortion loss weight (mip-NeRF 360 eq. 15)
     w_tv_density: float = 1e-2  # total-variation weight on the density grid
     # density level of the marching-cubes surface (1/m): 2/m makes a 0.5 m thick body (the road barriers' size)
     # 63% opaque; results.md lists the obstacle-map IoU at other levels too
     mesh_level: float = 2.0
+    mesh_upsample: int = 1  # marching cubes on the density grid resampled this many times finer
     obstacle_cell: float = 0.1
     # environments
     obs_width: int = 32
@@ -201,7 +205,9 @@ def main(cfg: Config):
     mark("capture")
     # ---------------------------------------------------------------- 2. NeRF with appearance embeddings
     tc = NR.TrainConfig(iters=cfg.nerf_iters, batch_rays=cfg.nerf_batch_rays, w_distortion=cfg.w_distortion, w_tv_density=cfg.w_tv_density)
-    ncfg = NR.NeRFConfig(voxel=cfg.nerf_voxel, n_features=cfg.nerf_features, appearance_dim=cfg.appearance_dim, n_samples=cfg.nerf_samples)
+    ncfg = NR.NeRFConfig(voxel=cfg.nerf_voxel, n_features=cfg.nerf_features, appearance_dim=cfg.appearance_dim, n_samples=cfg.nerf_samples,
+                         plane_res=cfg.nerf_plane_res, n_coarse=cfg.nerf_coarse, color_skip=cfg.nerf_color_skip,
+                         opaque_floor=cfg.nerf_opaque_floor)
     ck_path = run / "nerf.pt"
     if ck_path.exists():
         model, opt, step0, _ = NR.load_checkpoint(ck_path, tc)
@@ -261,28 +267,16 @@ def main(cfg: Config):
     if not vol.min() < level < vol.max():  # an under-trained field: fall back to a high quantile, and say so
         level = float(np.quantile(vol, 0.99))
         print(f"warning: mesh level {cfg.mesh_level} outside the density range; using the 99th percentile {level:.3g}")
-    verts, faces = extract_mesh(vol, origin, spacing, level)
+    verts, faces = extract_mesh(vol, origin, spacing, level, cfg.mesh_upsample)
     write_obj(run / "mesh.obj", verts, faces)
-    mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cfg.obstacle_cell)
-    gt_map = ObstacleMap.from_boxes(course.boxes, course.aabb, 0.05)
-    X, Y = gt_map.cell_centers()
-    _, dd = course.frenet(X.ravel(), Y.ravel())
-    corridor = (np.abs(dd) < course.half_width + 1.5).reshape(X.shape)  # the part of the scene the captures cover
-    road = (np.abs(dd) < course.half_width).reshape(X.shape)
-    gt_pts = box_surface_points(course.boxes, 0.05, HEIGHT_BAND)
-    mesh_pts = verts[(verts[:, 2] >= HEIGHT_BAND[0]) & (verts[:, 2] <= HEIGHT_BAND[1])]
-    _, dg = course.frenet(gt_pts[:, 0], gt_pts[:, 1])
-    _, dm = course.frenet(mesh_pts[:, 0], mesh_pts[:, 1])
-    lim = course.half_width + 1.5
-    results["mesh"] = {"level": level, "vertices": int(len(verts)), "faces": int(len(faces)),
-                       "iou_corridor": obstacle_iou(mesh_map, gt_map, corridor), "iou_road": obstacle_iou(mesh_map, gt_map, road),
-                       "chamfer_m": chamfer_distance(mesh_pts[np.abs(dm) < lim], gt_pts[np.abs(dg) < lim])}
+    agree = mesh_agreement(verts, faces, course, cfg.obstacle_cell)
+    mesh_map, gt_map = agree.pop("mesh_map"), agree.pop("gt_map")
+    results["mesh"] = {"level": level, "upsample": cfg.mesh_upsample, "vertices": int(len(verts)), "faces": int(len(faces)), **agree}
     sweep = {}
     for lev in (0.5, 1.0, 2.0, 4.0, 8.0):  # how much the collision geometry depends on the chosen level
         if vol.min() < lev < vol.max():
-            v, f = extract_mesh(vol, origin, spacing, lev)
-            mm = ObstacleMap.from_mesh(v, f, course.aabb, cfg.obstacle_cell)
-            sweep[lev] = {"iou_road": obstacle_iou(mm, gt_map, road), "iou_corridor": obstacle_iou(mm, gt_map, corridor)}
+            m = mesh_agreement(*extract_mesh(vol, origin, spacing, lev, cfg.mesh_upsample), course, cfg.obstacle_cell)
+            sweep[lev] = {k: m[k] for k in ("iou_road", "iou_corridor", "chamfer_m")}
     results["mesh"]["level_sweep"] = sweep
     plots.plot_mesh(run / "mesh.png", verts, course, gt_map, mesh_map)
     print(f"mesh: {len(verts)} vertices; obstacle-map IoU (corridor) {results['mesh']['iou_corridor']:.3f}, "
@@ -435,7 +429,7 @@ def main(cfg: Config):
     md += ["## Mesh vs ground truth", fmt_table(["vertices", "obstacle IoU (corridor)", "obstacle IoU (road)", "Chamfer (m)"],
                                                  [[m["vertices"], m["iou_corridor"], m["iou_road"], m["chamfer_m"]]]), ""]
     md += [f"obstacle-map IoU (road / corridor) at other density levels (used: {m['level']:.3g}): "
-           + ", ".join(f"{k}: {v['iou_road']:.3f} / {v['iou_corridor']:.3f}" for k, v in m.get("level_sweep", {}).items()), ""]
+           + ", ".join(f"{k}: {v['iou_road']:.3f} / {v['iou_corridor']:.3f} (Chamfer {v['chamfer_m']:.2f} m)" for k, v in m.get("level_sweep", {}).items()), ""]
     md += [f"## Validation: success rate over {cfg.eval_episodes} episodes (day)", fmt_table(["policy"] + list(worlds), val_rows), "",
            fmt_table(["simulator", "mean |gap| to real", "Pearson r", "Spearman rho"],
                      [[w, val[w]["mean_abs_gap_to_real"], val[w]["pearson"], val[w]["spearman"]] for w in ("standard sim", "NeRF env")]),

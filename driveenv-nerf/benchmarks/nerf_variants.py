@@ -19,6 +19,7 @@ from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import Intrinsics  # noqa: E402
 from driveenv_nerf.capture import capture  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
+from driveenv_nerf.geometry import extract_mesh, mesh_agreement  # noqa: E402
 
 
 def main(iters: int, variants: list[dict]):
@@ -31,17 +32,18 @@ def main(iters: int, variants: list[dict]):
     c2w, tc2w = torch.as_tensor(poses, dtype=torch.float32), torch.as_tensor(tposes, dtype=torch.float32)
     for v in variants:
         torch.manual_seed(0)
-        tc = NR.TrainConfig(iters=iters, **v.get("t", {}))
+        tc = NR.TrainConfig(**{"iters": iters, **v.get("t", {})})
         model = NR.GridNeRF(course.aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
         opt = NR.make_optimizer(model, tc)
         rays = NR.RayData(imgs, c2w, K)
         gen = torch.Generator().manual_seed(0)
         t0 = time.time()
-        for it in range(iters):
+        for it in range(tc.iters):
             NR.train_step(model, opt, rays.sample(tc.batch_rays, gen), tc, it)
         dt = time.time() - t0
         model.eval()
         app = NR.lighting_embeddings(model, labels)
+        t1 = time.time()
         out = []
         for name in L:
             idx = [i for i, l in enumerate(tlabels) if l == name]
@@ -50,9 +52,18 @@ def main(iters: int, variants: list[dict]):
             r2 = NR.render_image(model, c2w[tri], K, model.appearance.weight[tri].detach())
             out.append(f"{name} {np.mean([NR.psnr(r[k], timgs[i]) for k, i in enumerate(idx)]):.2f}/"
                        f"{np.mean([NR.psnr(r2[k], imgs[i]) for k, i in enumerate(tri)]):.2f}")
+        t_eval = time.time() - t1  # 15 held-out + 15 training views at 64x48
         vol = model.density_volume()
-        print(f"{json.dumps(v)}: {dt:.0f}s ({iters / dt:.1f} it/s); held-out/training PSNR {', '.join(out)}; "
-              f"sigma max {vol.max():.1f} / m, 99.5% quantile {np.quantile(vol, 0.995):.2f} / m", flush=True)
+        origin, spacing = model.grid_coords()
+        mesh = []
+        for lev in (1.0, 2.0, 4.0, 8.0):
+            for up in (1, 2):
+                if vol.min() < lev < vol.max():
+                    m = mesh_agreement(*extract_mesh(vol, origin, spacing, lev, up), course)
+                    mesh.append(f"{lev:g}/m x{up}: {m['iou_road']:.2f}/{m['iou_corridor']:.2f}/{m['chamfer_m']:.2f}")
+        print(f"{json.dumps(v)}: {dt:.0f}s ({tc.iters} it, {tc.iters / dt:.1f} it/s); held-out/training PSNR {', '.join(out)}; "
+              f"eval {30 / t_eval:.1f} frames/s; sigma max {vol.max():.1f} / m, 99.5% quantile {np.quantile(vol, 0.995):.2f} / m; "
+              f"mesh IoU road/corridor/Chamfer (m) at level x upsampling: {'; '.join(mesh)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,13 @@ CAR_LENGTH, CAR_WIDTH = 0.5, 0.3
 HEIGHT_BAND = (0.15, 0.5)
 
 
-def extract_mesh(density: np.ndarray, origin, spacing, level: float):
-    """Marching cubes of a density volume (nx, ny, nz); returns vertices (world) and faces."""
+def extract_mesh(density: np.ndarray, origin, spacing, level: float, upsample: int = 1):
+    """Marching cubes of a density volume (nx, ny, nz); returns vertices (world) and faces.
+    upsample > 1 runs it on the trilinearly resampled volume (a finer mesh of the same field)."""
     from skimage.measure import marching_cubes
+    if upsample > 1:
+        density = ndimage.zoom(density, [(upsample * (n - 1) + 1) / n for n in density.shape], order=1, grid_mode=False)
+        spacing = np.asarray(spacing, dtype=np.float64) / upsample
     if not (density.min() < level < density.max()):
         raise ValueError(f"level {level} is outside the density range [{density.min():.3g}, {density.max():.3g}]")
     verts, faces, _, _ = marching_cubes(density, level=level, spacing=tuple(float(s) for s in spacing))
@@ -194,3 +198,23 @@ def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
     da, _ = cKDTree(b).query(a)
     db, _ = cKDTree(a).query(b)
     return float(0.5 * (da.mean() + db.mean()))
+
+
+def mesh_agreement(verts, faces, course, cell: float = 0.1) -> dict:
+    """Agreement of a NeRF mesh with the course's ground truth: obstacle-map IoU at vehicle height on
+    the road and in the corridor road +- 1.5 m (the part the captures cover), and the Chamfer distance
+    between mesh vertices and box surfaces in the vehicle's height band within that corridor."""
+    mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cell)
+    gt_map = ObstacleMap.from_boxes(course.boxes, course.aabb, 0.05)
+    X, Y = gt_map.cell_centers()
+    _, dd = course.frenet(X.ravel(), Y.ravel())
+    lim = course.half_width + 1.5
+    corridor = (np.abs(dd) < lim).reshape(X.shape)
+    road = (np.abs(dd) < course.half_width).reshape(X.shape)
+    gt_pts = box_surface_points(course.boxes, 0.05, HEIGHT_BAND)
+    mesh_pts = verts[(verts[:, 2] >= HEIGHT_BAND[0]) & (verts[:, 2] <= HEIGHT_BAND[1])]
+    _, dg = course.frenet(gt_pts[:, 0], gt_pts[:, 1])
+    _, dm = course.frenet(mesh_pts[:, 0], mesh_pts[:, 1])
+    return {"iou_road": obstacle_iou(mesh_map, gt_map, road), "iou_corridor": obstacle_iou(mesh_map, gt_map, corridor),
+            "chamfer_m": chamfer_distance(mesh_pts[np.abs(dm) < lim], gt_pts[np.abs(dg) < lim]),
+            "mesh_map": mesh_map, "gt_map": gt_map}

@@ -13,6 +13,7 @@ total-variation prior on the grids.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -35,6 +36,29 @@ class NeRFConfig:
     # raw ~ 30 for an opaque surface (sigma ~ 30 / m), exp only raw ~ 3.4. In a 500-step run on the
     # default data the densest voxel reached 31 / m with exp and 3.3 / m with softplus.
     density_activation: str = "exp"  # exp | softplus
+    # hierarchical (importance) sampling, NeRF sec. 5.2 with one field: a density-only pre-pass of n_coarse
+    # samples (no colour MLP, no gradient) gives weights w_c; the main pass takes importance_frac of its
+    # n_samples from the piecewise-constant pdf w_c (inverse transform sampling), the rest stratified.
+    # n_coarse = 0: stratified sampling only.
+    n_coarse: int = 0
+    importance_frac: float = 0.75
+    # multi-resolution features: a second, finer feature grid (0 = none) concatenated to the coarse one
+    fine_voxel: float = 0.0
+    fine_features: int = 4
+    # factorised fine features (tri-plane, as in K-Planes / EG3D): three axis-aligned 2-D feature planes
+    # xy, xz, yz with spacing plane_res (m; 0 = none), bilinear, concatenated to the grid features. The
+    # detail of this scene (lane lines 6 cm wide, crosswalk stripes, brick) lies on the ground and on
+    # vertical walls, which the planes resolve at a fraction of a fine 3-D grid's memory.
+    plane_res: float = 0.0
+    plane_features: int = 4
+    # the scene box's floor is solid ground: a ray that leaves the box through its bottom face ends
+    # there (its remaining transmittance takes the colour of its last sample) instead of seeing the
+    # background MLP, which (direction only) explains the road and grass of these forward-looking views
+    # on average. Default runs with and without it both end as a thin haze (no ground surface): README.
+    opaque_floor: bool = True
+    # empty/occluded-space skipping for the colour MLP: samples with weight below this get no colour
+    # (in training too; nerfacc's rule); 0 = colour every sample while training
+    color_skip: float = 0.0
 
 
 def direction_encoding(d: torch.Tensor, n_freqs: int = 2) -> torch.Tensor:
@@ -45,27 +69,38 @@ def direction_encoding(d: torch.Tensor, n_freqs: int = 2) -> torch.Tensor:
     return torch.cat(out, -1)
 
 
-def trilinear(grid: torch.Tensor, resolution, lo, hi, pts: torch.Tensor) -> torch.Tensor:
-    """Trilinear interpolation of a voxel-major grid (nz*ny*nx, C) at world points (N, 3).
+def multilinear(grid: torch.Tensor, resolution, lo, hi, pts: torch.Tensor) -> torch.Tensor:
+    """Bi-/trilinear interpolation of a vertex-major grid (prod(resolution), C), first axis fastest,
+    at world points (N, D), D = len(resolution).
 
-    Written as one gather (F.embedding) of the 8 corners rather than F.grid_sample: on CPU the
-    3-D grid_sample backward is far slower than embedding's index_add backward."""
+    Written as one gather (F.embedding) of the 2^D corners rather than F.grid_sample: on CPU the
+    grid_sample backward is far slower than embedding's index_add backward."""
+    D = len(resolution)
     res = torch.tensor(resolution, dtype=pts.dtype, device=pts.device)
     p = ((pts - lo) / (hi - lo) * (res - 1)).clamp(min=0)
     p = torch.minimum(p, res - 1)
     i0 = torch.minimum(p.floor(), res - 2).long()
     f = p - i0
-    nx, ny, _ = resolution
+    stride = [1]
+    for r in resolution[:-1]:
+        stride.append(stride[-1] * r)
     idx, w = [], []
-    for dx in (0, 1):
-        wx = f[:, 0] if dx else 1 - f[:, 0]
-        for dy in (0, 1):
-            wy = f[:, 1] if dy else 1 - f[:, 1]
-            for dz in (0, 1):
-                wz = f[:, 2] if dz else 1 - f[:, 2]
-                idx.append(((i0[:, 2] + dz) * ny + (i0[:, 1] + dy)) * nx + (i0[:, 0] + dx))
-                w.append(wx * wy * wz)
+    for corner in itertools.product((0, 1), repeat=D):
+        k = sum((i0[:, a] + c) * stride[a] for a, c in enumerate(corner))
+        wk = 1.0
+        for a, c in enumerate(corner):
+            wk = wk * (f[:, a] if c else 1 - f[:, a])
+        idx.append(k)
+        w.append(wk)
     return (F.embedding(torch.stack(idx, 1), grid) * torch.stack(w, 1)[..., None]).sum(1)
+
+
+def trilinear(grid: torch.Tensor, resolution, lo, hi, pts: torch.Tensor) -> torch.Tensor:
+    """Trilinear interpolation of a voxel-major grid (nz*ny*nx, C) at world points (N, 3)."""
+    return multilinear(grid, resolution, lo, hi, pts)
+
+
+PLANES = ((0, 1), (0, 2), (1, 2))  # xy (the ground's texture), xz, yz (walls)
 
 
 class GridNeRF(nn.Module):
@@ -82,11 +117,22 @@ class GridNeRF(nn.Module):
         grid = torch.zeros(nz * ny * nx, 1 + cfg.n_features)
         grid[:, 0] = cfg.density_init
         self.grid = nn.Parameter(grid)
+        n_feat = cfg.n_features
+        if cfg.fine_voxel > 0:
+            fx, fy, fz = (torch.ceil((hi - lo) / cfg.fine_voxel).long() + 1).tolist()
+            self.fine_resolution = (fx, fy, fz)
+            self.fine_grid = nn.Parameter(torch.zeros(fz * fy * fx, cfg.fine_features))
+            n_feat += cfg.fine_features
+        if cfg.plane_res > 0:
+            pr = (torch.ceil((hi - lo) / cfg.plane_res).long() + 1).tolist()
+            self.plane_resolution = [(pr[a], pr[b]) for a, b in PLANES]
+            self.planes = nn.ParameterList([nn.Parameter(torch.zeros(r[0] * r[1], cfg.plane_features)) for r in self.plane_resolution])
+            n_feat += 3 * cfg.plane_features
         self.appearance = nn.Embedding(n_images, cfg.appearance_dim)
         nn.init.normal_(self.appearance.weight, std=0.01)
         d_dim = 3 + 3 * 2 * 2
         h = cfg.hidden
-        self.color_mlp = nn.Sequential(nn.Linear(cfg.n_features + cfg.appearance_dim + d_dim, h), nn.ReLU(),
+        self.color_mlp = nn.Sequential(nn.Linear(n_feat + cfg.appearance_dim + d_dim, h), nn.ReLU(),
                                        nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 3))
         self.background_mlp = nn.Sequential(nn.Linear(d_dim + cfg.appearance_dim, h), nn.ReLU(), nn.Linear(h, 3))
 
@@ -95,6 +141,21 @@ class GridNeRF(nn.Module):
         """Raw density and features at world points (N, 3) by trilinear interpolation."""
         out = trilinear(self.grid, self.resolution, self.lo, self.hi, pts)
         return out[:, 0], out[:, 1:]
+
+    def fine_query(self, pts: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
+        """The coarse features `feat` with the fine grid's and the planes' features appended."""
+        out = [feat]
+        if self.cfg.fine_voxel > 0:
+            out.append(trilinear(self.fine_grid, self.fine_resolution, self.lo, self.hi, pts))
+        if self.cfg.plane_res > 0:
+            for (a, b), table, res in zip(PLANES, self.planes, self.plane_resolution):
+                ax = [a, b]
+                out.append(multilinear(table, res, self.lo[ax], self.hi[ax], pts[:, ax]))
+        return torch.cat(out, -1) if len(out) > 1 else feat
+
+    def query_density(self, pts: torch.Tensor):
+        """Raw density only (the pre-pass of hierarchical sampling)."""
+        return trilinear(self.grid[:, :1].contiguous(), self.resolution, self.lo, self.hi, pts)[:, 0]
 
     def grid_view(self, cols=slice(None)):
         """Columns of the (V, C) grid as a (1, C, nz, ny, nx) volume."""
@@ -126,16 +187,40 @@ class GridNeRF(nn.Module):
         tf = torch.maximum(tf, tn + 1e-4)
         return tn, tf
 
+    def sample_along_rays(self, o, d, tn, tf, N: int, perturb: bool):
+        """Sample distances t (R, N), sorted, and the interval length delta each sample stands for."""
+        u = torch.linspace(0, 1, N + 1, device=o.device)
+        if self.cfg.n_coarse <= 0:
+            edges = tn[:, None] + (tf - tn)[:, None] * u ** 2  # denser near the camera
+            lo_e, hi_e = edges[:, :-1], edges[:, 1:]
+            frac = torch.rand_like(lo_e) if perturb else torch.full_like(lo_e, 0.5)
+            return lo_e + (hi_e - lo_e) * frac, hi_e - lo_e
+        # hierarchical sampling from the field's own density (one field, no separate coarse network)
+        with torch.no_grad():
+            M = self.cfg.n_coarse
+            uc = torch.linspace(0, 1, M + 1, device=o.device)
+            edges = tn[:, None] + (tf - tn)[:, None] * uc ** 2
+            mid = 0.5 * (edges[:, 1:] + edges[:, :-1])
+            sig = self.sigma(self.query_density((o[:, None] + mid[..., None] * d[:, None]).reshape(-1, 3))).view(-1, M)
+            alpha = 1 - torch.exp(-sig * (edges[:, 1:] - edges[:, :-1]))
+            w_c = alpha * torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], -1), -1)[:, :-1]
+            n_imp = int(round(N * self.cfg.importance_frac))
+            n_uni = N - n_imp
+            t_imp = sample_pdf(edges, w_c, n_imp, perturb)
+            ue = torch.linspace(0, 1, n_uni + 1, device=o.device)
+            e_u = tn[:, None] + (tf - tn)[:, None] * ue ** 2
+            frac = torch.rand_like(e_u[:, 1:]) if perturb else torch.full_like(e_u[:, 1:], 0.5)
+            t_uni = e_u[:, :-1] + (e_u[:, 1:] - e_u[:, :-1]) * frac
+            t = torch.sort(torch.cat([t_imp, t_uni], -1), -1).values
+            # each sample stands for the interval between the midpoints to its neighbours
+            bounds = torch.cat([tn[:, None], 0.5 * (t[:, 1:] + t[:, :-1]), tf[:, None]], -1)
+            return t, (bounds[:, 1:] - bounds[:, :-1]).clamp_min(1e-6)
+
     def render_rays(self, o, d, app, perturb: bool = False, n_samples: int | None = None):
         """Colour, depth, accumulated opacity and weights of rays (N, 3) with appearance (N, A)."""
         N = n_samples or self.cfg.n_samples
         tn, tf = self.ray_bounds(o, d)
-        u = torch.linspace(0, 1, N + 1, device=o.device)
-        edges = tn[:, None] + (tf - tn)[:, None] * u ** 2  # denser near the camera
-        lo_e, hi_e = edges[:, :-1], edges[:, 1:]
-        frac = torch.rand_like(lo_e) if perturb else torch.full_like(lo_e, 0.5)
-        t = lo_e + (hi_e - lo_e) * frac
-        delta = hi_e - lo_e
+        t, delta = self.sample_along_rays(o, d, tn, tf, N, perturb)
         pts = o[:, None] + t[..., None] * d[:, None]
         raw, feat = self.query(pts.reshape(-1, 3))
         sigma = self.sigma(raw).view(-1, N)
@@ -143,21 +228,43 @@ class GridNeRF(nn.Module):
         trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], -1), -1)
         w = trans[:, :-1] * alpha
         denc = direction_encoding(d)
-        if torch.is_grad_enabled():
+        floor = (o[:, 2] + tf * d[:, 2]) < self.lo[2] + 1e-3 if self.cfg.opaque_floor else None
+        skip = self.cfg.color_skip if torch.is_grad_enabled() else max(self.cfg.color_skip, 1e-4)
+        if skip <= 0:
+            feat = self.fine_query(pts.reshape(-1, 3), feat)
             x = torch.cat([feat, app.repeat_interleave(N, 0), denc.repeat_interleave(N, 0)], -1)
             rgb = torch.sigmoid(self.color_mlp(x)).view(-1, N, 3)
-        else:  # inference: colour only the samples that contribute (empty / occluded space skipped)
-            keep = (w > 1e-4).view(-1)
+        else:  # features and colour only at the samples that contribute (empty / occluded space skipped)
+            keep = w.detach() > skip
+            if floor is not None:
+                keep[:, -1] |= floor  # the floor's colour is the last sample's
+            keep = keep.view(-1)
             ray = torch.arange(len(o), device=o.device).repeat_interleave(N)[keep]
-            rgb = torch.zeros(len(keep), 3, device=o.device)
-            x = torch.cat([feat[keep], app[ray], denc[ray]], -1)
-            rgb[keep] = torch.sigmoid(self.color_mlp(x))
+            x = torch.cat([self.fine_query(pts.reshape(-1, 3)[keep], feat[keep]), app[ray], denc[ray]], -1)
+            rgb = torch.zeros(len(keep), 3, device=o.device, dtype=feat.dtype).index_put((keep.nonzero()[:, 0],), torch.sigmoid(self.color_mlp(x)))
             rgb = rgb.view(-1, N, 3)
         bg = torch.sigmoid(self.background_mlp(torch.cat([denc, app], -1)))
+        if floor is not None:
+            bg = torch.where(floor[:, None], rgb[:, -1], bg)
         acc = w.sum(-1)
         color = (w[..., None] * rgb).sum(1) + (1 - acc)[:, None] * bg
         depth = (w * t).sum(-1) + (1 - acc) * tf
         return {"rgb": color, "depth": depth, "acc": acc, "weights": w, "t": t, "delta": delta}
+
+
+def sample_pdf(edges: torch.Tensor, weights: torch.Tensor, n: int, perturb: bool) -> torch.Tensor:
+    """Inverse transform sampling of a piecewise-constant pdf over bins `edges` (R, M+1) with
+    `weights` (R, M) (NeRF sec. 5.2, eq. 5): n samples per ray, stratified in the CDF when perturb."""
+    pdf = weights + 1e-5
+    pdf = pdf / pdf.sum(-1, keepdim=True)
+    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)], -1).clamp(max=1.0)
+    k = torch.arange(n, device=edges.device, dtype=edges.dtype)
+    u = (k + (torch.rand(len(edges), n, device=edges.device) if perturb else 0.5)) / n
+    u = u.expand(len(edges), n).contiguous()
+    idx = torch.searchsorted(cdf, u, right=True).clamp(1, pdf.shape[-1])
+    c0, c1 = cdf.gather(1, idx - 1), cdf.gather(1, idx)
+    e0, e1 = edges.gather(1, idx - 1), edges.gather(1, idx)
+    return e0 + (u - c0) / (c1 - c0).clamp_min(1e-10) * (e1 - e0)
 
 
 def distortion_loss(w, t, delta):
@@ -208,7 +315,8 @@ class RayData:
 
 def make_optimizer(model: GridNeRF, tc: TrainConfig):
     return torch.optim.Adam([
-        {"params": [model.grid], "lr": tc.lr_grid},
+        {"params": [model.grid] + ([model.fine_grid] if model.cfg.fine_voxel > 0 else [])
+         + (list(model.planes) if model.cfg.plane_res > 0 else []), "lr": tc.lr_grid},
         {"params": list(model.color_mlp.parameters()) + list(model.background_mlp.parameters()) + list(model.appearance.parameters()), "lr": tc.lr_mlp},
     ], betas=(0.9, 0.99))
 
@@ -280,7 +388,8 @@ def save_checkpoint(path, model: GridNeRF, opt, step: int, extra: dict | None = 
 
 def load_checkpoint(path, with_opt_cfg: TrainConfig | None = None):
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = {"density_activation": "softplus", **ck["cfg"]}  # checkpoints written before exp was the default
+    # checkpoints written before exp / the opaque floor were the defaults
+    cfg = {"density_activation": "softplus", "opaque_floor": False, **ck["cfg"]}
     model = GridNeRF(ck["aabb"], ck["n_images"], NeRFConfig(**cfg))
     model.load_state_dict(ck["model"])
     opt = None

@@ -17,6 +17,11 @@ def test_marching_cubes_recovers_sphere():
     rad = np.linalg.norm(verts, axis=1)
     assert abs(rad.mean() - r) < 0.01 and rad.std() < 0.01
     assert len(faces) > 1000
+    # on a coarse grid, resampling 2x finer before marching cubes keeps the radius and refines the mesh
+    c = density[::4, ::4, ::4]
+    v1, f1 = extract_mesh(c, (ax[0],) * 3, (4 * h,) * 3, level=25.0)
+    v2, f2 = extract_mesh(c, (ax[0],) * 3, (4 * h,) * 3, level=25.0, upsample=2)
+    assert abs(np.linalg.norm(v2, axis=1).mean() - r) < 0.03 and len(f2) > 3 * len(f1)
 
 
 def test_ground_truth_collision_on_known_box():
