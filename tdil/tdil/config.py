@@ -45,7 +45,7 @@ class Config:
     reward_scale: float = 1.0
     """official-code `reward_scaling_weight`: multiplies the TDIL rewards given to the critic"""
     bc_every_step: bool = True
-    """TDIL's auxiliary BC step on the demonstration every update (can be turned off)"""
+    """TDIL's auxiliary BC step on the demonstration every update (can be turned off; TDIL+IRL: irl_bc)"""
     expert_critic_update: bool = True
     """TDIL's second critic update on expert transitions with expert actions"""
     irl_weight: float = 0.9
