@@ -94,23 +94,22 @@ def test_csbm_gradient_field_has_zero_asymmetry():
 
 
 def test_csbm_image_unet_has_symmetric_jacobian():
-    """The energy U-Net (s = -grad of 1/2 ||U||^2 / sigma) on 4x4 images: exact 16x16 Jacobian, Asym = 0 up to
-    float error, while the score U-Net with the same architecture is not conservative."""
+    """The energy U-Net (s = -grad of 1/2 ||U||^2 / sigma) on a 4x4 image: full 16x16 Jacobian (jacfwd),
+    Asym = 0 up to float error, while the score U-Net with the same architecture is not conservative."""
     sde = VESDE(0.01, 10.0)
     kw = dict(nf=8, ch_mult=(1, 2), attn_resolutions=(2,))
-    x = jax.random.uniform(jax.random.PRNGKey(1), (3, 4, 4, 1))
-    t = jnp.array([0.1, 0.5, 0.9])
+    x = jax.random.uniform(jax.random.PRNGKey(1), (1, 4, 4, 1))
+    t = jnp.array([0.3])
     out = {}
     for conservative in (True, False):
         model = build_model("ncsnpp_small", sde, conservative=conservative, **kw)
         params = model.init(jax.random.PRNGKey(0), x, t)
-        if conservative:  # perturb the zero-initialised output convs so the energy's Hessian is generic
-            params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
-        _, tr_jjt, tr_jj = jax.jit(lambda y: jacobian_traces_exact(lambda a: model.score(params, a, t), y))(x)
-        out[conservative] = (tr_jjt - tr_jj) / tr_jjt
-        assert bool(jnp.all(tr_jjt > 0))
-    assert float(jnp.max(jnp.abs(out[True]))) < 1e-5, out
-    assert float(jnp.min(out[False])) > 1e-3, out
+        # perturb the zero-initialised convs so that every path of the network is active
+        params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+        jac = jax.jit(jax.jacfwd(lambda y: model.score(params, y, t)))(x).reshape(16, 16)
+        out[conservative] = float(0.5 * jnp.sum((jac - jac.T) ** 2) / jnp.sum(jac**2))  # Asym / tr(JJ^T)
+    assert out[True] < 1e-5, out
+    assert out[False] > 1e-3, out
 
 
 def test_csbm_image_unet_trains():
