@@ -68,6 +68,7 @@ class Config:
     nerf_coarse: int = 0  # density-only pre-pass samples for hierarchical sampling (0: stratified only)
     nerf_color_skip: float = 0.0  # skip features/colour of samples with weight below this while training
     nerf_opaque_floor: bool = True  # rays leaving the scene box through its floor end there (not in the background)
+    nerf_box_floor: float = -0.2  # z (m) of the NeRF scene box's floor (the course box's is -0.2; 0 = the road surface)
     nerf_checkpoint_every: int = 200
     w_distortion: float = 1e-2  # distortion loss weight (mip-NeRF 360 eq. 15)
     w_tv_density: float = 1e-2  # total-variation weight on the density grid
@@ -213,7 +214,7 @@ def main(cfg: Config):
         model, opt, step0, _ = NR.load_checkpoint(ck_path, tc)
         print(f"resuming NeRF from step {step0}")
     else:
-        model = NR.GridNeRF(course.aabb, len(train.images), ncfg)
+        model = NR.GridNeRF(((*course.aabb[0][:2], cfg.nerf_box_floor), course.aabb[1]), len(train.images), ncfg)
         opt, step0 = NR.make_optimizer(model, tc), 0
     model.to(cfg.device)
     if step0 < tc.iters:

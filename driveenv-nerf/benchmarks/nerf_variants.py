@@ -4,7 +4,8 @@ x 3 lightings): held-out and training-view PSNR per lighting and the largest den
     python benchmarks/nerf_variants.py 500 '{}' '{"n": {"density_activation": "softplus"}}' '{"n": {"voxel": 0.1}}'
     python benchmarks/nerf_variants.py          # the default field only, 500 iterations
 
-Each variant is a JSON object: "n" overrides NeRFConfig, "t" overrides TrainConfig.
+Each variant is a JSON object: "n" overrides NeRFConfig, "t" overrides TrainConfig, "floor_z" moves the
+floor of the NeRF's scene box (course.aabb's is at z = -0.2 m).
 """
 import json
 import sys
@@ -33,7 +34,10 @@ def main(iters: int, variants: list[dict]):
     for v in variants:
         torch.manual_seed(0)
         tc = NR.TrainConfig(**{"iters": iters, **v.get("t", {})})
-        model = NR.GridNeRF(course.aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
+        aabb = course.aabb
+        if "floor_z" in v:  # the NeRF's scene box with its floor at this height (0: the road surface)
+            aabb = ((*aabb[0][:2], v["floor_z"]), aabb[1])
+        model = NR.GridNeRF(aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
         opt = NR.make_optimizer(model, tc)
         rays = NR.RayData(imgs, c2w, K)
         gen = torch.Generator().manual_seed(0)
