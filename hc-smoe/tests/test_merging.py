@@ -89,13 +89,19 @@ def test_permuting_neurons_keeps_the_expert_function(mixtral):
     torch.testing.assert_close(expert_forward(moved, 0, x), expert_forward(ex, 2, x), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("use_inputs", [True, False])
-def test_fix_dom_recovers_a_permuted_copy(mixtral, use_inputs):
-    """Expert 1 := expert 0 with shuffled neurons. Plain averaging blurs them; fix-dom aligns first and is exact."""
+def _experts_with_permuted_copy(mixtral):
+    """Layer 0's experts with expert 1 replaced by expert 0 with its neurons shuffled."""
     ex = copy.deepcopy(moe_blocks(mixtral)[0][1].experts)
     with torch.no_grad():
         gu, dn = permute_expert(ex.gate_up_proj[0], ex.down_proj[0], torch.randperm(128))
         ex.gate_up_proj[1], ex.down_proj[1] = gu, dn
+    return ex
+
+
+@pytest.mark.parametrize("use_inputs", [True, False])
+def test_fix_dom_recovers_a_permuted_copy(mixtral, use_inputs):
+    """Expert 1 := expert 0 with shuffled neurons. Plain averaging blurs them; fix-dom aligns first and is exact."""
+    ex = _experts_with_permuted_copy(mixtral)
     labels = np.array([0, 0, 1, 2, 3, 4, 5, 6])
     freq = np.array([0.6, 0.4, 1, 1, 1, 1, 1, 1])
     x = torch.randn(256, 64)
@@ -109,10 +115,7 @@ def test_fix_dom_recovers_a_permuted_copy(mixtral, use_inputs):
 def test_zipit_zips_a_permuted_copy_and_keeps_a_lone_expert(mixtral):
     """Expert 1 := expert 0 with shuffled neurons: ZipIt pairs each neuron with its copy (correlation 1), so the
     merged expert is expert 0 exactly; a singleton cluster stays itself; without calibration inputs it is an error."""
-    ex = copy.deepcopy(moe_blocks(mixtral)[0][1].experts)
-    with torch.no_grad():
-        gu, dn = permute_expert(ex.gate_up_proj[0], ex.down_proj[0], torch.randperm(128))
-        ex.gate_up_proj[1], ex.down_proj[1] = gu, dn
+    ex = _experts_with_permuted_copy(mixtral)
     labels = np.array([0, 0, 1, 2, 3, 4, 5, 6])
     freq = np.array([0.7, 0.3, 1, 1, 1, 1, 1, 1])
     x = torch.randn(256, 64)
