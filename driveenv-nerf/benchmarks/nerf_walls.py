@@ -1,0 +1,84 @@
+"""Why the mesh misses the walls: what a trained NeRF puts on the pixels that see a wall.
+
+For the day views of a run (training views with their own appearance embedding, held-out views with
+the lighting's mean), pixels are grouped by the surface the real-world renderer's ray hits first
+(road/ground, wall, road barrier, beyond the scene box) and for each group it prints: the share of
+pixels, the NeRF's PSNR there, its opacity inside the scene box (acc), the share of rays that end on
+the box's opaque floor, and the median of (NeRF depth - true depth) in m. Then the sigma profile over
+height at each wall's centre, and the mesh's agreement with ground truth (obstacle-map IoU road /
+corridor, Chamfer) for marching-cubes levels down to 0.1 / m (is there a level that finds the walls?).
+
+    python benchmarks/nerf_walls.py runs/quick-20261125-235501
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from driveenv_nerf import nerf as NR  # noqa: E402
+from driveenv_nerf.camera import generate_rays  # noqa: E402
+from driveenv_nerf.course import campus_course  # noqa: E402
+from driveenv_nerf.geometry import extract_mesh, mesh_agreement  # noqa: E402
+from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
+from driveenv_nerf.renderer import BoxSet, cast  # noqa: E402
+
+
+@torch.no_grad()
+def main(run: str, n_train: int = 20):
+    torch.set_num_threads(2)
+    course = campus_course()
+    model, _, _, _ = NR.load_checkpoint(f"{run}/nerf.pt")
+    model.eval()
+    boxes = BoxSet(course.boxes)
+    kinds = np.array([b.kind for b in course.boxes])
+    app = NR.lighting_embeddings(model, read_transforms(f"{run}/data", aabb=course.aabb).lighting)
+    for split in ("data", "data/test"):
+        ds = read_transforms(f"{run}/{split}", aabb=course.aabb)
+        idx = [i for i, lab in enumerate(ds.lighting) if lab == "day"][:n_train]
+        o, d = generate_rays(ds.c2w[idx], ds.K)
+        o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+        emb = model.appearance.weight[idx] if split == "data" else app["day"][None].expand(len(idx), -1)
+        emb = emb[:, None].expand(-1, ds.K.width * ds.K.height, -1).reshape(-1, emb.shape[-1])
+        gt = ds.images[idx].reshape(-1, 3)
+        out = {k: [] for k in ("rgb", "acc", "depth", "floor")}
+        for s in range(0, len(o), 8192):
+            r = model.render_rays(o[s:s + 8192], d[s:s + 8192], emb[s:s + 8192])
+            _, tf = model.ray_bounds(o[s:s + 8192], d[s:s + 8192])
+            out["floor"].append((o[s:s + 8192, 2] + tf * d[s:s + 8192, 2]) < model.lo[2] + 1e-3)
+            for k in ("rgb", "acc", "depth"):
+                out[k].append(r[k])
+        out = {k: torch.cat(v) for k, v in out.items()}
+        t, sid, _, _, _ = cast(boxes, o, d)
+        p = o + t.clamp(max=1e3)[:, None] * d
+        inside = ((p >= model.lo) & (p <= model.hi)).all(-1) & torch.isfinite(t)
+        groups = {"ground": (sid == -1) & inside, "wall": torch.zeros_like(inside), "barrier": torch.zeros_like(inside),
+                  "beyond box": ~inside}
+        for kind, name in (("wall", "wall"), ("obstacle", "barrier")):
+            ids = torch.as_tensor(np.nonzero(kinds == kind)[0])
+            groups[name] = torch.isin(sid, ids) & inside
+        print(f"{run} {split} ({len(idx)} day views):")
+        for name, g in groups.items():
+            if g.sum() == 0:
+                continue
+            err = ((out["rgb"][g] - gt[g]) ** 2).mean()
+            dd = (out["depth"][g] - t[g]).median().item() if name != "beyond box" else float("nan")
+            print(f"  {name:10s} {g.float().mean():.3f} of pixels; PSNR {-10 * np.log10(err.item()):.2f} dB; "
+                  f"acc {out['acc'][g].mean():.2f}; end on the floor {out['floor'][g].float().mean():.2f}; "
+                  f"median depth error {dd:+.2f} m")
+    vol = model.density_volume()
+    org, sp = model.grid_coords()
+    print("sigma (1/m) at heights z (m):", " ".join(f"{z:.2f}" for z in org[2] + sp[2] * np.arange(vol.shape[2])))
+    for b in course.boxes:
+        if b.kind == "wall":
+            i, j = int(round((b.center[0] - org[0]) / sp[0])), int(round((b.center[1] - org[1]) / sp[1]))
+            print(f"  wall centre ({b.center[0]:.1f}, {b.center[1]:.1f}):", " ".join(f"{v:.2f}" for v in vol[i, j]))
+    for lev in (0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0):
+        if vol.min() < lev < vol.max():
+            m = mesh_agreement(*extract_mesh(vol, org, sp, lev), course)
+            print(f"level {lev:g} / m: IoU road {m['iou_road']:.3f}, corridor {m['iou_corridor']:.3f}; Chamfer {m['chamfer_m']:.2f} m")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
