@@ -27,7 +27,7 @@ from hcsmoe.checkpoint import checkpoint_bytes, count_parameters, save_reduced
 from hcsmoe.clustering import LINKAGES
 from hcsmoe.data import c4_blocks, encode, load_corpus, random_blocks
 from hcsmoe.merging import MERGES
-from hcsmoe.methods import CLUSTERINGS, FEATURES, METHODS, ReduceConfig, reduce_model
+from hcsmoe.methods import CLUSTERINGS, FEATURES, LAYER_BUDGETS, METHODS, ReduceConfig, reduce_model
 
 
 def parse(argv):
@@ -39,7 +39,10 @@ def parse(argv):
     p.add_argument("--clustering", default="hierarchical", choices=CLUSTERINGS)
     p.add_argument("--linkage", default="average", choices=LINKAGES)
     p.add_argument("--feature", default="expert-output", choices=FEATURES)
-    p.add_argument("--merge", default="freq", choices=MERGES)
+    p.add_argument("--merge", default="", choices=("",) + MERGES,
+                   help="default: the method's own (m-smoe: weight-matching, the others: freq)")
+    p.add_argument("--layer-budget", default="", choices=("",) + LAYER_BUDGETS,
+                   help="uniform: k experts in every layer; global: M-SMoE's per-layer counts averaging k (default: m-smoe global)")
     p.add_argument("--max-combos", type=int, default=100_000, help="O-prune subsets evaluated per layer")
     p.add_argument("--tokenizer", default="", help="tokenizer path/id (default: --model); 'bytes' = UTF-8 bytes (toy models)")
     p.add_argument("--calib-source", default="local", help="local (bundled KJV text) | c4 (needs datasets + internet) | a .txt file")
@@ -79,7 +82,7 @@ def main(argv=None) -> dict:
     stats = collect_stats(model, list(calib.split(a.calib_batch)), device=a.device, max_stored_tokens=a.max_stored_tokens)
     t_cal = time.time() - t
     rc = ReduceConfig(method=a.method, num_experts=a.experts, clustering=a.clustering, linkage=a.linkage,
-                      feature=a.feature, merge=a.merge, seed=a.seed, max_combos=a.max_combos,
+                      feature=a.feature, merge=a.merge, layer_budget=a.layer_budget, seed=a.seed, max_combos=a.max_combos,
                       device=("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device)
     t = time.time()
     info = reduce_model(model, stats, rc)

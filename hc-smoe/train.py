@@ -30,23 +30,24 @@ from hcsmoe.data import (c4_blocks, contiguous_blocks, encode, load_corpus, mult
                          random_blocks)
 from hcsmoe.evaluation import lm_eval_zero_shot, multiple_choice_accuracy, perplexity
 from hcsmoe.merging import MERGES
-from hcsmoe.methods import CLUSTERINGS, FEATURES, METHODS, ReduceConfig, reduce_model
+from hcsmoe.methods import CLUSTERINGS, FEATURES, LAYER_BUDGETS, METHODS, ReduceConfig, reduce_model
 from hcsmoe.toy import build_dense, sparse_upcycle, train_lm
 
 FIELDS = ["seed", "method", "ppl", "acc", "acc_norm", "params", "expert_params", "param_bytes", "reduce_s"]
 
 
 def method_config(spec: str, cfg: Config, seed: int) -> ReduceConfig:
-    """'hc-smoe:single:fix-dom' -> ReduceConfig; options are linkage / clustering / merge / feature names."""
+    """'hc-smoe:single:fix-dom' -> ReduceConfig; options are linkage / clustering / merge / feature / layer-budget
+    names. cfg.linkage / feature / merge are hc-smoe's defaults; m-smoe defaults to M-SMoE's own merge and budget."""
     name, *opts = spec.split(":")
     if name not in METHODS:
         raise SystemExit(f"unknown method {name!r} in {spec!r}; choose from {METHODS}")
     rc = ReduceConfig(method=name, num_experts=cfg.target_experts, linkage=cfg.linkage, feature=cfg.feature,
-                      merge=cfg.merge, seed=seed, max_combos=cfg.max_combos,
+                      merge=cfg.merge if name == "hc-smoe" else "", seed=seed, max_combos=cfg.max_combos,
                       device="cuda" if cfg.device == "auto" else cfg.device)
     for o in opts:
         field = ("linkage" if o in LINKAGES else "clustering" if o in CLUSTERINGS else "merge" if o in MERGES
-                 else "feature" if o in FEATURES else None)
+                 else "feature" if o in FEATURES else "layer_budget" if o in LAYER_BUDGETS else None)
         if field is None:
             raise SystemExit(f"unknown option {o!r} in {spec!r}")
         setattr(rc, field, o)

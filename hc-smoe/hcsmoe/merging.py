@@ -13,7 +13,9 @@ Merged weights (paper, method section: frequency-weighted average, the default):
 with f_i expert i's top-k selection frequency on the calibration set. Also (the paper's ablations): plain
 average (alpha_i = 1/|c|), fix-dom (permute each member's intermediate neurons to best match the
 cluster's dominant = most frequent expert, then the frequency-weighted average) and zipit (ZipIt-style
-zipping of correlated neurons across and within the members; `zip_cluster`).
+zipping of correlated neurons across and within the members; `zip_cluster`). M-SMoE's own merge (Li et al.
+2024, "Merge, then compress") is `weight-matching`: its permutation alignment (every expert's neurons aligned to
+the layer's expert 0 by weight matching, `weight_matching_permutation`), then the frequency-weighted average.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from .calibration import expert_activations
 from .clustering import hierarchical_cluster
 from .reduced_modeling import MergedExperts  # the reduced layer (self-contained: copied into checkpoints)
 
-MERGES = ("freq", "average", "fix-dom", "zipit")
+MERGES = ("freq", "average", "fix-dom", "zipit", "weight-matching")
 
 
 def cluster_weights(labels: np.ndarray, freq: np.ndarray, merge: str) -> np.ndarray:
@@ -43,30 +45,46 @@ def cluster_weights(labels: np.ndarray, freq: np.ndarray, merge: str) -> np.ndar
     return alpha
 
 
+def _neuron_vectors(experts, e: int) -> torch.Tensor:
+    """(d_ff, 3d): each intermediate neuron j of expert e as [gate row j, up row j, down column j]."""
+    f = experts.down_proj.shape[-1]
+    gu = experts.gate_up_proj[e]
+    return torch.cat([gu[:f], gu[f:], experts.down_proj[e].T], dim=1).double()
+
+
+def _assignment(sim: torch.Tensor) -> torch.Tensor:
+    """perm with perm[j] = the neuron of `other` matched to neuron j of the reference (Hungarian, maximising sim)."""
+    row, col = linear_sum_assignment(sim.detach().cpu().numpy(), maximize=True)
+    perm = np.empty(sim.shape[0], dtype=np.int64)
+    perm[row] = col
+    return torch.as_tensor(perm)
+
+
+def weight_matching_permutation(experts, ref: int, other: int) -> torch.Tensor:
+    """M-SMoE's expert permutation alignment (weight matching, Ainsworth et al. 2023, as in MC-SMoE's code with
+    include_wo): the permutation p of `other`'s neurons maximising
+
+        sum_j <gate_ref[j], gate_other[p j]> + <up_ref[j], up_other[p j]> + <down_ref[:, j], down_other[:, p j]>
+
+    i.e. minimising ||W_ref - P W_other||^2 over all three projections (Hungarian algorithm)."""
+    return _assignment(_neuron_vectors(experts, ref) @ _neuron_vectors(experts, other).T)
+
+
 def _align_to(experts, dom: int, other: int, inputs: torch.Tensor | None) -> torch.Tensor:
-    """Permutation p of `other`'s intermediate neurons so that neuron p[j] of `other` matches neuron j of `dom`.
+    """fix-dom's permutation p of `other`'s intermediate neurons so that neuron p[j] of `other` matches neuron j of `dom`.
 
     Similarity: correlation of neuron activations on the calibration inputs (or, without inputs, cosine of
     the neurons' weight vectors [gate row, up row, down column]); matching by the Hungarian algorithm.
     """
-    f = experts.down_proj.shape[-1]
     if inputs is not None and inputs.shape[0] > 1:
         x = inputs.to(experts.gate_up_proj.dtype)
         a = expert_activations(experts, dom, x).double()
         b = expert_activations(experts, other, x).double()
         a = (a - a.mean(0)) / (a.std(0) + 1e-8)
         b = (b - b.mean(0)) / (b.std(0) + 1e-8)
-        sim = (a.T @ b) / x.shape[0]
-    else:
-        def neurons(e):
-            gu = experts.gate_up_proj[e]
-            v = torch.cat([gu[:f], gu[f:], experts.down_proj[e].T], dim=1).double()
-            return v / (v.norm(dim=1, keepdim=True) + 1e-12)
-        sim = neurons(dom) @ neurons(other).T
-    row, col = linear_sum_assignment(-sim.cpu().numpy())
-    perm = np.empty(f, dtype=np.int64)
-    perm[row] = col
-    return torch.as_tensor(perm)
+        return _assignment((a.T @ b) / x.shape[0])
+    unit = lambda v: v / (v.norm(dim=1, keepdim=True) + 1e-12)
+    return _assignment(unit(_neuron_vectors(experts, dom)) @ unit(_neuron_vectors(experts, other)).T)
 
 
 def permute_expert(gate_up: torch.Tensor, down: torch.Tensor, perm: torch.Tensor):
@@ -132,6 +150,8 @@ def merge_experts(experts, labels: np.ndarray, freq: np.ndarray, merge: str = "f
             w_gu, w_dn = gu[i].float(), dn[i].float()
             if merge == "fix-dom" and i != dom:
                 w_gu, w_dn = permute_expert(w_gu, w_dn, _align_to(experts, int(dom), int(i), inputs))
+            if merge == "weight-matching" and i != 0 and len(members) > 1:     # M-SMoE: align to the layer's expert 0
+                w_gu, w_dn = permute_expert(w_gu, w_dn, weight_matching_permutation(experts, 0, int(i)))
             new_gu[c] += alpha[i] * w_gu
             new_dn[c] += alpha[i] * w_dn
     return MergedExperts(new_gu.to(gu.dtype), new_dn.to(dn.dtype), experts.act_fn, torch.as_tensor(labels))

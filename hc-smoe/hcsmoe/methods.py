@@ -1,8 +1,11 @@
 """Reducing every sparse MoE layer from E to k experts: HC-SMoE and the paper's baselines.
 
     hc-smoe   hierarchical clustering (or K-means) of per-expert features, then merge   (the paper)
-    m-smoe    top-k most frequent experts are centres; each other expert joins the centre whose
-              router-logit column is most similar (cosine); frequency-weighted merge    (Li et al. 2024)
+    m-smoe    M-SMoE's merge step (Li et al. 2024, "Merge, then compress"; its low-rank + sparse compression
+              step, MC-SMoE, is not implemented): the most frequent experts are dominant; how many per layer is
+              chosen globally over all layers (`global_layer_budget`); each other expert joins the dominant
+              expert whose router-logit column is most similar (cosine); neurons aligned by weight matching,
+              then the frequency-weighted merge                                         (merging.py)
     random    a uniformly random partition into k non-empty groups, then merge          (control)
     o-prune   keep the subset S of k experts minimising ||MoE(X) - MoE_S(X)||^2 on calibration inputs;
               all C(E,k) subsets when <= max_combos, else max_combos random ones        (NAEE, Lu et al. 2024)
@@ -27,6 +30,8 @@ from .offload import onload
 METHODS = ("hc-smoe", "m-smoe", "random", "o-prune", "f-prune", "s-prune")
 FEATURES = ("expert-output", "router-logits", "weight")
 CLUSTERINGS = ("hierarchical", "kmeans")
+LAYER_BUDGETS = ("uniform", "global")       # k experts in every layer | M-SMoE's adaptive per-layer counts
+METHOD_DEFAULTS = {"m-smoe": {"merge": "weight-matching", "layer_budget": "global"}}   # as M-SMoE does it
 
 
 @dataclass
@@ -36,15 +41,21 @@ class ReduceConfig:
     clustering: str = "hierarchical"
     linkage: str = "average"
     feature: str = "expert-output"
-    merge: str = "freq"
+    merge: str = ""                 # "" = the method's own: weight-matching for m-smoe, freq for the others
+    layer_budget: str = ""          # "" = the method's own: global for m-smoe, uniform (k per layer) for the others
     seed: int = 0
     max_combos: int = 100_000       # O-prune search budget (paper: 1e5 sampled for Qwen)
     device: str = "cpu"             # where O-prune evaluates its candidate subsets (cuda for real models)
 
+    def __post_init__(self):
+        defaults = METHOD_DEFAULTS.get(self.method, {})
+        self.merge = self.merge or defaults.get("merge", "freq")
+        self.layer_budget = self.layer_budget or defaults.get("layer_budget", "uniform")
+
     def validate(self):
         for name, val, allowed in [("method", self.method, METHODS), ("clustering", self.clustering, CLUSTERINGS),
                                    ("linkage", self.linkage, LINKAGES), ("feature", self.feature, FEATURES),
-                                   ("merge", self.merge, MERGES)]:
+                                   ("merge", self.merge, MERGES), ("layer_budget", self.layer_budget, LAYER_BUDGETS)]:
             if val not in allowed:
                 raise ValueError(f"unknown {name} {val!r}; choose one of {allowed}")
 
@@ -70,6 +81,26 @@ def m_smoe_groups(stats: LayerStats, k: int) -> np.ndarray:
     for i in range(len(freq)):
         labels[i] = centres[np.argmax(sim[i, centres])] if i not in centres else i
     return relabel(labels)
+
+
+def global_layer_budget(freqs: dict[int, np.ndarray], k: int) -> dict[int, int]:
+    """M-SMoE's adaptive layer-wise merging ratio (MC-SMoE's "globally group"): the k x L dominant experts of all L
+    sparse layers are chosen at once by their per-layer normalised frequency f_i / sum_j f_j, each layer's most used
+    expert always among them (every layer keeps >= 1); a layer keeps as many experts as it has dominant ones.
+    Layers with evenly used experts keep more, layers dominated by a few experts keep fewer; the total is k x L.
+    (MC-SMoE thresholds the sorted frequencies, which can give fewer than k x L on ties; here ties are broken by
+    layer then expert order so that the total is exact.)"""
+    entries = []
+    for layer, f in freqs.items():
+        f = np.asarray(f, dtype=np.float64)
+        p = f / f.sum() if f.sum() > 0 else np.full(len(f), 1.0 / len(f))
+        top = int(np.argmax(p))
+        entries += [(np.inf if i == top else float(v), layer, i) for i, v in enumerate(p)]
+    entries.sort(key=lambda t: -t[0])                                 # stable sort: ties keep layer, expert order
+    budget = {layer: 0 for layer in freqs}
+    for _, layer, _ in entries[: k * len(freqs)]:
+        budget[layer] += 1
+    return budget
 
 
 def random_groups(e: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -130,15 +161,18 @@ def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict
     rng = np.random.default_rng(cfg.seed)
     info = {}
     layers = family_of(model).layers(model)
-    for i, block in moe_blocks(model):
-        onload(layers[i])
-        e = num_experts(block)
-        k = cfg.num_experts
+    blocks = moe_blocks(model)
+    for i, block in blocks:
+        e, k = num_experts(block), cfg.num_experts
         if not isinstance(k, (int, np.integer)) or k < 1 or k > e:
             raise ValueError(f"num_experts k={k!r} must satisfy 1 <= k <= E={e} (layer {i})")
         if i not in stats:
             raise ValueError(f"no calibration statistics for sparse layer {i}")
-        st = stats[i]
+    budget = ({i: cfg.num_experts for i, _ in blocks} if cfg.layer_budget == "uniform"
+              else global_layer_budget({i: stats[i].freq.numpy() for i, _ in blocks}, cfg.num_experts))
+    for i, block in blocks:
+        onload(layers[i])
+        e, k, st = num_experts(block), budget[i], stats[i]
         freq = st.freq.numpy()
         if cfg.method in ("o-prune", "f-prune", "s-prune"):
             if cfg.method == "f-prune":
@@ -158,6 +192,6 @@ def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict
             labels = m_smoe_groups(st, k)
         else:
             labels = random_groups(e, k, rng)
-        block.experts = merge_experts(block.experts, labels, freq, cfg.merge, st.inputs)
+        block.experts = merge_experts(block.experts, labels, freq, cfg.merge, st.inputs)   # (weight-matching: M-SMoE's)
         info[i] = {"groups": [[int(j) for j in np.flatnonzero(labels == c)] for c in range(k)]}
     return info

@@ -29,7 +29,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--methods", nargs="+", default=["hc-smoe", "hc-smoe:single", "hc-smoe:ward", "hc-smoe:router-logits",
-                                                    "hc-smoe:weight", "m-smoe", "random", "o-prune", "f-prune", "s-prune"])
+                                                    "hc-smoe:weight", "m-smoe", "m-smoe:uniform:freq", "random", "o-prune", "f-prune",
+                                                    "s-prune"])
     a = p.parse_args()
     from transformers import AutoModelForCausalLM
 

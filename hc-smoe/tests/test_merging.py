@@ -16,7 +16,7 @@ def mixtral():
     return build_tiny("mixtral", seed=0)
 
 
-@pytest.mark.parametrize("merge", ["freq", "average", "fix-dom", "zipit"])
+@pytest.mark.parametrize("merge", ["freq", "average", "fix-dom", "zipit", "weight-matching"])
 @pytest.mark.parametrize("feature", ["expert-output", "router-logits", "weight"])
 def test_k_equals_e_is_identity(mixtral, ids, merge, feature):
     ref = mixtral(input_ids=ids).logits
@@ -36,7 +36,7 @@ def test_identical_experts_merge_changes_nothing(ids, method):
             b.experts.down_proj.copy_(b.experts.down_proj[:1].expand_as(b.experts.down_proj))
     ref = model(input_ids=ids).logits
     stats = collect_stats(model, [ids], progress=False)
-    for merge in ["freq", "average", "fix-dom", "zipit"]:
+    for merge in ["freq", "average", "fix-dom", "zipit", "weight-matching"]:
         m = copy.deepcopy(model)
         reduce_model(m, stats, ReduceConfig(method=method, num_experts=3, merge=merge, max_combos=20))
         torch.testing.assert_close(m(input_ids=ids).logits, ref, rtol=0, atol=1e-5)
