@@ -210,12 +210,17 @@ def evaluate_toy(cfg, toy, model, sde, params):
 # ----------------------------------------------------------------------------- images
 
 
-def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
+def image_model(cfg, method, x_example):
+    """The image score model of a method (energy U-Net for csbm), its SDE, initial parameters and optimizer."""
     sde = VESDE(cfg.image_sigma_min, cfg.image_sigma_max)
     model = build_model("ncsnpp_small", sde, conservative=method == "csbm", nf=cfg.nf, ch_mult=tuple(cfg.ch_mult),
                         num_res_blocks=cfg.num_res_blocks, attn_resolutions=tuple(cfg.attn_resolutions))
-    params = model.init(jax.random.PRNGKey(cfg.seed), jnp.asarray(x_train[:2]), jnp.zeros(2))
-    opt = make_optimizer(cfg.image_lr, cfg.grad_clip, cfg.image_warmup)
+    params = model.init(jax.random.PRNGKey(cfg.seed), jnp.asarray(x_example[:2]), jnp.zeros(2))
+    return model, sde, params, make_optimizer(cfg.image_lr, cfg.grad_clip, cfg.image_warmup)
+
+
+def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
+    model, sde, params, opt = image_model(cfg, method, x_train)
     name = f"{cfg.image_dataset}/{method}"
     ckpt = os.path.join(run_dir, "ckpt", f"{cfg.image_dataset}-{method}.msgpack")
     state = replicate(restore_or_init(ckpt, init_state(params, opt)), mesh)

@@ -11,6 +11,8 @@ arguments, so the compiled evaluation is reused for every model with the same ar
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,12 +80,21 @@ def _pairwise_sq(a, b):
     return jnp.maximum(jnp.sum(a**2, 1)[:, None] + jnp.sum(b**2, 1)[None] - 2 * a @ b.T, 0.0)
 
 
+def _kth_smallest(d, k):
+    """Row-wise k-th smallest entry (0-based), = jnp.sort(d, axis=1)[:, k] including ties: the k smallest
+    are masked one at a time. k masked passes instead of a full sort (XLA's CPU sort of 5000 x 5000
+    distances takes ~3.7 s single-threaded; this takes ~0.23 s on 2 cores)."""
+    rows = jnp.arange(d.shape[0])
+    for _ in range(k):
+        d = d.at[rows, jnp.argmin(d, axis=1)].set(jnp.inf)
+    return jnp.min(d, axis=1)
+
+
 def _kth_nn_radius(x, k):
-    d = _pairwise_sq(x, x)
-    return jnp.sort(d, axis=1)[:, k]  # index 0 is the point itself
+    return _kth_smallest(_pairwise_sq(x, x), k)  # the 0-th smallest is the point itself
 
 
-@jax.jit
+@functools.partial(jax.jit, static_argnames="k")
 def _precision_recall(real, fake, k):
     r_real, r_fake = _kth_nn_radius(real, k), _kth_nn_radius(fake, k)
     d = _pairwise_sq(real, fake)  # (n_real, n_fake)
@@ -96,5 +107,5 @@ def precision_recall(real, fake, k=3):
     fake = jnp.asarray(fake, jnp.float32).reshape(len(fake), -1)
     if not (jnp.all(jnp.isfinite(fake))):
         return 0.0, 0.0
-    precision, recall = _precision_recall(real, fake, k)
+    precision, recall = _precision_recall(real, fake, k=int(k))
     return float(precision), float(recall)

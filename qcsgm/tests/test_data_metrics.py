@@ -95,6 +95,15 @@ def test_precision_recall_limits():
     assert precision_recall(real, np.full((10, 2), np.nan)) == (0.0, 0.0)
 
 
+def test_kth_smallest_matches_sort_with_ties():
+    from qcsbm.metrics import _kth_smallest
+
+    rng = np.random.default_rng(1)
+    d = jnp.asarray(rng.integers(0, 5, (64, 40)).astype(np.float32))  # many ties per row
+    for k in (0, 1, 3, 7):
+        np.testing.assert_array_equal(np.asarray(_kth_smallest(d, k)), np.sort(np.asarray(d), axis=1)[:, k])
+
+
 def test_ncsnpp_small_shapes_and_sigma_scaling():
     from qcsbm.models import build_model
     from qcsbm.sde import VESDE
