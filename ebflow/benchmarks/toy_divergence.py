@@ -1,13 +1,16 @@
-"""The paper's toy comparison (Table 1): KL and Fisher divergence of ML / SSM / DSM / FDSSM toy flows.
+"""The paper's toy comparison (Table 1): KL and Fisher divergence of ML / SML / SSM / DSM / FDSSM toy flows.
 
 Each (density, objective) pair trains the 2-D toy flow (10 x [2x2 linear, affine coupling,
 actnorm] + linear) from the same initialisation on the same fresh batches, then measures
 KL(p_s || q) and the Fisher divergence 1/2 E_p||grad log p_s - grad log q||^2 on 10k fresh samples
 of p_s against the exact density (``ebflow/toy_density.py``). Prints a table with standard errors,
-writes CSV and a density plot.
+writes CSV and a density plot. ``--eval-at 1200,3000`` also scores every run at those steps
+(same run, evaluation time not counted), to see whether a gap closes with training length.
 
     python benchmarks/toy_divergence.py                                  # small CPU budget (README)
-    python benchmarks/toy_divergence.py --steps 50000 --lr 1e-4 --batch 2048 --ema 0.999   # paper length
+    python benchmarks/toy_divergence.py --datasets sine,swirl --steps 50000 --lr 1e-4 --batch 2048 --ema 0.999
+        # ~ paper length for sine/swirl (official toy configs: 50k steps, batch 2048; checkerboard
+        # 100k steps, batch 10000; ML lr 5e-4 sine / 5e-3 swirl; clip 1 sine, 10 swirl/checkerboard)
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from ebflow.training import check_finite, init_state, make_optimizer, make_train
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(D.TOY_DATASETS))
-    ap.add_argument("--objectives", default="ml,ssm,dsm,fdssm")
+    ap.add_argument("--objectives", default="ml,sml,ssm,dsm,fdssm")
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -43,9 +46,13 @@ def main(argv=None):
     ap.add_argument("--blocks", type=int, default=10)
     ap.add_argument("--eval-n", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-at", default="", help="comma-separated extra steps at which to score each run (e.g. 1200,3000)")
     ap.add_argument("--out", default="runs/toy_divergence")
     a = ap.parse_args(argv)
     names, objectives = a.datasets.split(","), a.objectives.split(",")
+    eval_at = sorted({int(s) for s in a.eval_at.split(",") if s.strip()} | {a.steps})
+    if eval_at[0] < 1 or eval_at[-1] > a.steps:
+        raise ValueError(f"--eval-at steps must lie in 1..--steps ({a.steps}), got {a.eval_at!r}")
     flow = toy_flow(num_blocks=a.blocks)
     opt = make_optimizer(a.lr, a.grad_clip, optimizer="adam")
     steps = {o: make_train_step(flow, o, toy_objective_config(o, ObjectiveConfig(eps=a.eps), a.smoothing), opt, a.ema)
@@ -56,18 +63,22 @@ def main(argv=None):
         ev = make_eval_set(name, a.eval_n, smoothing=a.smoothing)
         for o in objectives:
             state = init_state(flow, jax.random.PRNGKey(a.seed), opt)
-            t0 = time.time()
+            secs, t0 = 0.0, time.time()
             for s in range(a.steps):
                 rng = np.random.default_rng([a.seed, s])
                 x = jnp.asarray(toy_train_batch(name, o, a.batch, rng, a.smoothing), jnp.float32)
                 state, loss = steps[o](state, x, jax.random.fold_in(jax.random.PRNGKey(a.seed + 1), s))
-            check_finite(loss, a.steps, o)
-            secs = time.time() - t0
-            r = {"dataset": name, "objective": o, "steps": a.steps, "seconds": round(secs, 1), **toy_divergences(flow, state.ema_params, ev)}
-            rows.append(r)
+                if s + 1 not in eval_at:
+                    continue
+                check_finite(loss, s + 1, o)  # synchronises, so the time below is the training time
+                secs += time.time() - t0
+                r = {"dataset": name, "objective": o, "steps": s + 1, "seconds": round(secs, 1),
+                     **toy_divergences(flow, state.ema_params, ev)}
+                rows.append(r)
+                print(f"{name:>12} {o:>6} step {s + 1:>6}: KL {r['kl']:.4f} +- {r['kl_se']:.4f}  "
+                      f"Fisher {r['fisher']:.4f} +- {r['fisher_se']:.4f}  ({secs:.1f} s training incl. compile)", flush=True)
+                t0 = time.time()
             states[(name, o)] = state.ema_params
-            print(f"{name:>12} {o:>6}: KL {r['kl']:.4f} +- {r['kl_se']:.4f}  Fisher {r['fisher']:.4f} +- {r['fisher_se']:.4f}  "
-                  f"({secs:.1f} s incl. compile)", flush=True)
     with open(os.path.join(a.out, "toy_divergence.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -79,9 +90,17 @@ def main(argv=None):
     for name in names:
         cells = []
         for o in objectives:
-            (r,) = [r for r in rows if r["dataset"] == name and r["objective"] == o]
+            (r,) = [r for r in rows if r["dataset"] == name and r["objective"] == o and r["steps"] == a.steps]
             cells += [f"{r['kl']:.3f} ± {r['kl_se']:.3f}", f"{r['fisher']:.3f} ± {r['fisher_se']:.3f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if len(eval_at) > 1:
+        print("\nKL / Fisher divergence by training step (same runs)\n")
+        print("| density | objective | " + " | ".join(f"step {t}" for t in eval_at) + " |")
+        print("| --- | --- |" + " --- |" * len(eval_at))
+        for name in names:
+            for o in objectives:
+                by = {r["steps"]: r for r in rows if r["dataset"] == name and r["objective"] == o}
+                print(f"| {name} | {o} | " + " | ".join(f"{by[t]['kl']:.3f} / {by[t]['fisher']:.3f}" for t in eval_at) + " |")
     plot(flow, states, names, objectives, a.smoothing, os.path.join(a.out, "toy_densities.png"))
 
 
