@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from configs import CONFIGS
 from meow_rl.config import Config, validate
-from meow_rl.envs import make_gym_env, make_jax_env
+from meow_rl.envs import make_gym_env, make_jax_env, require_brax
 from meow_rl.loop import GymTrainer, JaxTrainer, fresh_copy
 from meow_rl.meow import make_meow
 from meow_rl.sac import make_sac
@@ -259,6 +259,8 @@ def main(argv=None):
     else:
         run_dir = os.path.join(cfg.out_dir, f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     validate(cfg)
+    if cfg.backend == "brax":
+        require_brax()  # a clear ImportError before anything is written
     os.makedirs(run_dir, exist_ok=True)  # (validated before anything is written)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(dataclasses.asdict(cfg), f, indent=2)
@@ -282,17 +284,16 @@ def main(argv=None):
     table = results_table(history, cfg, checks, wall)
 
     if cfg.multigoal.enabled:
-        from meow_rl.demo import plot_multigoal, train_multigoal
+        from meow_rl.demo import mode_report, plot_multigoal, report_table, train_multigoal
 
         t0 = time.time()
-        res = train_multigoal(cfg, seed=cfg.seeds[0])
-        counts = plot_multigoal(res, os.path.join(run_dir, "multigoal_density.png"), jax.random.PRNGKey(7),
-                                cfg.multigoal.rollouts, cfg.multigoal.rollout_steps)
-        table += (f"\n\n## MultiGoal demo ({cfg.multigoal.steps} steps, seed {cfg.seeds[0]}, "
-                  f"{time.time() - t0:.0f} s): goals reached by {cfg.multigoal.rollouts} stochastic rollouts\n\n"
-                  "| algo | goals (+x, -x, +y, -y) | distinct goals |\n|---|---|---|\n")
-        for algo, c in counts.items():
-            table += f"| {algo.upper()} | {c.tolist()} | {int((c > 0).sum())} |\n"
+        res = train_multigoal(cfg, seeds=cfg.seeds)
+        rows, ref = mode_report(res, cfg.multigoal, cfg.seeds, jax.random.PRNGKey(7))
+        plot_multigoal(rows, ref, os.path.join(run_dir, "multigoal_density.png"))
+        d = cfg.multigoal
+        table += (f"\n\n## MultiGoal demo ({d.steps} steps, seeds {list(cfg.seeds)}, {time.time() - t0:.0f} s): "
+                  f"at s = (0, 0); {d.rollouts} stochastic rollouts of <= {d.rollout_steps} steps\n\n"
+                  + report_table(rows, ref) + "\n")
     with open(os.path.join(run_dir, "results.md"), "w") as f:
         f.write(table + "\n")
     print("\n" + table)

@@ -25,8 +25,8 @@ class MultiGoalDemo:
     """SAC's fixed temperature on the toy (no autotuning, same as MEow's by default)"""
     rollouts: int = 200
     """stochastic rollouts from the origin used to count the goals each policy reaches"""
-    rollout_steps: int = 30
-    """length of each plotted rollout (an episode ends earlier at a goal)"""
+    rollout_steps: int = 100
+    """each counted / plotted rollout runs until it reaches a goal or for this many steps"""
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,20 @@ def multigoal(action_cost: float = 30.0, distance_cost: float = 1.0, goal_reward
 
 
 # ---------------------------------------------------------------------------------------------
-def brax_env(name: str, backend: str = "mjx", max_steps: int = 1000) -> JaxEnv:
-    """A Brax environment as a JaxEnv (needs `pip install -e '.[full]'`)."""
-    from brax import envs as brax_envs  # optional dependency
+def require_brax():
+    """brax.envs, or an ImportError that says how to install the optional extra."""
+    try:
+        from brax import envs as brax_envs  # optional dependency
+    except ImportError as e:
+        raise ImportError("backend 'brax' needs the optional package brax: pip install -e '.[full]' "
+                          "(on a GPU also make setup JAX_SPEC='jax[cuda12]')") from e
+    return brax_envs
 
+
+def brax_env(name: str, backend: str = "mjx", max_steps: int = 1000) -> JaxEnv:
+    """A Brax environment as a JaxEnv (needs `pip install -e '.[full]'`). Brax's State carries
+    obs, reward and a float `done`; episodes are cut at `max_steps` by the trainer, not by Brax."""
+    brax_envs = require_brax()
     env = brax_envs.get_environment(name, backend=backend)
 
     def reset(key):

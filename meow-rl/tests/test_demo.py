@@ -1,0 +1,72 @@
+"""MultiGoal demo measurements: the mode counter, goal directions, the soft-optimal reference."""
+from dataclasses import replace
+
+import jax
+import numpy as np
+
+from meow_rl.config import Config, MultiGoalDemo
+from meow_rl.demo import action_grid, count_modes, goal_direction_fractions, mode_report, report_table, train_multigoal
+from meow_rl.meow import MEowHParams
+from meow_rl.soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_value_iteration
+
+import jax.numpy as jnp
+
+
+def _gauss(A1, A2, cx, cy, s=0.15):
+    return np.exp(-((A1 - cx) ** 2 + (A2 - cy) ** 2) / (2 * s**2))
+
+
+def test_count_modes_finds_four_or_one():
+    A1, A2, _ = action_grid(101)
+    four = sum(_gauss(A1, A2, *c) for c in ((0.6, 0), (-0.6, 0), (0, 0.6), (0, -0.6)))
+    modes = count_modes(four, (A1, A2))
+    assert len(modes) == 4
+    assert sorted((round(x, 1), round(y, 1)) for x, y in modes) == [(-0.6, 0.0), (0.0, -0.6), (0.0, 0.6), (0.6, 0.0)]
+    assert len(count_modes(_gauss(A1, A2, 0.3, -0.2, 0.4), (A1, A2))) == 1
+    # a bump below 5 % of the peak is not a mode
+    assert len(count_modes(_gauss(A1, A2, 0.5, 0) + 0.01 * _gauss(A1, A2, -0.5, 0), (A1, A2))) == 1
+
+
+def test_goal_direction_fractions():
+    a = np.array([[0.9, 0.1], [-0.5, 0.2], [0.1, 0.7], [0.2, -0.3], [0.8, -0.5]])
+    np.testing.assert_allclose(goal_direction_fractions(a), [0.4, 0.2, 0.2, 0.2])
+
+
+def test_soft_value_iteration_is_a_fixed_point_and_four_modal():
+    alpha, gamma = 2.5, 0.9
+    opt = soft_value_iteration(alpha, gamma, state_step=0.5, n_actions=21, iters=120)
+    v = opt.v
+    assert opt.residual < 1e-3
+    np.testing.assert_allclose(v, v.T, atol=1e-3)  # the toy is symmetric under x <-> y and x -> -x
+    np.testing.assert_allclose(v, v[::-1], atol=1e-3)
+    # Bellman fixed point at a few states, recomputed with a finer action grid (Riemann sum vs V*)
+    s = jnp.array([[0.0, 0.0], [2.0, -1.0], [-4.5, 0.5]])
+    g = (np.arange(81) + 0.5) / 81 * 2 - 1
+    A = jnp.asarray(np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2), jnp.float32)
+    q = multigoal_q(jnp.asarray(v), s, A, gamma=gamma, lo=opt.states[0], h=0.5)
+    v_fine = alpha * (jax.scipy.special.logsumexp(q / alpha, axis=1) + np.log((2 / 81) ** 2))
+    idx = [(14, 14), (18, 12), (5, 15)]
+    np.testing.assert_allclose(np.asarray(v_fine), [v[i, j] for i, j in idx], atol=0.1)
+    # pi* at the origin: four modes, one towards each goal, each a quarter of the mass
+    A1, A2, grid = action_grid(81)
+    p = np.exp(soft_optimal_log_pi(opt, alpha, gamma, (0.0, 0.0), grid))
+    np.testing.assert_allclose(p.sum(), 1.0, atol=1e-5)
+    modes = count_modes(p.reshape(A1.shape), (A1, A2))
+    assert len(modes) == 4 and all(min(abs(x), abs(y)) < 0.05 and max(abs(x), abs(y)) > 0.4 for x, y in modes)
+    np.testing.assert_allclose(goal_direction_fractions(np.asarray(grid)[np.random.default_rng(0).choice(len(p), 20000, p=p / p.sum())]),
+                               0.25, atol=0.02)
+
+
+def test_mode_report_runs_on_a_tiny_training():
+    demo = MultiGoalDemo(steps=300, warmup=100, rollouts=8, rollout_steps=5)
+    cfg = Config(multigoal=demo, batch_size=32, meow=MEowHParams(hidden=16, shift_hidden=16))
+    cfg = replace(cfg, sac=replace(cfg.sac, hidden=16))
+    res = train_multigoal(cfg, seeds=(1, 2))
+    rows, ref = mode_report(res, demo, (1, 2), jax.random.PRNGKey(0), n_samples=100, state_step=1.0, n_actions=11, iters=40)
+    assert [(r["algo"], r["seed"]) for r in rows] == [("meow", 1), ("meow", 2), ("sac", 1), ("sac", 2)]
+    for r in rows:
+        np.testing.assert_allclose(r["density"].sum(), 1.0, atol=1e-6)
+        np.testing.assert_allclose(r["directions"].sum(), 1.0, atol=1e-6)
+        assert 0.0 <= r["tv_to_optimum"] <= 1.0 and r["goals"].sum() <= 8 and len(r["modes"]) >= 1
+    assert np.isfinite(rows[0]["v0"]) and np.isnan(rows[2]["v0"])
+    assert "soft-optimal" in report_table(rows, ref)
