@@ -41,6 +41,10 @@ HERE = Path(__file__).resolve().parent
 EXPERT_SEED = 12345  # the expert's training seed, distinct from the imitation seeds
 
 
+class Stopped(Exception):
+    """--stop-after-minutes ran out: every running stage saved a checkpoint; --resume continues."""
+
+
 def load_named_config(name: str) -> Config:
     path = HERE / "configs" / f"{name.replace('-', '_')}.py"
     if not path.exists():
@@ -79,13 +83,15 @@ def random_return(env, episodes: int, seed: int = 0) -> float:
     return total / episodes
 
 
-def expert_and_demo(cfg: Config) -> tuple[object, dict]:
-    """The one demonstration and the normaliser's expert / random levels (cached per env and setting)."""
+def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object, dict]:
+    """The one demonstration and the normaliser's expert / random levels (cached per env and setting).
+    The expert's SAC run checkpoints to the cache every `checkpoint_every` steps and resumes from there;
+    past `deadline` it saves and raises Stopped."""
     env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
     n_eval = max(10, cfg.eval_episodes)
     if cfg.demo_path:
-        loader = {"npz": lambda p: load_demonstration(p), "minari": lambda p: load_minari_episode(p, cfg.env_id),
-                  "d4rl": lambda p: load_d4rl_episode(p, cfg.env_id)}[cfg.demo_format]
+        loader = {"npz": lambda p: load_demonstration(p), "minari": lambda p: load_minari_episode(p, cfg.env_id, cfg.demo_episode),
+                  "d4rl": lambda p: load_d4rl_episode(p, cfg.env_id, cfg.demo_episode)}[cfg.demo_format]
         demo = loader(cfg.demo_path)
         check_demonstration(demo, env, cfg.env_id)
         levels = {"expert": cfg.expert_return if cfg.expert_return is not None else demo.episode_return,
@@ -101,9 +107,21 @@ def expert_and_demo(cfg: Config) -> tuple[object, dict]:
         check_demonstration(demo, env, cfg.env_id)
         return demo, json.loads(levels_file.read_text())
     ecfg = dataclasses.replace(cfg, steps=cfg.expert_steps, eval_every=max(cfg.expert_steps // 5, 1), fixed_log_alpha=None)
-    im = Imitator("sac_env", ecfg, None, EXPERT_SEED)
-    with tqdm(total=cfg.expert_steps, desc="expert SAC (env reward)", disable=not cfg.progress) as bar:
-        im.train(cfg.expert_steps, progress=bar.update, on_log=lambda s, r, _: bar.set_postfix(ret=f"{r:.1f}"))
+    im, ckpt = Imitator("sac_env", ecfg, None, EXPERT_SEED), cache / f"{tag}-train.pt"
+    if ckpt.exists():
+        im.load(ckpt)
+        print(f"expert: resumed SAC at step {im.t} from {ckpt}", flush=True)
+
+    def log(s, r, _):
+        bar.set_postfix(ret=f"{r:.1f}")
+        if not cfg.progress:
+            print(f"expert SAC step {s.t}: return {r:.1f}", flush=True)
+
+    with tqdm(total=cfg.expert_steps, initial=im.t, desc="expert SAC (env reward)", disable=not cfg.progress) as bar:
+        im.train(cfg.expert_steps, progress=bar.update, on_log=log, ckpt_path=ckpt, deadline=deadline)
+    if im.t < cfg.expert_steps:
+        raise Stopped(f"expert SAC at step {im.t} of {cfg.expert_steps} (checkpoint {ckpt})")
+    (cache / f"{tag}-curve.json").write_text(json.dumps(im.result.__dict__))
     actor = im.agent.actor.cpu()
 
     def policy(o):
@@ -116,6 +134,7 @@ def expert_and_demo(cfg: Config) -> tuple[object, dict]:
     save_demonstration(demo_file, demo)
     torch.save(actor.state_dict(), cache / f"{tag}-actor.pt")
     levels_file.write_text(json.dumps(levels, indent=1))
+    ckpt.unlink(missing_ok=True)
     return demo, levels
 
 
@@ -154,8 +173,10 @@ def plot_curves(results: dict[str, list[RunResult]], levels: dict, path: Path, t
 JOB_COST = {"tdil_irl": 18.0, "tdil": 15.0, "gail": 11.0, "airl": 12.0, "pwil": 8.5, "sac_env": 8.5, "bc": 0.5}
 
 
-def run_job(cfg: Config, method: str, seed: int, demo, run_dir: Path, report: Callable) -> RunResult:
+def run_job(cfg: Config, method: str, seed: int, demo, run_dir: Path, report: Callable,
+            deadline: float | None = None) -> RunResult | None:
     """One (method, seed) job from the demonstration; checkpoints to jobs/, writes jobs/<method>-<seed>.json.
+    Past `deadline` it saves its checkpoint and returns None (unfinished).
 
     `report(kind, ...)` receives ("steps", n) progress and ("eval", method, seed, step, return, logs)."""
     done_file, ckpt = run_dir / "jobs" / f"{method}-{seed}.json", run_dir / "jobs" / f"{method}-{seed}.pt"
@@ -168,7 +189,10 @@ def run_job(cfg: Config, method: str, seed: int, demo, run_dir: Path, report: Ca
             report("steps", im.t)
             print(f"{method} seed {seed}: resumed at step {im.t}", flush=True)
         res = im.train(cfg.steps, progress=lambda n: report("steps", n), ckpt_path=ckpt,
-                       on_log=lambda s, ret, logs: report("eval", method, seed, s.t, ret, logs))
+                       on_log=lambda s, ret, logs: report("eval", method, seed, s.t, ret, logs), deadline=deadline)
+        if im.t < cfg.steps:
+            print(f"{method} seed {seed}: stopped at step {im.t} (checkpoint {ckpt})", flush=True)
+            return None
         torch.save(im.agent.actor.state_dict(), run_dir / "jobs" / f"{method}-{seed}-actor.pt")
         ckpt.unlink(missing_ok=True)
     done_file.write_text(json.dumps(res.__dict__))
@@ -184,7 +208,7 @@ def _init_worker(queue, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _worker_job(cfg: Config, method: str, seed: int, demo, run_dir: Path) -> RunResult:
+def _worker_job(cfg: Config, method: str, seed: int, demo, run_dir: Path, deadline: float | None) -> RunResult | None:
     pending = [0]
 
     def report(kind, *payload):
@@ -196,17 +220,18 @@ def _worker_job(cfg: Config, method: str, seed: int, demo, run_dir: Path) -> Run
         else:
             _QUEUE.put((kind, *payload))
 
-    res = run_job(cfg, method, seed, demo, run_dir, report)
+    res = run_job(cfg, method, seed, demo, run_dir, report, deadline)
     _QUEUE.put(("steps", pending[0]))
     return res
 
 
-def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, run_dir: Path, report: Callable, finished: Callable) -> None:
+def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, run_dir: Path, report: Callable, finished: Callable,
+             deadline: float | None = None) -> None:
     """Run the (method, seed) jobs, `cfg.workers` at a time in separate processes (1: in this process).
     Every job seeds itself, so a job's result does not depend on where or in which order it runs."""
     if cfg.workers <= 1 or len(todo) <= 1:
         for method, seed in todo:
-            finished(method, seed, run_job(cfg, method, seed, demo, run_dir, report))
+            finished(method, seed, run_job(cfg, method, seed, demo, run_dir, report, deadline))
         return
     import multiprocessing as mp
     import queue as queue_lib
@@ -216,7 +241,7 @@ def run_jobs(cfg: Config, todo: list[tuple[str, int]], demo, run_dir: Path, repo
     q = ctx.Queue()
     order = sorted(todo, key=lambda j: -JOB_COST.get(j[0], 1.0) * (cfg.bc_steps if j[0] == "bc" else cfg.steps))
     with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(q, cfg.torch_threads)) as ex:
-        futures = {ex.submit(_worker_job, cfg, m, s, demo, run_dir): (m, s) for m, s in order}
+        futures = {ex.submit(_worker_job, cfg, m, s, demo, run_dir, deadline): (m, s) for m, s in order}
         pending = set(futures)
         while pending:
             try:
@@ -252,7 +277,13 @@ def main(argv: list[str] | None = None) -> dict:
 
         writer = SummaryWriter(str(run_dir / "tb"))
 
-    demo, levels = expert_and_demo(cfg)
+    deadline = time.time() + 60 * cfg.stop_after_minutes if cfg.stop_after_minutes > 0 else None
+    try:
+        demo, levels = expert_and_demo(cfg, deadline)
+    except Stopped as stop:
+        print(f"stopped after {cfg.stop_after_minutes} min: {stop}; continue with: python train.py "
+              f"--config {cfg.config} --resume {run_dir} (plus the same overrides)")
+        return {"stopped": str(stop)}
     save_demonstration(run_dir / "demonstration.npz", demo)
     (run_dir / "levels.json").write_text(json.dumps(levels, indent=1))
     print(f"one demonstration: {len(demo)} transitions, return {demo.episode_return:.1f}; "
@@ -286,14 +317,28 @@ def main(argv: list[str] | None = None) -> dict:
             for k, v in logs.items():
                 writer.add_scalar(f"{method}/seed{seed}/{k}", v, step)
 
+    stopped = []
+
     def finished(method, seed, res):
+        if res is None:
+            stopped.append(f"{method}-{seed}")
+            return
         done[(method, seed)] = res
         write_metrics(run_dir / "metrics.csv", ordered(), levels)
         bar.write(f"{method} seed {seed}: done, final normalised return {normalise(res.returns[-1], levels):.3f}")
 
+    if deadline is not None and time.time() >= deadline and todo:
+        print(f"stopped after {cfg.stop_after_minutes} min before the jobs; continue with: python train.py "
+              f"--config {cfg.config} --resume {run_dir} (plus the same overrides)")
+        return {"stopped": "before the jobs"}
     t0 = time.perf_counter()
-    run_jobs(cfg, todo, demo, run_dir, report, finished)
+    run_jobs(cfg, todo, demo, run_dir, report, finished, deadline)
     bar.close()
+    if stopped:
+        print(f"stopped after {cfg.stop_after_minutes} min with unfinished jobs {stopped} (checkpoints in {run_dir / 'jobs'}); "
+              f"continue with: python train.py --config {cfg.config} --resume {run_dir} (plus the same overrides)")
+        write_metrics(run_dir / "metrics.csv", ordered(), levels)
+        return {"stopped": ", ".join(stopped)}
     print(f"{len(todo)} jobs in {time.perf_counter() - t0:.0f} s ({cfg.workers} worker processes)")
     results = ordered()
     write_metrics(run_dir / "metrics.csv", results, levels)

@@ -69,7 +69,9 @@ class Config:
     demo_path: str = ""
     """use this demonstration file (.npz of this project, or .hdf5 with --demo-format) instead of training an expert"""
     demo_format: str = "npz"
-    """npz | minari | d4rl"""
+    """npz | minari (the dataset folder, its data/ or data/main_data.hdf5) | d4rl"""
+    demo_episode: int = 0
+    """which episode of a Minari / D4RL file is the one demonstration"""
     expert_return: float | None = None
     """normaliser's expert level; None: measured from the expert policy (or the demo's return)"""
     terminate_when_unhealthy: bool = False
@@ -86,5 +88,8 @@ class Config:
     resume: str = ""
     """a run directory to resume: finished (method, seed) jobs are loaded, the rest restart from their last checkpoint"""
     checkpoint_every: int = 1000
+    stop_after_minutes: float = 0.0
+    """0: run to the end. M>0: after M minutes of wall time, checkpoint every running stage (the expert's SAC
+    or the imitation jobs) and exit; `--resume runs/<dir>` continues (for time-limited commands)"""
     tensorboard: bool = True
     progress: bool = True

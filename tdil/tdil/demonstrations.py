@@ -119,12 +119,36 @@ def record_demonstration(env, env_id: str, policy, seed: int) -> Demonstration:
     )
 
 
+def minari_data_file(path: str | Path) -> Path:
+    """`main_data.hdf5` of a Minari dataset given the file, its `data/` folder or the dataset folder."""
+    path = Path(path)
+    for cand in (path, path / "main_data.hdf5", path / "data" / "main_data.hdf5"):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(f"{path}: no Minari main_data.hdf5 (give the dataset folder, its data/ or the file)")
+
+
 def load_minari_episode(path: str | Path, env_id: str, episode: int = 0) -> Demonstration:
-    """One episode of a Minari dataset: `path` is its `data/main_data.hdf5`."""
+    """One episode of a Minari dataset (HDF5 storage, groups `episode_<i>`). When the dataset's
+    `metadata.json` (beside main_data.hdf5) names its environment, the demonstration carries that id,
+    so `check_demonstration` refuses a dataset of another task; otherwise it is taken to be `env_id`."""
+    import json
+
     import h5py
 
-    with h5py.File(path, "r") as f:
+    data = minari_data_file(path)
+    meta = data.parent / "metadata.json"
+    if meta.exists():
+        spec = json.loads(meta.read_text()).get("env_spec")
+        if spec:
+            env_id = json.loads(spec).get("id", env_id)
+    with h5py.File(data, "r") as f:
+        if f"episode_{episode}" not in f:
+            raise ValueError(f"{data} has no episode_{episode} ({len(f.keys())} episodes)")
         g = f[f"episode_{episode}"]
+        for k in ("observations", "actions"):
+            if not isinstance(g[k], h5py.Dataset):
+                raise ValueError(f"{data}: {k} is a dict/tuple space; TDIL here needs flat Box {k}")
         return Demonstration(
             env_id,
             np.asarray(g["observations"], np.float32),

@@ -12,6 +12,7 @@ except by `sac_env` (the expert trainer / upper reference).
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -246,8 +247,15 @@ class Imitator:
         return logs
 
     # -- driver -------------------------------------------------------------------------------
-    def train(self, steps: int, progress: Callable | None = None, ckpt_path: Path | None = None, on_log: Callable | None = None) -> RunResult:
+    def train(self, steps: int, progress: Callable | None = None, ckpt_path: Path | None = None, on_log: Callable | None = None,
+              deadline: float | None = None) -> RunResult:
+        """Advance to `steps` environment steps. `deadline` (a time.time() value): stop early once it has
+        passed, saving a checkpoint to `ckpt_path` first (the caller sees self.t < steps and can resume)."""
         while self.t < steps:
+            if deadline is not None and time.time() >= deadline:
+                if ckpt_path is not None:
+                    self.save(ckpt_path)
+                break
             logs = self.step()
             if progress:
                 progress(1)

@@ -138,3 +138,37 @@ def test_tdil_takes_a_bc_step_and_tdil_irl_does_not_as_in_the_official_commands(
     im = Imitator("tdil_irl", dataclasses.replace(TINY, irl_bc=True), demo, 0)
     im.train(TINY.warmup_steps + 1)
     assert "bc_loss" in im.update()
+
+
+def test_stop_after_minutes_checkpoints_expert_and_jobs_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    """A time-limited command (--stop-after-minutes) saves the expert's SAC run (cache) or the unfinished jobs
+    (jobs/*.pt) and exits; the next command resumes from those checkpoints. A fake clock (1 s per call) makes
+    the stop deterministic."""
+    import time
+
+    import train
+
+    clock = iter(range(10**9))
+    monkeypatch.setattr(time, "time", lambda: float(next(clock)))
+    cache = tmp_path / "cache"
+    args = ["--steps", "120", "--warmup-steps", "50", "--expert-steps", "120", "--seeds", "0", "--bc-steps", "20",
+            "--eval-episodes", "1", "--eval-every", "60", "--batch-size", "32", "--hidden", "16", "--disc-hidden", "16",
+            "--reward-refresh-every", "40", "--cache-dir", str(cache), "--no-progress", "--no-tensorboard",
+            "--checkpoint-every", "1000", "--workers", "1", "--methods", "tdil", "bc"]
+    run = tmp_path / "run"
+    out = train.main(args + ["--resume", str(run), "--stop-after-minutes", "1"])  # ~60 fake seconds
+    assert out["stopped"].startswith("expert SAC at step")
+    (ckpt,) = (cache / "experts").glob("*-train.pt")
+    t_stop = torch.load(ckpt, weights_only=False)["t"]
+    assert 0 < t_stop < 120 and not list((cache / "experts").glob("*.npz"))
+    # the expert resumes, finishes, records the demo; then the jobs stop at the deadline with checkpoints
+    out = train.main(args + ["--resume", str(run), "--stop-after-minutes", "3"])
+    assert f"resumed SAC at step {t_stop}" in capsys.readouterr().out
+    assert not ckpt.exists() and list((cache / "experts").glob("*.npz"))
+    assert out["stopped"] == "tdil-0", out
+    t_job = torch.load(run / "jobs" / "tdil-0.pt", weights_only=False)["t"]
+    assert 0 < t_job < 120 and not (run / "jobs" / "tdil-0.json").exists()
+    # no limit: everything finishes from the checkpoints
+    table = train.main(args + ["--resume", str(run)])
+    assert set(table) == {"tdil", "bc"} and not (run / "jobs" / "tdil-0.pt").exists()
+    assert json.loads((run / "jobs" / "tdil-0.json").read_text())["steps"] == [60, 120]
