@@ -240,13 +240,9 @@ def main(cfg: Config):
         p.requires_grad_(False)
     app = NR.lighting_embeddings(model, train.lighting)
     if test is not None:
-        q = {}
+        q, renders = NR.heldout_quality(model, test.c2w, test.K, test.images, test.lighting, app)
         rows, labels = [], []
-        for name in sorted(set(test.lighting)):
-            idx = [i for i, l in enumerate(test.lighting) if l == name]
-            r = NR.render_image(model, test.c2w[idx], test.K, app.get(name, next(iter(app.values()))))
-            q[name] = {"psnr": float(np.mean([NR.psnr(r[k], test.images[i]) for k, i in enumerate(idx)])),
-                       "ssim": float(np.mean([NR.ssim(r[k].numpy(), test.images[i].numpy()) for k, i in enumerate(idx)]))}
+        for name, (idx, r) in renders.items():
             rows += [[test.images[i] for i in idx[:4]], [r[k] for k in range(min(4, len(idx)))]]
             labels += [f"{name} GT", f"{name} NeRF"]
         results["nerf_heldout"] = q

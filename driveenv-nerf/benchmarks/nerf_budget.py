@@ -74,11 +74,10 @@ def main(argv=None):
         app = NR.lighting_embeddings(model, labels)
         row = {"iters": iters, "batch_rays": rays_b, "voxel": voxel, "samples": samples, "grid": list(model.resolution),
                "train_s": round(wall, 1), "it_per_s": round(iters / wall, 1)}
+        quality, _ = NR.heldout_quality(model, tc2w, K, timgs, tlabels, app)
         for li in lightings:
-            idx = [i for i, l in enumerate(tlabels) if l == li]
-            r = NR.render_image(model, tc2w[idx], K, app[li])
-            row[f"psnr_{li}"] = round(float(np.mean([NR.psnr(r[k], timgs[i]) for k, i in enumerate(idx)])), 2)
-            row[f"ssim_{li}"] = round(float(np.mean([NR.ssim(r[k].numpy(), timgs[i].numpy()) for k, i in enumerate(idx)])), 3)
+            row[f"psnr_{li}"] = round(quality[li]["psnr"], 2)
+            row[f"ssim_{li}"] = round(quality[li]["ssim"], 3)
         origin, spacing = model.grid_coords()
         vol = model.density_volume()
         for lev in (2.0, 8.0):

@@ -380,6 +380,20 @@ def ssim(a, b) -> float:
     return float(structural_similarity(np.asarray(a), np.asarray(b), channel_axis=-1, data_range=1.0))
 
 
+def heldout_quality(model: GridNeRF, c2w, K, images, labels: list[str], app: dict[str, torch.Tensor]):
+    """Held-out views, one lighting at a time: render them with that lighting's appearance embedding (the
+    first one in `app` if the lighting has none) and compare with the ground truth. Returns
+    ({lighting: {"psnr", "ssim"}} as means over the views, {lighting: (view indices, renders)})."""
+    quality, renders = {}, {}
+    for name in sorted(set(labels)):
+        idx = [i for i, l in enumerate(labels) if l == name]
+        r = render_image(model, c2w[idx], K, app.get(name, next(iter(app.values()))))
+        quality[name] = {"psnr": float(np.mean([psnr(r[k], images[i]) for k, i in enumerate(idx)])),
+                         "ssim": float(np.mean([ssim(r[k].numpy(), np.asarray(images[i])) for k, i in enumerate(idx)]))}
+        renders[name] = (idx, r)
+    return quality, renders
+
+
 def save_checkpoint(path, model: GridNeRF, opt, step: int, extra: dict | None = None):
     torch.save({"model": model.state_dict(), "opt": opt.state_dict() if opt is not None else None, "step": step,
                 "cfg": model.cfg.__dict__, "aabb": (model.lo.tolist(), model.hi.tolist()),

@@ -145,3 +145,20 @@ def test_opaque_floor_replaces_the_background():
     assert torch.allclose(outs[0][0], last[0], atol=1e-5)  # down: ends on the floor, the field's colour there
     assert not torch.allclose(outs[1][0], outs[0][0], atol=1e-3)  # without it: the background MLP
     assert torch.allclose(outs[0][1], outs[1][1])  # up: the background either way
+
+
+def test_heldout_quality_groups_by_lighting_and_falls_back_to_the_first_embedding():
+    m = small_model(n_images=3).eval()
+    K = Intrinsics.from_fov(12, 8, 90.0)
+    c2w = torch.eye(4).repeat(3, 1, 1)
+    c2w[:, 0, 3] = torch.tensor([-0.5, 0.0, 0.5])
+    app = {"day": torch.randn(4)}  # "night" has no embedding of its own: the first one is used
+    with torch.no_grad():
+        r = NR.render_image(m, c2w, K, app["day"])
+    gt = r.clone()
+    gt[2] = gt[2] + 0.1  # one night view off by exactly 0.1 everywhere: PSNR 20 dB
+    with torch.no_grad():
+        q, renders = NR.heldout_quality(m, c2w, K, gt, ["day", "night", "night"], app)
+    assert list(q) == ["day", "night"] and renders["night"][0] == [1, 2]
+    assert q["day"]["psnr"] == pytest.approx(100.0) and q["day"]["ssim"] == pytest.approx(1.0)
+    assert q["night"]["psnr"] == pytest.approx((100.0 + 20.0) / 2, abs=1e-3)
