@@ -54,6 +54,7 @@ def main(argv=None):
         iters, rays_b, voxel, samples = BUDGETS[name]
         iters = max(1, int(iters * a.iters_scale))
         tc = NR.TrainConfig(iters=iters, batch_rays=rays_b)
+        torch.manual_seed(a.seed)  # the grid's and MLPs' initialisation
         model = NR.GridNeRF(((*course.aabb[0][:2], 0.0), course.aabb[1]), len(imgs), NR.NeRFConfig(voxel=voxel, n_samples=samples))
         opt = NR.make_optimizer(model, tc)
         model.to(a.device)
