@@ -25,6 +25,22 @@ from meow_rl.meow import MEowHParams, make_meow  # noqa: E402
 from meow_rl.sac import SACHParams, make_sac  # noqa: E402
 
 
+def time_loop(agent, seeds: int, envs: int, chunk: int, reps: int, buffer: int = 100_000) -> tuple[float, float]:
+    """Seconds per vectorised step of `JaxTrainer.run_chunk` on the JAX Pendulum (no warm-up, so every step
+    updates), timed over `reps` calls after one compiling call; and that first call's seconds."""
+    tr = JaxTrainer(agent, pendulum(), num_envs=envs, buffer_size=buffer, warmup=0, chunk=chunk)
+    c = tr.init(jax.random.split(jax.random.PRNGKey(0), seeds))
+    t = time.perf_counter()
+    c, _ = tr.run_chunk(c)
+    jax.block_until_ready(c)
+    t_first = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(reps):
+        c, _ = tr.run_chunk(c)
+    jax.block_until_ready(c)
+    return (time.perf_counter() - t) / (reps * chunk), t_first
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1x1,3x1,1x64,1x1024,1x4096,8x256", help="SEEDSxENVS, comma-separated")
@@ -39,17 +55,7 @@ def main(argv=None):
     for name, make in (("MEow", lambda: make_meow(MEowHParams(), 3, 1)), ("SAC", lambda: make_sac(SACHParams(), 3, 1))):
         for size in a.sizes.split(","):
             seeds, envs = (int(v) for v in size.split("x"))
-            tr = JaxTrainer(make(), pendulum(), num_envs=envs, buffer_size=a.buffer, warmup=0, chunk=a.chunk)
-            c = tr.init(jax.random.split(jax.random.PRNGKey(0), seeds))
-            t = time.perf_counter()
-            c, _ = tr.run_chunk(c)
-            jax.block_until_ready(c)
-            t_first = time.perf_counter() - t
-            t = time.perf_counter()
-            for _ in range(a.reps):
-                c, _ = tr.run_chunk(c)
-            jax.block_until_ready(c)
-            dt = (time.perf_counter() - t) / (a.reps * a.chunk)   # seconds per vectorised step
+            dt, t_first = time_loop(make(), seeds, envs, a.chunk, a.reps, a.buffer)
             print(f"| {name} | {seeds} x {envs} | {envs / dt:,.0f} | {seeds * envs / dt:,.0f} | {1 / dt:,.0f} | {t_first:.1f} |",
                   flush=True)
 

@@ -16,11 +16,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from meow_rl.envs import make_gym_env, pendulum  # noqa: E402
+from meow_rl.envs import make_gym_env  # noqa: E402
 from meow_rl.flow import MEowFlow  # noqa: E402
-from meow_rl.loop import GymTrainer, JaxTrainer  # noqa: E402
+from meow_rl.loop import GymTrainer  # noqa: E402
 from meow_rl.meow import MEowHParams, make_meow  # noqa: E402
 from meow_rl.sac import Actor, DoubleQ, SACHParams, make_sac, tanh_gaussian_sample  # noqa: E402
+from loop_scaling import time_loop  # noqa: E402  (benchmarks/loop_scaling.py)
 
 FULL = "--full" in sys.argv
 N = 5 if not FULL else 20
@@ -53,16 +54,7 @@ def loop_rows():
     rows = []
     for name, make in (("MEow", lambda: make_meow(MEowHParams(), 3, 1)), ("SAC", lambda: make_sac(SACHParams(), 3, 1))):
         for seeds, num_envs in ((1, 1), (3, 1), (1, 64)):
-            tr = JaxTrainer(make(), pendulum(), num_envs=num_envs, buffer_size=100_000, warmup=0, chunk=200)
-            c = tr.init(jax.random.split(jax.random.PRNGKey(0), seeds))
-            c, _ = tr.run_chunk(c)  # compile
-            jax.block_until_ready(c)
-            reps = N // 5 + 1
-            t = time.perf_counter()
-            for _ in range(reps):
-                c, _ = tr.run_chunk(c)
-            jax.block_until_ready(c)
-            dt = (time.perf_counter() - t) / (reps * 200)  # seconds per vectorised step (all seeds)
+            dt, _ = time_loop(make(), seeds, num_envs, chunk=200, reps=N // 5 + 1)  # s per vectorised step
             rows.append((f"{name} jit'd loop, JAX Pendulum, {seeds} seed(s) x {num_envs} env(s), 1 update/step: "
                          "env steps/s per seed (all seeds)", f"{num_envs / dt:,.0f} ({seeds * num_envs / dt:,.0f})"))
     for name, agent in (("MEow", make_meow(MEowHParams(), 11, 3)), ("SAC", make_sac(SACHParams(), 11, 3))):
