@@ -51,13 +51,8 @@ def newest_run(methods, root=os.path.join(os.path.dirname(os.path.dirname(os.pat
 
 def per_image_asym(score, sde, x0, key, n_levels, n_slices):
     """(n_levels, n_images) Asym of the score's Jacobian at x0 + sigma(t) z, Hutchinson with K = n_slices."""
-    out = []
-    for i, t in enumerate(M.noise_levels(n_levels)):
-        kz, kv = jax.random.split(jax.random.fold_in(key, i))
-        x = x0 + sde.sigma(t) * jax.random.normal(kz, x0.shape, x0.dtype)
-        a, _ = M._asymmetry_jit(score, x, jnp.full((x0.shape[0],), t, x0.dtype), kv, exact=False, n_slices=n_slices)
-        out.append(np.asarray(a, np.float64))
-    return np.stack(out)
+    per = M.asymmetry_per_level(score, sde, x0, key, n_levels, exact=False, n_slices=n_slices)
+    return np.stack([np.asarray(a, np.float64) for a, _ in per])
 
 
 def main(argv=None):

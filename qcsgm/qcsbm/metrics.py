@@ -48,18 +48,23 @@ _asymmetry_jit = jax.jit(asymmetry, static_argnames=("exact", "n_slices"))
 _apply_jit = jax.jit(lambda f, x, t: f(x, t))
 
 
-def asymmetry_over_levels(score_fn, sde, x0, key, n_levels=10, exact=True, n_slices=16):
-    """Mean Asym and NAsym of perturbed data x0 + sigma(t) z at each level t. Returns two (n_levels,) arrays."""
-    asyms, nasyms = [], []
+def asymmetry_per_level(score_fn, sde, x0, key, n_levels=10, exact=True, n_slices=16):
+    """Per-sample Asym and NAsym of perturbed data x0 + sigma(t) z at each level t: a list of n_levels
+    pairs of (N,) arrays."""
+    out = []
     f = as_pytree_fn(score_fn)
     for i, t in enumerate(noise_levels(n_levels)):
         kz, kv = jax.random.split(jax.random.fold_in(key, i))
         tt = jnp.full((x0.shape[0],), t, x0.dtype)
         x = x0 + sde.sigma(t) * jax.random.normal(kz, x0.shape, x0.dtype)
-        a, na = _asymmetry_jit(f, x, tt, kv, exact=exact, n_slices=n_slices)
-        asyms.append(float(jnp.mean(a)))
-        nasyms.append(float(jnp.mean(na)))
-    return np.array(asyms), np.array(nasyms)
+        out.append(_asymmetry_jit(f, x, tt, kv, exact=exact, n_slices=n_slices))
+    return out
+
+
+def asymmetry_over_levels(score_fn, sde, x0, key, n_levels=10, exact=True, n_slices=16):
+    """Mean Asym and NAsym of perturbed data x0 + sigma(t) z at each level t. Returns two (n_levels,) arrays."""
+    per = asymmetry_per_level(score_fn, sde, x0, key, n_levels, exact, n_slices)
+    return np.array([float(jnp.mean(a)) for a, _ in per]), np.array([float(jnp.mean(na)) for _, na in per])
 
 
 def score_error_over_levels(score_fn, oracle_fn, sde, x0, key, n_levels=10):
