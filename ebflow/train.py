@@ -48,9 +48,13 @@ class Config:
     data_dir: str = ""  # folder with the dataset files ("" = the default location of each dataset)
     image_size: int = 14  # downsample images to this size (0 = native size)
     val_size: int = 10000  # images of the train split held out for validation (MNIST split 50k/10k/10k)
-    arch: str = "fc"  # fc | cnn | toy
+    arch: str = "fc"  # fc | cnn | glow | toy
     num_layers: int = 2  # FC flow: number of fully connected layers
     kernel_size: int = 7  # CNN flow: convolution size
+    spectral_norm: bool = False  # CNN flow: spectral normalisation of the kernels (paper's CIFAR-10 CNN)
+    glow_blocks: int = 2  # Glow: squeeze levels
+    glow_block_size: int = 16  # Glow: steps (actnorm, 1x1 conv, coupling) per level
+    glow_width: int = 512  # Glow: channels of the coupling nets
     alpha: float = 0.3  # smooth leaky ReLU slope
     residual: bool = False  # residual smooth leaky ReLU (paper's CIFAR models)
     objectives: str = "ml,ssm,dsm,fdssm"  # comma-separated subset of ml,sml,ssm,dsm,fdssm
@@ -160,11 +164,12 @@ def build(cfg: Config):
         return build_flow("toy", (2,)), None, data, True
     train, val, test = D.load_image_dataset(cfg.dataset, cfg.data_dir or None, cfg.image_size or None, cfg.val_size, cfg.seed)
     shape = train.shape[1:]
-    kw = dict(alpha=cfg.alpha, residual=cfg.residual)
     if cfg.arch == "fc":
-        kw["num_layers"] = cfg.num_layers
+        kw = dict(alpha=cfg.alpha, residual=cfg.residual, num_layers=cfg.num_layers)
+    elif cfg.arch == "cnn":
+        kw = dict(alpha=cfg.alpha, residual=cfg.residual, kernel_size=cfg.kernel_size, spectral_norm=cfg.spectral_norm)
     else:
-        kw["kernel_size"] = cfg.kernel_size
+        kw = dict(num_blocks=cfg.glow_blocks, block_size=cfg.glow_block_size, width=cfg.glow_width)
     flow = build_flow(cfg.arch, shape, **kw)
     logit = Logit(cfg.logit_smoothness)
     if not cfg.map:  # the preprocessing becomes the model's first (nonlinear) layer

@@ -110,20 +110,43 @@ def fc_flow(input_shape: Sequence[int], num_layers: int = 2, alpha: float = 0.3,
 
 
 def cnn_flow(input_shape: Sequence[int], num_blocks: int = 3, convs_per_block: int = 2, kernel_size: int = 7,
-             alpha: float = 0.3, residual: bool = True) -> Flow:
+             alpha: float = 0.3, residual: bool = True, spectral_norm: bool = False) -> Flow:
     """The paper's CNN flow: 3 blocks of 2 convolutions (7x7) with residual SLReLU, squeeze between.
 
     Needs H, W divisible by 2^(num_blocks-1). The convolution log-dets are those of the dense
-    Toeplitz matrices (computed for ML / evaluation only).
+    Toeplitz matrices (computed for ML / evaluation only). ``spectral_norm`` normalises every
+    convolution kernel (the official CIFAR-10 CNN).
     """
     layers: list[L.Layer] = []
     for blk in range(num_blocks):
         if blk > 0:
             layers.append(L.Squeeze())
         for _ in range(convs_per_block):
-            layers.append(L.Conv2d(kernel_size=kernel_size))
+            layers.append(L.Conv2d(kernel_size=kernel_size, spectral_norm=spectral_norm))
             layers.append(L.SmoothLeakyReLU(alpha=alpha, residual=residual))
     layers.pop()  # end on a linear layer, like the FC flow
+    return Flow(tuple(layers), tuple(input_shape))
+
+
+def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int = 16, width: int = 512,
+              kernel_size: int = 3) -> Flow:
+    """Glow (Kingma & Dhariwal 2018) as in the paper's MNIST Glow experiment, single-scale:
+
+        num_blocks x [Squeeze, block_size x (ActNorm, Invertible1x1Conv, AffineCoupling)]
+
+    ActNorm and the 1x1 convolutions are linear (S_l: their log-dets form -log Z and score matching
+    skips them); the couplings are nonlinear (S_n, in the energy). The coupling net is 3x3 conv ->
+    1x1 conv -> zero-initialised 3x3 conv with ``width`` channels. Unlike the official model there is
+    no split prior between blocks (every dimension reaches the final N(0, I)) and ActNorm starts at
+    the identity instead of a data-dependent init.
+    """
+    layers: list[L.Layer] = []
+    for _ in range(num_blocks):
+        layers.append(L.Squeeze())
+        for k in range(block_size):
+            layers.append(L.ActNorm())
+            layers.append(L.Invertible1x1Conv())
+            layers.append(L.AffineCoupling(hidden=(width, width), parity=bool(k % 2), kernel_size=kernel_size))
     return Flow(tuple(layers), tuple(input_shape))
 
 
@@ -138,7 +161,7 @@ def toy_flow(num_blocks: int = 10, hidden: tuple[int, ...] = (64, 64)) -> Flow:
     return Flow(tuple(layers), (2,))
 
 
-ARCHITECTURES = ("fc", "cnn", "toy")
+ARCHITECTURES = ("fc", "cnn", "glow", "toy")
 
 
 def build_flow(arch: str, input_shape: Sequence[int], **kw) -> Flow:
@@ -146,6 +169,8 @@ def build_flow(arch: str, input_shape: Sequence[int], **kw) -> Flow:
         return fc_flow(input_shape, **kw)
     if arch == "cnn":
         return cnn_flow(input_shape, **kw)
+    if arch == "glow":
+        return glow_flow(input_shape, **kw)
     if arch == "toy":
         if tuple(input_shape) != (2,):
             raise ValueError(f"the toy flow is 2-D, got input shape {tuple(input_shape)}")

@@ -64,6 +64,30 @@ def _logabsdet_bwd(res, g):
 logabsdet.defvjp(_logabsdet_fwd, _logabsdet_bwd)
 
 
+def spectral_normalize(kernel: jnp.ndarray, iterations: int = 50) -> jnp.ndarray:
+    """W / sigma(W) (Miyato et al. 2018), W = the HWIO kernel as a (C_out, k*k*C_in) matrix.
+
+    sigma = u^T W v from ``iterations`` power-iteration steps started at a fixed vector; u, v carry no
+    gradient, so d sigma / dW = u v^T as in torch.nn.utils.spectral_norm. Stateless (torch keeps u
+    between steps and runs 1 iteration per step); with 50 iterations sigma is the largest singular value
+    to float precision unless the top two are nearly tied, where the normalised kernel is still
+    W / (a value between them) and the layer stays an exact bijection.
+    """
+    w = kernel.reshape(-1, kernel.shape[-1]).T  # (C_out, k*k*C_in)
+    v = jnp.ones((w.shape[1],), w.dtype) / jnp.sqrt(w.shape[1])
+
+    def step(_, uv):
+        _, v = uv
+        u = w @ v
+        u = u / (jnp.linalg.norm(u) + 1e-12)
+        v = w.T @ u
+        return u, v / (jnp.linalg.norm(v) + 1e-12)
+
+    u, v = jax.lax.fori_loop(0, iterations, step, (jnp.zeros((w.shape[0],), w.dtype), v))
+    u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+    return kernel / (u @ w @ v)
+
+
 @dataclasses.dataclass(frozen=True)
 class Layer:
     """Base class; the identity map."""
@@ -131,11 +155,17 @@ class Conv2d(Layer):
     log|det T| is constant in x; we build T once by applying the convolution to the identity
     basis and take its slogdet (O(D^3), evaluation / ML only). The inverse solves T x = y - b.
     Initialised to a Dirac kernel plus noise, as in the paper's CNN flow.
+
+    ``spectral_norm=True`` (the official CIFAR CNN) uses kernel / sigma everywhere (forward, inverse,
+    log-det), sigma = the largest singular value of the kernel reshaped to (C_out, k*k*C_in), as
+    torch.nn.utils.spectral_norm does; see ``spectral_normalize``.
     """
 
     kernel_size: int = 3
     bias: bool = True
     init_noise: float = 1e-3
+    spectral_norm: bool = False  # paper's CIFAR CNN: kernel / sigma_max, as torch.nn.utils.spectral_norm
+    power_iterations: int = 50
 
     linear = True
 
@@ -149,13 +179,16 @@ class Conv2d(Layer):
             p["b"] = jnp.zeros(c)
         return p
 
+    def kernel(self, p):
+        return spectral_normalize(p["kernel"], self.power_iterations) if self.spectral_norm else p["kernel"]
+
     def _conv(self, kernel, x):
         return jax.lax.conv_general_dilated(
             x, kernel, window_strides=(1, 1), padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
 
     def forward(self, p, x):
-        y = self._conv(p["kernel"], x)
+        y = self._conv(self.kernel(p), x)
         if self.bias:
             y = y + p["b"]
         return y, jnp.zeros(x.shape[0], x.dtype)
@@ -164,7 +197,7 @@ class Conv2d(Layer):
         """T with conv(x).flatten() = T @ x.flatten()."""
         d = _flat_dim(in_shape)
         basis = jnp.eye(d, dtype=p["kernel"].dtype).reshape((d,) + tuple(in_shape))
-        return self._conv(p["kernel"], basis).reshape(d, d).T
+        return self._conv(self.kernel(p), basis).reshape(d, d).T
 
     def inverse(self, p, y):
         in_shape = y.shape[1:]
@@ -196,6 +229,33 @@ class ActNorm(Layer):
 
     def const_logdet(self, p, in_shape):
         return _flat_dim(in_shape[:-1]) * p["s"].sum()
+
+
+@dataclasses.dataclass(frozen=True)
+class Invertible1x1Conv(Layer):
+    """Glow's invertible 1x1 convolution y[h, w] = W x[h, w] on (B, H, W, C), W a C x C matrix.
+
+    Linear: log|det J| = H * W * log|det W| (constant in x, so it belongs to -log Z, not to E).
+    Initialised to a random rotation (QR of a Gaussian), as Glow and the official EBFlow Glow.
+    """
+
+    linear = True
+
+    def init(self, key, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"Invertible1x1Conv expects (H, W, C) inputs, got shape {in_shape}")
+        c = in_shape[-1]
+        q, _ = jnp.linalg.qr(jax.random.normal(key, (c, c)))
+        return {"w": q}
+
+    def forward(self, p, x):
+        return jnp.einsum("bhwc,dc->bhwd", x, p["w"]), jnp.zeros(x.shape[0], x.dtype)
+
+    def inverse(self, p, y):
+        return jnp.einsum("bhwc,dc->bhwd", y, jnp.linalg.inv(p["w"]))
+
+    def const_logdet(self, p, in_shape):
+        return _flat_dim(in_shape[:-1]) * logabsdet(p["w"])
 
 
 # --------------------------------------------------------------------- nonlinear (S_n)
@@ -240,11 +300,14 @@ class AffineCoupling(Layer):
 
     x = [x_a, x_b] (halves of the last axis, swapped when ``parity``); y_a = x_a,
     y_b = x_b * exp(s(x_a)) + t(x_a), s = scale * tanh(raw). log|det J| = sum s(x_a) depends on x,
-    so it belongs to the energy. s, t come from an MLP of ``hidden`` units (a 1x1-conv net on images).
+    so it belongs to the energy. s, t come from an MLP of ``hidden`` units (a 1x1-conv net on images);
+    with ``kernel_size=k > 1`` on (H, W, C) inputs the first and last layers of that net are k x k
+    convolutions ('SAME'), as in Glow's coupling net (3x3 conv, 1x1 conv, zero-initialised 3x3 conv).
     """
 
     hidden: tuple[int, ...] = (64, 64)
     parity: bool = False
+    kernel_size: int = 1
 
     def _split(self, x):
         c = x.shape[-1]
@@ -263,17 +326,24 @@ class AffineCoupling(Layer):
         nb = c - na
         sizes = (na,) + tuple(self.hidden) + (2 * nb,)
         keys = jax.random.split(key, len(sizes) - 1)
+        if self.kernel_size > 1 and len(in_shape) != 3:
+            raise ValueError(f"AffineCoupling with kernel_size {self.kernel_size} expects (H, W, C) inputs, got {in_shape}")
         layers = []
         for i, (k, m, n) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
             last = i == len(sizes) - 2
-            w = jnp.zeros((m, n)) if last else jax.random.normal(k, (m, n)) * math.sqrt(2.0 / m)
+            ks = self.kernel_size if (i == 0 or last) else 1
+            shape = (m, n) if ks == 1 else (ks, ks, m, n)
+            w = jnp.zeros(shape) if last else jax.random.normal(k, shape) * math.sqrt(2.0 / (m * ks * ks))
             layers.append({"w": w, "b": jnp.zeros(n)})
         return {"net": layers, "scale": jnp.ones(nb)}
 
     def _st(self, p, a):
         h = a
         for i, lyr in enumerate(p["net"]):
-            h = h @ lyr["w"] + lyr["b"]
+            if lyr["w"].ndim == 4:  # k x k convolution over (B, H, W, C)
+                h = jax.lax.conv_general_dilated(h, lyr["w"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + lyr["b"]
+            else:
+                h = h @ lyr["w"] + lyr["b"]
             if i < len(p["net"]) - 1:
                 h = jax.nn.silu(h)
         raw_s, t = jnp.split(h, 2, axis=-1)

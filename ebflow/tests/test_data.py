@@ -66,3 +66,25 @@ def test_digits_split_is_disjoint_and_rescaled():
 def test_toys(name):
     x = D.toy_batch(name, 1000, np.random.default_rng(0))
     assert x.shape == (1000, 2) and np.all(np.isfinite(x)) and np.abs(x).max() < 12
+
+
+def test_cifar10_loader_on_a_stand_in(tmp_path):
+    """Python-pickle batches as distributed (rows of 3072 = R plane, G plane, B plane) -> (N, 32, 32, 3)."""
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    batches = {}
+    for name, n in [(f"data_batch_{i}", 3) for i in range(1, 6)] + [("test_batch", 2)]:
+        batches[name] = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": batches[name], b"labels": [0] * n}, f)
+    train, val, test = D.load_image_dataset("cifar10", str(tmp_path), val_size=0)
+    assert train.shape == (15, 32, 32, 3) and test.shape == (2, 32, 32, 3) and val.shape[0] == 0
+    assert train.dtype == np.uint8
+    row = batches["data_batch_1"][1]
+    for r, c, ch in [(0, 0, 0), (5, 7, 1), (31, 30, 2)]:
+        assert train[1, r, c, ch] == row[ch * 1024 + r * 32 + c]
+    np.testing.assert_array_equal(test[0].transpose(2, 0, 1).reshape(-1), batches["test_batch"][0])
+    assert D.load_cifar10(str(folder), "test").shape == (2, 32, 32, 3)  # the batches folder itself also works

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ebflow import layers as L
-from ebflow.flow import Flow, build_flow, cnn_flow, fc_flow, toy_flow
+from ebflow.flow import Flow, build_flow, cnn_flow, fc_flow, glow_flow, toy_flow
 from ebflow.preprocess import bits_per_dim
 
 
@@ -21,11 +21,14 @@ def _perturbed(flow, seed=0, scale=0.2):
 FLOWS = [
     fc_flow((3, 3, 1), num_layers=3),
     cnn_flow((4, 4, 1), num_blocks=2, convs_per_block=2, kernel_size=3),
+    cnn_flow((4, 4, 1), num_blocks=2, convs_per_block=1, kernel_size=3, spectral_norm=True),
+    glow_flow((4, 4, 1), num_blocks=2, block_size=2, width=8),
     toy_flow(num_blocks=2, hidden=(8,)),
 ]
+IDS = ["fc", "cnn", "cnn-spectral-norm", "glow", "toy"]
 
 
-@pytest.mark.parametrize("flow", FLOWS, ids=["fc", "cnn", "toy"])
+@pytest.mark.parametrize("flow", FLOWS, ids=IDS)
 def test_flow_inverts_and_log_prob_is_change_of_variables(flow):
     p = _perturbed(flow)
     x = jax.random.normal(jax.random.PRNGKey(3), (2,) + flow.input_shape)
@@ -38,7 +41,7 @@ def test_flow_inverts_and_log_prob_is_change_of_variables(flow):
         np.testing.assert_allclose(flow.log_prob(p, x[i : i + 1])[0], ref, rtol=1e-9)
 
 
-@pytest.mark.parametrize("flow", FLOWS, ids=["fc", "cnn", "toy"])
+@pytest.mark.parametrize("flow", FLOWS, ids=IDS)
 def test_energy_gradient_is_the_full_model_score(flow):
     """d/dx log p = -dE/dx: the dropped linear log-dets are constant in x."""
     p = _perturbed(flow, seed=4)

@@ -10,11 +10,14 @@ CASES = [
     (L.FullyConnected(init_noise=0.5), (6,)),
     (L.FullyConnected(neg_init=True, init_noise=0.3), (6,)),
     (L.Conv2d(kernel_size=3, init_noise=0.2), (4, 4, 2)),
+    (L.Conv2d(kernel_size=3, init_noise=0.2, spectral_norm=True), (4, 4, 2)),
+    (L.Invertible1x1Conv(), (2, 3, 3)),
     (L.ActNorm(), (3, 3, 2)),
     (L.SmoothLeakyReLU(alpha=0.3), (6,)),
     (L.SmoothLeakyReLU(alpha=0.3, residual=True), (2, 2, 2)),
     (L.AffineCoupling(hidden=(8,), parity=False), (5,)),
     (L.AffineCoupling(hidden=(8,), parity=True), (2, 2, 3)),
+    (L.AffineCoupling(hidden=(6, 6), parity=False, kernel_size=3), (3, 2, 4)),
     (L.Squeeze(), (4, 4, 1)),
     (L.Flatten((2, 3, 1)), (2, 3, 1)),
     (L.Logit(smoothness=0.5), (6,)),
@@ -84,3 +87,34 @@ def test_logabsdet_value_and_gradient_match_slogdet():
     w = jax.random.normal(jax.random.PRNGKey(3), (7, 7))
     np.testing.assert_allclose(L.logabsdet(w), jnp.linalg.slogdet(w)[1], rtol=1e-12)
     np.testing.assert_allclose(jax.grad(L.logabsdet)(w), jnp.linalg.inv(w).T, rtol=1e-9, atol=1e-12)
+
+
+def test_spectral_normalize_gives_unit_top_singular_value():
+    """kernel / sigma_max of its (C_out, k*k*C_in) matrix, as torch.nn.utils.spectral_norm."""
+    kernel = jax.random.normal(jax.random.PRNGKey(4), (3, 3, 2, 5))
+    w = np.asarray(L.spectral_normalize(kernel)).reshape(-1, 5).T
+    np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False)[0], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(L.spectral_normalize(kernel)) * np.linalg.svd(
+        np.asarray(kernel).reshape(-1, 5).T, compute_uv=False)[0], kernel, rtol=1e-6)
+    # the Dirac init has all singular values equal (degenerate): the gradient must still be finite
+    dirac = L.Conv2d(kernel_size=3, init_noise=0.0, spectral_norm=True).init(jax.random.PRNGKey(0), (4, 4, 2))["kernel"]
+    g = jax.grad(lambda k: jnp.sum(L.spectral_normalize(k) ** 2))(dirac)
+    assert np.all(np.isfinite(g))
+
+
+def test_spectral_norm_rescales_the_convolution_log_det():
+    """With spectral norm the layer is the plain convolution with kernel / sigma: log|det| drops by D log sigma."""
+    shape = (4, 4, 2)
+    plain, sn = L.Conv2d(kernel_size=3, init_noise=0.3), L.Conv2d(kernel_size=3, init_noise=0.3, spectral_norm=True)
+    p = plain.init(jax.random.PRNGKey(5), shape)
+    sigma = np.linalg.svd(np.asarray(p["kernel"]).reshape(-1, 2).T, compute_uv=False)[0]
+    assert abs(sigma - 1.0) > 1e-3  # not vacuous
+    np.testing.assert_allclose(sn.const_logdet(p, shape), plain.const_logdet(p, shape) - 32 * np.log(sigma), atol=1e-6)
+
+
+def test_invertible_1x1_conv_log_det_is_pixels_times_log_det_w():
+    layer = L.Invertible1x1Conv()
+    p = {"w": jnp.array([[2.0, 0.3, 0.0], [0.0, 1.0, 0.5], [0.1, 0.0, 0.5]])}
+    np.testing.assert_allclose(layer.const_logdet(p, (2, 3, 3)), 6 * np.log(abs(np.linalg.det(p["w"]))), rtol=1e-12)
+    with pytest.raises(ValueError, match="Invertible1x1Conv expects"):
+        layer.init(jax.random.PRNGKey(0), (6,))

@@ -115,3 +115,15 @@ def test_time_budget_stops_each_objective_before_the_step_cap(tmp_path):
                     "--eval-every", "0", "--inpaint-steps", "0", "--ckpt-every", "100000")
     assert 10 <= r["steps"] < 1000000 and r["steps"] % 10 == 0  # stopped at a log step, after the budget
     assert r["train_seconds"] >= 0.3
+
+
+@pytest.mark.parametrize("arch_args", [
+    ["--arch", "glow", "--glow-blocks", "2", "--glow-block-size", "2", "--glow-width", "16"],
+    ["--arch", "cnn", "--kernel-size", "3", "--spectral-norm", "--residual"],
+], ids=["glow", "cnn-spectral-norm"])
+def test_glow_and_cnn_flows_train_end_to_end(tmp_path, arch_args):
+    """The image architectures other than FC run through train.main (ML and score matching) and learn."""
+    with jax.enable_x64(False):
+        res = _run(tmp_path, *arch_args, "--objectives", "ml,ssm", "--steps", "40", "--eval-every", "0", "--inpaint-steps", "0")
+    for r in res:
+        assert np.isfinite(r["test_nll"]) and r["test_nll"] < 9.0, r
