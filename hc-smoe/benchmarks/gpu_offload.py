@@ -1,6 +1,8 @@
 """HC-SMoE on a GPU: layer-by-layer calibration on the GPU (`merge.py --device cuda`) and the accelerate
 offload path (`--device auto`: part of the model on the GPU, part in CPU RAM, part on disk) give the
-same expert groups and the same reduced model; wall time and peak GPU memory of each.
+same expert groups and the same reduced model; wall time and peak GPU memory of each. Where the two
+reduced checkpoints differ, it lists the tensors that differ and checks that evaluating one of them twice
+gives the same logits (so that a difference is located in the weights, not in the evaluation).
 
 No pretrained MoE can be downloaded, so the source model is a randomly initialised transformers MoE
 (Mixtral or Qwen3-MoE class) saved to disk first: the groups are meaningless as a compression result,
@@ -96,11 +98,25 @@ def main(argv=None):
     (da, ga, *_), (db, gb, *_) = out.values()
     same = sum(ga[k] == gb[k] for k in ga)
     print(f"expert groups identical in {same}/{len(ga)} layers")
+    from safetensors.torch import load_file
+
     from hcsmoe.checkpoint import load_reduced
 
+    ta, tb = [{k: v for f in sorted(os.listdir(x)) if f.endswith(".safetensors")
+               for k, v in load_file(os.path.join(x, f)).items()} for x in (da, db)]
+    differ = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    print(f"checkpoint tensors differing: {len(differ)} of {len(ta)}; non-expert ones among them: "
+          f"{[k for k in differ if '.experts.' not in k] or 'none'}")
+    for k in differ:
+        print(f"  {k}: {int((ta[k] != tb[k]).sum())} of {ta[k].numel()} entries differ, max |a - b| "
+              f"{(ta[k].float() - tb[k].float()).abs().max().item():.3g}")
     ids = torch.randint(0, 256, (2, 128), generator=torch.Generator().manual_seed(1)).to(dev)
     with torch.no_grad():
-        la, lb = [load_reduced(x, dtype=getattr(torch, dtype)).to(dev).eval()(input_ids=ids).logits.float() for x in (da, db)]
+        ma = load_reduced(da, dtype=getattr(torch, dtype)).to(dev).eval()
+        la, la2 = ma(input_ids=ids).logits.float(), ma(input_ids=ids).logits.float()
+        del ma
+        lb = load_reduced(db, dtype=getattr(torch, dtype)).to(dev).eval()(input_ids=ids).logits.float()
+    print(f"the same reduced model evaluated twice: bit-identical {bool(torch.equal(la, la2))}")
     print(f"reduced models' logits: max |a - b| = {(la - lb).abs().max().item():.3g} (bit-identical: {bool(torch.equal(la, lb))})")
     print(f"device: {torch.cuda.get_device_name() if cuda else 'cpu'}, torch {torch.__version__}, "
           f"transformers {__import__('transformers').__version__}, {os.cpu_count()} CPU cores")

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -127,6 +128,16 @@ class _Accumulator:
         )
 
 
+def pre_layer_modules(model, layers: nn.ModuleList) -> list[nn.Module]:
+    """The modules next to the decoder layers in the base model (embeddings, rotary embedding, final norm):
+    what runs before decoder layer 0."""
+    for m in model.modules():
+        children = list(m.children())
+        if any(c is layers for c in children):
+            return [c for c in children if c is not layers]
+    raise RuntimeError("the decoder layers are not a child of any module of the model")
+
+
 @torch.no_grad()
 def collect_stats(model, batches: list[torch.Tensor], device: str | torch.device | None = None,
                   max_stored_tokens: int = 4096, progress: bool = True) -> dict[int, LayerStats]:
@@ -147,22 +158,31 @@ def collect_stats(model, batches: list[torch.Tensor], device: str | torch.device
     was_training = model.training
     model.eval()
 
-    # 1. capture what enters decoder layer 0 (hidden states + mask / rotary embeddings kwargs)
+    # 1. capture what enters decoder layer 0 (hidden states + mask / rotary embeddings kwargs), computed on the device
+    #    the layers will run on: the rotary cos/sin tables are rounded to the model's dtype, and a table computed on
+    #    the CPU can differ from one computed on the GPU in a few bf16 entries (different cos/sin routines), which
+    #    would make `--device cuda` and `--device auto` calibrate on different hidden states
     captured = []
 
     def grab(module, args, kwargs):
         captured.append((args, kwargs))
         raise _StopForward
 
+    first_device = model_device if auto else device
+    moved = [] if first_device == model_device else pre_layer_modules(model, layers)
     h = layers[0].register_forward_pre_hook(grab, with_kwargs=True)
     try:
+        for m in moved:
+            m.to(first_device)
         for ids in batches:
             try:
-                model(input_ids=ids.to(model_device), use_cache=False)
+                model(input_ids=ids.to(first_device), use_cache=False)
             except _StopForward:
                 pass
     finally:
         h.remove()
+        for m in moved:
+            m.to(model_device)
     hidden = [_to(a[0] if a else kw.pop("hidden_states"), "cpu") for a, kw in captured]
     kwargs = [{k: v for k, v in kw.items()} for _, kw in captured]
     for a, kw in captured:

@@ -126,3 +126,14 @@ def test_qwen_dense_mlp_only_layers_are_skipped(ids):
     assert sorted(stats) == [0, 2]
     reduce_model(model, stats, ReduceConfig(num_experts=5))
     assert torch.isfinite(model(input_ids=ids).logits).all()
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_pre_layer_modules_are_what_sits_beside_the_decoder_layers(family):
+    """Calibration moves these to the calibration device for the capture before layer 0 (embeddings, rotary tables)."""
+    from hcsmoe.calibration import pre_layer_modules
+
+    m = build_tiny(family)
+    mods = pre_layer_modules(m, m.model.layers)
+    assert any(x is m.model.embed_tokens for x in mods) and any(x is m.model.rotary_emb for x in mods)
+    assert all(x is not m.model.layers for x in mods) and all(x is not m.lm_head for x in mods)

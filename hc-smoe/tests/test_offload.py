@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 
 from hcsmoe.calibration import collect_stats
 from hcsmoe.checkpoint import save_reduced
+from hcsmoe.families import moe_blocks
 from hcsmoe.methods import ReduceConfig, reduce_model
 from hcsmoe.offload import is_offloaded, module_tensor
 from hcsmoe.toy import build_tiny
@@ -26,13 +27,15 @@ def source(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("placement", ["explicit-disk", "max-memory"])
-@pytest.mark.parametrize("method", ["hc-smoe", "o-prune"])
-def test_offloaded_model_reduces_exactly_like_the_in_memory_one(source, ids, tmp_path, placement, method):
-    ref = AutoModelForCausalLM.from_pretrained(source).eval()
+@pytest.mark.parametrize("placement,method,dtype", [
+    ("explicit-disk", "hc-smoe", torch.float32), ("max-memory", "hc-smoe", torch.float32),
+    ("explicit-disk", "o-prune", torch.float32), ("max-memory", "o-prune", torch.float32),
+    ("explicit-disk", "hc-smoe", torch.bfloat16), ("max-memory", "o-prune", torch.bfloat16)])
+def test_offloaded_model_reduces_exactly_like_the_in_memory_one(source, ids, tmp_path, placement, method, dtype):
+    ref = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).eval()
     kw = ({"device_map": DISK_MAP} if placement == "explicit-disk"
-          else {"device_map": "auto", "max_memory": {"cpu": 400_000}})      # ~1.3 MB model: the rest goes to disk
-    off = AutoModelForCausalLM.from_pretrained(source, offload_folder=str(tmp_path / "offload"), **kw).eval()
+          else {"device_map": "auto", "max_memory": {"cpu": 400_000 if dtype == torch.float32 else 200_000}})
+    off = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, offload_folder=str(tmp_path / "offload"), **kw).eval()
     offloaded = [is_offloaded(layer) for layer in off.model.layers]
     assert sum(offloaded) >= 2                                                 # the test really offloads
     layer = off.model.layers[offloaded.index(True)]
@@ -52,11 +55,16 @@ def test_offloaded_model_reduces_exactly_like_the_in_memory_one(source, ids, tmp
     info_off = reduce_model(off, stats_off, cfg)
     assert info_off == info_ref
     assert not any(is_offloaded(layer) for layer in off.model.layers)        # reduced layers are loaded for good
+    for (_, a), (_, b) in zip(moe_blocks(want), moe_blocks(off)):              # the merged (or kept) weights, bit for bit
+        assert a.experts.gate_up_proj.dtype == dtype
+        torch.testing.assert_close(b.experts.gate_up_proj, a.experts.gate_up_proj, rtol=0, atol=0)
+        torch.testing.assert_close(b.experts.down_proj, a.experts.down_proj, rtol=0, atol=0)
     logits = want(input_ids=ids).logits
     torch.testing.assert_close(off(input_ids=ids).logits, logits, rtol=0, atol=0)
 
     layout = save_reduced(off, str(tmp_path / "reduced"))
-    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "reduced", trust_remote_code=layout == "remote").eval()
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "reduced", dtype=dtype,
+                                                  trust_remote_code=layout == "remote").eval()
     torch.testing.assert_close(loaded(input_ids=ids).logits, logits, rtol=0, atol=0)
 
 
