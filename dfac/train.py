@@ -55,7 +55,7 @@ def settings(cfg, alg, t_max, **kw) -> JobSettings:
                 epsilon_start=cfg.epsilon_start, epsilon_finish=cfg.epsilon_finish, epsilon_anneal_time=cfg.epsilon_anneal_time,
                 rnn_hidden=cfg.per_alg("rnn_hidden_overrides", alg, cfg.rnn_hidden), mixing_embed_dim=cfg.mixing_embed_dim,
                 hypernet_embed=cfg.hypernet_embed, n_quantiles=cfg.per_alg("n_quantiles", alg, 8),
-                n_act_quantiles=cfg.n_act_quantiles, kappa=cfg.kappa, device=cfg.device, updates_per_run=cfg.updates_per_run,
+                n_act_quantiles=cfg.n_act_quantiles, n_greedy_quantiles=cfg.n_greedy_quantiles, kappa=cfg.kappa, device=cfg.device, updates_per_run=cfg.updates_per_run,
                 test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval,
                 save_buffer=cfg.save_buffer, qplex_attention=cfg.qplex_attention, n_head=cfg.n_head,
                 attend_reg_coef=cfg.attend_reg_coef, optimizer=cfg.optimizer, double_q=cfg.double_q)

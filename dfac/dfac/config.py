@@ -50,6 +50,9 @@ class Config:
     hypernet_embed: int = 64
     n_quantiles: str = "ddn=1,diql=1,dmix=8,dplex=8"  # N (and N') per algorithm (official yaml)
     n_act_quantiles: int = 32  # N^ for acting
+    # K of IQN's Algorithm 1: fresh fractions whose mean picks the target's greedy action a*;
+    # 0 = the mean of the N' target samples themselves (official DFAC code; with N' = 1 a single quantile)
+    n_greedy_quantiles: int = 0
     qplex_attention: bool = True  # QPLEX / DPLEX: Qatten attention weights w_i(s) (official); false: dmaq_general's |hyper_w(s)|
     n_head: int = 4  # Qatten attention heads
     attend_reg_coef: float = 1e-3  # Qatten attention-logit regulariser
@@ -95,6 +98,8 @@ class Config:
         for name in ("t_max", "n_envs", "batch_size", "buffer_size", "test_episodes", "matrix_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.n_greedy_quantiles < 0:
+            raise ValueError("n_greedy_quantiles must be >= 0 (0: the target samples pick the target action)")
         if self.optimizer not in ("auto", "adam", "rmsprop"):
             raise ValueError(f"optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
         if self.batch_size > self.buffer_size:

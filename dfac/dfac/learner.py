@@ -35,7 +35,7 @@ def unroll(agent, batch, n_actions: int, taus=None):
 class Learner:
     def __init__(self, alg: str, agent, mixer, n_actions: int, gamma: float = 0.99, lr: float = 5e-4,
                  grad_clip: float = 10.0, n_quantiles: int = 8, n_target_quantiles: int = 8, kappa: float = 1.0,
-                 double_q: bool = True, optimizer: str = "auto"):
+                 double_q: bool = True, optimizer: str = "auto", n_greedy_quantiles: int = 0):
         if alg not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {alg!r}; choose from {sorted(ALGORITHMS)}")
         self.alg, self.distributional = alg, ALGORITHMS[alg][0]
@@ -44,6 +44,9 @@ class Learner:
         self.target_mixer = copy.deepcopy(mixer) if mixer is not None else None
         self.gamma, self.grad_clip, self.kappa = gamma, grad_clip, kappa
         self.N, self.N_target, self.double_q = n_quantiles, n_target_quantiles, double_q
+        # K of IQN's Algorithm 1: the target's greedy action a* = argmax_a (1/K) sum_k Z'(tau~_k, a) on K fresh
+        # fractions; 0 = the mean of the N' target samples themselves (official DFAC iqn_learner)
+        self.K = n_greedy_quantiles
         self.params = list(agent.parameters()) + (list(mixer.parameters()) if mixer is not None else [])
         if optimizer == "auto":  # official DFAC yaml: Adam; the expected-value baselines (PyMARL, QPLEX): RMSProp
             optimizer = "adam" if self.distributional else "rmsprop"
@@ -101,15 +104,27 @@ class Learner:
         td = (q_tot - y.detach()) * m
         return td.pow(2).sum() / m.sum(), {"q_taken_mean": (q_tot * m).sum().item() / m.sum().item()}
 
+    @torch.no_grad()
+    def target_quantiles(self, batch):
+        """The target network's N' quantile samples Z_i'(tau'_j, .) [B, T+1, n, A, N'], its mean estimate E[Z_i'] over the
+        available actions (unavailable: -1e10) and the greedy target action a* = argmax_a E[Z_i'(a)] (no double Q).
+        E[Z_i'] is the mean over K fresh fractions (IQN's Algorithm 1) or, with K = 0, over the N' target samples."""
+        B, T1, n = batch["obs"].shape[:3]
+        target_taus = self._taus(B, T1, n, self.N_target)
+        if self.K:  # one unroll evaluates the N' target fractions and the K greedy fractions
+            tz = unroll(self.target_agent, batch, self.n_actions, torch.cat([target_taus, self._taus(B, T1, n, self.K)], -1))
+            tz, t_mean = tz[..., : self.N_target], tz[..., self.N_target:].mean(-1)
+        else:
+            tz = unroll(self.target_agent, batch, self.n_actions, target_taus)
+            t_mean = tz.mean(-1)
+        t_mean = t_mean.masked_fill(batch["avail"] == 0, -1e10)
+        return tz, t_mean, t_mean[:, 1:].argmax(-1)
+
     def _dist_loss(self, batch, r, term, mask, avail, actions, state):
         B, T1, n = batch["obs"].shape[:3]
         taus = self._taus(B, T1, n, self.N)
         z = unroll(self.agent, batch, self.n_actions, taus)  # [B, T+1, n, A, N]
-        with torch.no_grad():
-            target_taus = self._taus(B, T1, n, self.N_target)
-            tz = unroll(self.target_agent, batch, self.n_actions, target_taus)  # [B, T+1, n, A, N']
-            t_mean = tz.mean(-1).masked_fill(avail == 0, -1e10)
-            next_a = t_mean[:, 1:].argmax(-1)  # greedy on the target's mean, no double Q
+        tz, t_mean, next_a = self.target_quantiles(batch)
         a = actions[:, :-1]
         chosen = z[:, :-1].gather(3, a[..., None, None].expand(B, T1 - 1, n, 1, self.N)).squeeze(3)  # Z_i(tau_i, a_i)
         target_chosen = tz[:, 1:].gather(3, next_a[..., None, None].expand(B, T1 - 1, n, 1, self.N_target)).squeeze(3)

@@ -36,6 +36,7 @@ class JobSettings:
     hypernet_embed: int = 64
     n_quantiles: int = 8
     n_act_quantiles: int = 32
+    n_greedy_quantiles: int = 0  # K: fractions whose mean picks the target's greedy action (0: the N' target samples)
     kappa: float = 1.0
     qplex_attention: bool = True  # QPLEX / DPLEX: Qatten-weighted transformation (official dmaq_qatten / DPLEX)
     attend_reg_coef: float = 1e-3
@@ -67,7 +68,7 @@ def build(alg: str, env, s: JobSettings):
         mixer.to(s.device)
     learner = Learner(alg, agent, mixer, env.n_actions, gamma=s.gamma, lr=s.lr, grad_clip=s.grad_clip,
                       n_quantiles=s.n_quantiles, n_target_quantiles=s.n_quantiles, kappa=s.kappa,
-                      double_q=s.double_q, optimizer=s.optimizer)
+                      double_q=s.double_q, optimizer=s.optimizer, n_greedy_quantiles=s.n_greedy_quantiles)
     controller = Controller(agent, env.n_agents, env.n_actions, distributional, s.n_act_quantiles)
     return learner, controller
 

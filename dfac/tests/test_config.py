@@ -41,3 +41,10 @@ def test_defaults_are_the_official_hyperparameters():
     c = Config()
     assert (c.lr, c.gamma, c.grad_clip, c.batch_size, c.buffer_size, c.target_update_interval) == (5e-4, 0.99, 10.0, 32, 5000, 200)
     assert (c.epsilon_start, c.epsilon_finish, c.epsilon_anneal_time, c.n_act_quantiles) == (1.0, 0.05, 50_000, 32)
+
+
+def test_paper_scale_configs_make_one_update_per_episode():
+    # the official DFAC yaml use PyMARL's episode runner: one learner update after every episode
+    for name in sorted(p.stem for p in CONFIG_DIR.glob("*.json") if p.stem.startswith(("paper-", "smax-"))):
+        cfg = parse_args(["--config", name])
+        assert cfg.updates_per_run == cfg.n_envs, name
