@@ -292,7 +292,7 @@ def main(argv=None):
         plot_multigoal(rows, ref, os.path.join(run_dir, "multigoal_density.png"))
         d = cfg.multigoal
         table += (f"\n\n## MultiGoal demo ({d.steps} steps, seeds {list(cfg.seeds)}, {time.time() - t0:.0f} s): "
-                  f"at s = (0, 0); {d.rollouts} stochastic rollouts of <= {d.rollout_steps} steps\n\n"
+                  f"at s = (0, 0); {d.rollouts} stochastic rollouts from (0, 0) of <= {d.rollout_steps} steps\n\n"
                   + report_table(rows, ref) + "\n")
     with open(os.path.join(run_dir, "results.md"), "w") as f:
         f.write(table + "\n")

@@ -8,6 +8,7 @@ reached by stochastic rollouts. Writes the density / rollout figure to --out.
 
     python benchmarks/multigoal_modes.py                                 # the paper's toy settings, seeds 1 2 3
     python benchmarks/multigoal_modes.py --demo.steps 12000 --algos meow # any MultiGoalDemo field
+    python benchmarks/multigoal_modes.py --fit-steps 3000                # + the flow fitted to pi*(.|0) (no RL)
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class Args:
     seeds: tuple[int, ...] = (1, 2, 3)
     algos: tuple[str, ...] = ("meow", "sac")
     out: str = "runs/multigoal_modes.png"
+    fit_steps: int = 0
+    """> 0: also fit MEow's flow to pi*(.|0) by maximum likelihood for this many Adam steps (capacity check, no RL)"""
 
 
 def main(argv=None):
@@ -40,10 +43,11 @@ def main(argv=None):
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     res = train_multigoal(cfg, args.seeds, args.algos)
     t1 = time.time()
-    rows, ref = mode_report(res, args.demo, args.seeds, jax.random.PRNGKey(7))
+    rows, ref = mode_report(res, args.demo, args.seeds, jax.random.PRNGKey(7), fit_steps=args.fit_steps)
     plot_multigoal(rows, ref, args.out)
     d = args.demo
     print(f"\nMultiGoal: {d.steps} steps ({d.warmup} warm-up), gamma {d.gamma}, MEow alpha {d.meow_alpha} tau {d.meow_tau} "
+          f"init {d.meow_init} "
           f"log sigma in [{d.meow_sigma_min}, {d.meow_sigma_max}], SAC alpha {d.sac_alpha}; seeds {list(args.seeds)}; "
           f"rollouts {d.rollouts} x <= {d.rollout_steps} steps; training {t1 - t0:.0f} s, report {time.time() - t1:.0f} s\n")
     print(report_table(rows, ref))

@@ -21,10 +21,12 @@ class MultiGoalDemo:
     meow_tau: float = 0.0005
     meow_sigma_min: float = -2.0
     meow_sigma_max: float = 1.0
+    meow_init: Literal["flax", "official"] = "official"
+    """the flow's initialisation on the toy (MEowHParams.init_scheme); the official toy uses the PyTorch one"""
     sac_alpha: float = 2.5
     """SAC's fixed temperature on the toy (no autotuning, same as MEow's by default)"""
     rollouts: int = 200
-    """stochastic rollouts from the origin used to count the goals each policy reaches"""
+    """stochastic rollouts started exactly at the origin, used to count the goals each policy reaches"""
     rollout_steps: int = 100
     """each counted / plotted rollout runs until it reaches a goal or for this many steps"""
 

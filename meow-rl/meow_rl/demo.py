@@ -12,9 +12,9 @@ import numpy as np
 from .envs import MULTIGOAL_GOALS, multigoal
 from .flow import MEowFlow
 from .loop import JaxTrainer
-from .meow import make_meow
+from .meow import make_flow, make_meow
 from .sac import Actor, make_sac, tanh_gaussian_log_prob
-from .soft_value_iteration import soft_optimal_log_pi, soft_value_iteration
+from .soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_value_iteration
 
 GOAL_NAMES = ("+x", "-x", "+y", "-y")  # order of MULTIGOAL_GOALS
 
@@ -28,7 +28,7 @@ def train_multigoal(cfg, seeds=(1,), algos=("meow", "sac")):
     for algo in algos:
         if algo == "meow":
             hp = replace(cfg.meow, gamma=demo.gamma, alpha=demo.meow_alpha, tau=demo.meow_tau,
-                         sigma_min=demo.meow_sigma_min, sigma_max=demo.meow_sigma_max)
+                         sigma_min=demo.meow_sigma_min, sigma_max=demo.meow_sigma_max, init_scheme=demo.meow_init)
             agent = make_meow(hp, env.obs_dim, env.act_dim)
         else:
             hp = replace(cfg.sac, gamma=demo.gamma, alpha=demo.sac_alpha, autotune=False)
@@ -52,7 +52,7 @@ def action_log_density(algo: str, hp, state, grid):
     """log pi(a | s = origin) on an (N, 2) grid of actions in (-1, 1)^2 (exact for both policies)."""
     s = jnp.zeros((grid.shape[0], 2))
     if algo == "meow":
-        flow = MEowFlow(2, hp.sigma_min, hp.sigma_max, hp.num_couplings, hp.hidden, hp.shift_hidden, hp.dropout)
+        flow = make_flow(hp, 2)
         return flow.apply(state["params"], s, grid, method=MEowFlow.log_prob)
     mean, log_std = Actor(2, hp.hidden).apply(state["pi"], s)
     return tanh_gaussian_log_prob(mean, log_std, grid)
@@ -63,7 +63,7 @@ def soft_value_at_origin(algo: str, hp, state) -> float:
     whose V is only a Monte Carlo estimate."""
     if algo != "meow":
         return float("nan")
-    flow = MEowFlow(2, hp.sigma_min, hp.sigma_max, hp.num_couplings, hp.hidden, hp.shift_hidden, hp.dropout)
+    flow = make_flow(hp, 2)
     v1, v2 = flow.apply(state["params"], jnp.zeros((1, 2)), method=MEowFlow.v_over_alpha)
     return float(hp.alpha * jnp.minimum(v1, v2)[0])
 
@@ -88,39 +88,101 @@ def goal_direction_fractions(actions: np.ndarray) -> np.ndarray:
     return np.bincount(np.argmax(actions @ dirs.T, axis=1), minlength=4) / len(actions)
 
 
-def goals_reached(agent, state, env, n: int, key, steps: int):
-    """n stochastic rollouts from the start distribution, each until it reaches a goal or `steps`
-    steps; returns the per-goal counts (+x, -x, +y, -y) and the (n, steps+1, 2) trajectories."""
-    obs, traj = _rollouts(agent, state, env, n, key, steps)
-    final = traj[-1]
+def _count_goals(final) -> np.ndarray:
+    """Per-goal counts (+x, -x, +y, -y) of final positions (n, 2) within a goal's radius."""
     d = np.linalg.norm(np.asarray(final)[:, None, :] - MULTIGOAL_GOALS[None], axis=-1)
     hit = d.min(axis=1) < 1.0
-    counts = np.bincount(d.argmin(axis=1)[hit], minlength=len(MULTIGOAL_GOALS))
-    traj = np.concatenate([np.asarray(obs)[None], np.asarray(traj)], axis=0).transpose(1, 0, 2)
-    return counts, traj
+    return np.bincount(d.argmin(axis=1)[hit], minlength=len(MULTIGOAL_GOALS))
 
 
-@partial(jax.jit, static_argnums=(0, 2, 3, 5))
-def _rollouts(agent, state, env, n, key, steps):
-    k_reset, k_act = jax.random.split(key)
-    st, obs = jax.vmap(env.reset)(jax.random.split(k_reset, n))
+def goals_reached(agent, state, env, n: int, key, steps: int):
+    """n stochastic rollouts started exactly at the origin, each until it reaches a goal or `steps`
+    steps; returns the per-goal counts (+x, -x, +y, -y) and the (n, steps+1, 2) trajectories."""
+    traj = _rollouts(lambda obs, k: agent.act(state, obs, k, False), env, n, key, steps)
+    return _count_goals(traj[:, -1]), traj
+
+
+def soft_optimal_goals_reached(opt, alpha: float, gamma: float, env, n: int, key, steps: int):
+    """The same rollouts with actions sampled from pi* itself: a cell of pi*'s action grid drawn with
+    probability pi*(cell | s) at every step, then a uniform point inside the cell."""
+    A = np.stack(np.meshgrid(opt.actions, opt.actions, indexing="ij"), -1).reshape(-1, 2)
+    A = jnp.asarray(A, jnp.float32)
+    half = float(opt.actions[1] - opt.actions[0]) / 2
+    v, lo, h = jnp.asarray(opt.v), float(opt.states[0]), float(opt.states[1] - opt.states[0])
+
+    def policy(obs, k):
+        k_c, k_u = jax.random.split(k)
+        q = multigoal_q(v, obs, A, gamma=gamma, lo=lo, h=h)  # (n, M)
+        cell = jax.random.categorical(k_c, q / alpha, axis=-1)
+        return jnp.clip(A[cell] + jax.random.uniform(k_u, (obs.shape[0], 2), minval=-half, maxval=half), -1.0, 1.0)
+
+    traj = _rollouts(policy, env, n, key, steps)
+    return _count_goals(traj[:, -1]), traj
+
+
+def _rollouts(policy, env, n: int, key, steps: int) -> np.ndarray:
+    """n rollouts of `policy(obs, key) -> actions` from s = (0, 0); positions frozen once a goal is
+    reached. Returns (n, steps + 1, 2) positions."""
+    return np.asarray(_rollouts_jit(policy, env, n, key, steps))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 4))
+def _rollouts_jit(policy, env, n, key, steps):
+    obs = jnp.zeros((n, 2))
+    st = {"pos": obs}
 
     def body(c, k):
         st, obs, alive = c
-        a = agent.act(state, obs, k, False)
-        st, obs2, _, term = jax.vmap(env.step)(st, a)
+        st, obs2, _, term = jax.vmap(env.step)(st, policy(obs, k))
         obs2 = jnp.where(alive[:, None], obs2, obs)
         return (st, obs2, alive & ~term), obs2
 
-    _, traj = jax.lax.scan(body, (st, obs, jnp.ones(n, bool)), jax.random.split(k_act, steps))
-    return obs, traj
+    _, traj = jax.lax.scan(body, (st, obs, jnp.ones(n, bool)), jax.random.split(key, steps))
+    return jnp.concatenate([obs[None], traj], axis=0).transpose(1, 0, 2)
 
 
-def mode_report(results, demo, seeds, key, n_samples: int = 4000, **svi):
+def fit_flow_to_optimum(hp, opt, key, steps: int = 3000, batch_size: int = 256):
+    """Capacity check, no RL: fit MEow's flow at the single state s = (0, 0) to pi*(. | 0) by maximum
+    likelihood on samples of pi* (Adam, MEow's lr and gradient clip, dropout on as in training).
+    Returns the fitted parameters: can this flow represent pi*'s four modes at all?"""
+    import optax
+
+    flow = make_flow(hp, 2)
+    A = jnp.asarray(np.stack(np.meshgrid(opt.actions, opt.actions, indexing="ij"), -1).reshape(-1, 2), jnp.float32)
+    log_p = jnp.asarray(soft_optimal_log_pi(opt, hp.alpha, hp.gamma, (0.0, 0.0), A))  # pi* of each grid cell
+    half = float(opt.actions[1] - opt.actions[0]) / 2
+    k_init, k_loop = jax.random.split(key)
+    params = flow.init(k_init, jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    tx = optax.chain(optax.clip_by_global_norm(hp.grad_clip), optax.adam(hp.lr))
+    s = jnp.zeros((batch_size, 2))
+
+    def loss(params, k):
+        k_c, k_u, k_d = jax.random.split(k, 3)
+        a = A[jax.random.categorical(k_c, log_p, shape=(batch_size,))]
+        a = a + jax.random.uniform(k_u, a.shape, minval=-half, maxval=half)
+        return -jnp.mean(flow.apply(params, s, a, False, method=MEowFlow.log_prob, rngs={"dropout": k_d}))
+
+    @jax.jit
+    def run(params, key):
+        def step(c, k):
+            params, opt_state = c
+            g = jax.grad(loss)(params, k)
+            upd, opt_state = tx.update(g, opt_state, params)
+            return (optax.apply_updates(params, upd), opt_state), None
+
+        (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), jax.random.split(key, steps))
+        return params
+
+    return {"params": run(params, k_loop)}
+
+
+def mode_report(results, demo, seeds, key, n_samples: int = 4000, fit_steps: int = 0, **svi):
     """Per algorithm and seed, measured at the origin s = (0, 0): the density's modes, the fraction
     of sampled actions per goal direction, the total-variation distance of the density to the
     soft-optimal pi*, and the goals reached by `demo.rollouts` rollouts of `demo.rollout_steps`
-    steps. Returns (rows, reference) where reference describes pi* itself."""
+    steps started at the origin. Returns (rows, reference) where reference describes pi* itself
+    (its goals from the same rollouts with actions drawn from pi*). With `fit_steps` > 0 a last row
+    (algo "fit") is MEow's flow fitted to pi*(.|0) by maximum likelihood (`fit_flow_to_optimum`)."""
     A1, A2, grid = action_grid()
     opt = soft_value_iteration(demo.meow_alpha, demo.gamma, **svi)  # svi: grid options (tests use a coarse one)
     logp_opt = soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, (0.0, 0.0), grid)
@@ -130,6 +192,8 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, **svi):
     ref = {"density": p_opt, "modes": count_modes(p_opt, (A1, A2)), "residual": opt.residual, "v0": float(opt.v[mid, mid]),
            "v": opt.v, "states": opt.states,
            "directions": np.bincount(sector, weights=p_opt.ravel(), minlength=4)}
+    ref["goals"], ref["traj"] = soft_optimal_goals_reached(opt, demo.meow_alpha, demo.gamma, multigoal(), demo.rollouts,
+                                                           jax.random.fold_in(key, 10_000), demo.rollout_steps)
     rows = []
     for algo, r in results.items():
         n_seeds = jax.tree_util.tree_leaves(r["states"])[0].shape[0]
@@ -145,6 +209,19 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, **svi):
                          "v0": soft_value_at_origin(algo, r["hp"], st),
                          "directions": goal_direction_fractions(samples), "tv_to_optimum": 0.5 * np.abs(p - p_opt).sum(),
                          "goals": counts, "traj": traj})
+    if fit_steps > 0:
+        hp = next((r["hp"] for a, r in results.items() if a == "meow"), None)
+        if hp is None:
+            raise ValueError("fit_steps needs the meow results (its hyperparameters)")
+        st = fit_flow_to_optimum(hp, opt, jax.random.fold_in(key, 20_000), fit_steps)
+        logp = np.asarray(action_log_density("meow", hp, st, grid), np.float64).reshape(A1.shape)
+        p = np.exp(logp - logp.max())
+        p /= p.sum()
+        samples = np.asarray(make_flow(hp, 2).apply(st["params"], jnp.zeros((n_samples, 2)), jax.random.normal(
+            jax.random.fold_in(key, 20_001), (n_samples, 2)), method=MEowFlow.sample))
+        rows.append({"algo": "fit", "seed": "-", "density": p, "modes": count_modes(p, (A1, A2)), "v0": float("nan"),
+                     "directions": goal_direction_fractions(samples), "tv_to_optimum": 0.5 * np.abs(p - p_opt).sum(),
+                     "goals": None, "traj": None})
     return rows, ref
 
 
@@ -159,7 +236,8 @@ def plot_multigoal(rows, ref, path, n_traj: int = 50):
     first = {}
     for r in rows:
         first.setdefault(r["algo"], r)
-    panels = [("soft-optimal pi* (soft value iteration)", ref)] + [(a.upper(), r) for a, r in first.items()]
+    names = {"fit": "MEow flow fit to pi*(.|0) (no RL)"}
+    panels = [("soft-optimal pi* (soft value iteration)", ref)] + [(names.get(a, a.upper()), r) for a, r in first.items()]
     fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 9.5), squeeze=False)
     for col, (title, r) in enumerate(panels):
         ax = axes[0, col]
@@ -169,14 +247,16 @@ def plot_multigoal(rows, ref, path, n_traj: int = 50):
         ax.set_title(f"{title}: pi(a|s=(0,0)), {len(r['modes'])} mode(s) (+)")
         ax.set_xlabel("a_x"); ax.set_ylabel("a_y"); ax.set_aspect("equal")
         ax = axes[1, col]
-        if "traj" in r:
+        if "v" in r:  # the reference: V*(s) under its rollouts
+            im = ax.pcolormesh(r["states"], r["states"], r["v"].T, cmap="Greys_r", shading="auto")
+            fig.colorbar(im, ax=ax, fraction=0.046, label="V*(s)")
+        if r.get("traj") is not None:
             for t in r["traj"][:n_traj]:
                 ax.plot(t[:, 0], t[:, 1], lw=0.7, alpha=0.7)
-            ax.set_title(f"{title}: {n_traj} rollouts; goals reached\n(+x,-x,+y,-y) {r['goals'].tolist()} of {len(r['traj'])}")
+            ax.set_title(f"{title}:\n{n_traj} rollouts from (0,0); goals reached (+x,-x,+y,-y)\n"
+                         f"{r['goals'].tolist()} of {len(r['traj'])}")
         else:
-            im = ax.pcolormesh(r["states"], r["states"], r["v"].T, cmap="viridis", shading="auto")
-            fig.colorbar(im, ax=ax, fraction=0.046)
-            ax.set_title("soft-optimal value V*(s) (soft value iteration)")
+            ax.set_title(f"{title}: fitted at s = (0,0) only, no rollouts")
         ax.scatter(MULTIGOAL_GOALS[:, 0], MULTIGOAL_GOALS[:, 1], c="red", s=80, marker="*")
         ax.set_xlim(-7, 7); ax.set_ylim(-7, 7); ax.set_aspect("equal")
     fig.tight_layout()
@@ -187,14 +267,16 @@ def plot_multigoal(rows, ref, path, n_traj: int = 50):
 def report_table(rows, ref) -> str:
     """Markdown table of mode_report's measurements."""
     fmt = lambda v: " / ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    goals = lambda g: "-" if g is None else " / ".join(str(int(c)) for c in g)  # noqa: E731
+    n = len(ref["traj"])
     lines = ["| policy | seed | modes of pi(a|s=0) (positions) | action fraction per goal dir. (+x/-x/+y/-y) | "
-             "TV to pi* | V(0) | goals reached (+x/-x/+y/-y) |", "|---|---|---|---|---|---|---|",
+             f"TV to pi* | V(0) | goals reached from (0,0) (+x/-x/+y/-y) of {n} |", "|---|---|---|---|---|---|---|",
              f"| soft-optimal pi* | - | {len(ref['modes'])} ({', '.join(f'({x:.2f},{y:.2f})' for x, y in ref['modes'])}) | "
-             f"{fmt(ref['directions'])} | 0 | {ref['v0']:.1f} | - |"]
+             f"{fmt(ref['directions'])} | 0 | {ref['v0']:.1f} | {goals(ref['goals'])} |"]
+    names = {"fit": "MEow flow fit to pi*(.\\|0), no RL"}
     for r in rows:
         pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in r["modes"][:6]) + (" ..." if len(r["modes"]) > 6 else "")
         v0 = "-" if np.isnan(r["v0"]) else f"{r['v0']:.1f}"
-        goals = " / ".join(str(int(c)) for c in r["goals"])
-        lines.append(f"| {r['algo'].upper()} | {r['seed']} | {len(r['modes'])} ({pos}) | {fmt(r['directions'])} | "
-                     f"{r['tv_to_optimum']:.2f} | {v0} | {goals} |")
+        lines.append(f"| {names.get(r['algo'], r['algo'].upper())} | {r['seed']} | {len(r['modes'])} ({pos}) | "
+                     f"{fmt(r['directions'])} | {r['tv_to_optimum']:.2f} | {v0} | {goals(r['goals'])} |")
     return "\n".join(lines)

@@ -39,16 +39,17 @@ class MEowFlow(nn.Module):
     hidden: int = 64
     shift_hidden: int = 256
     dropout: float = 0.1
+    init_scheme: str = "flax"  # "flax" or "official" (the official PyTorch code's initialisation, networks.MLP)
 
     def setup(self):
-        A = self.action_dim
-        self.log_scale_net = MLP((self.hidden, self.hidden, A), zero_init=True)
+        A, init = self.action_dim, self.init_scheme
+        self.log_scale_net = MLP((self.hidden, self.hidden, A), zero_init=True, init_scheme=init)
         self.translations = [
-            MLP((self.hidden, self.hidden, A), layer_norm=True, dropout=self.dropout)
+            MLP((self.hidden, self.hidden, A), layer_norm=True, dropout=self.dropout, init_scheme=init)
             for _ in range(self.num_couplings)
         ]
-        self.shift1 = MLP((self.shift_hidden, self.shift_hidden, 1), zero_init=True)
-        self.shift2 = MLP((self.shift_hidden, self.shift_hidden, 1), zero_init=True)
+        self.shift1 = MLP((self.shift_hidden, self.shift_hidden, 1), zero_init=True, init_scheme=init)
+        self.shift2 = MLP((self.shift_hidden, self.shift_hidden, 1), zero_init=True, init_scheme=init)
         self.masks = coupling_masks(A, self.num_couplings)
 
     # -- prior ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ no value network and no Monte Carlo estimate of the soft value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,14 @@ class MEowHParams:
     hidden: int = 64
     shift_hidden: int = 256
     dropout: float = 0.1
+    init_scheme: Literal["flax", "official"] = "flax"
+    """flax: orthogonal(sqrt 2) hidden layers, zero biases, zero output layer of the prior-scale/shift nets;
+    official: the official PyTorch code's (orthogonal(1), PyTorch uniform biases, ALL weights of the
+    prior-scale/shift nets zero, one Swish beta per unit) -- see networks.MLP"""
+
+
+def make_flow(hp: MEowHParams, act_dim: int) -> MEowFlow:
+    return MEowFlow(act_dim, hp.sigma_min, hp.sigma_max, hp.num_couplings, hp.hidden, hp.shift_hidden, hp.dropout, hp.init_scheme)
 
 
 class Agent(NamedTuple):
@@ -43,7 +51,7 @@ class Agent(NamedTuple):
 
 
 def make_meow(hp: MEowHParams, obs_dim: int, act_dim: int) -> Agent:
-    flow = MEowFlow(act_dim, hp.sigma_min, hp.sigma_max, hp.num_couplings, hp.hidden, hp.shift_hidden, hp.dropout)
+    flow = make_flow(hp, act_dim)
     tx = optax.chain(optax.clip_by_global_norm(hp.grad_clip), optax.adam(hp.lr))
 
     def init(key):
@@ -78,7 +86,7 @@ def make_meow(hp: MEowHParams, obs_dim: int, act_dim: int) -> Agent:
 
 def bellman_error(hp: MEowHParams, obs_dim: int, act_dim: int, state, batch):
     """Soft Bellman error of the online flow (eval mode) against its target: used by tests."""
-    flow = MEowFlow(act_dim, hp.sigma_min, hp.sigma_max, hp.num_couplings, hp.hidden, hp.shift_hidden, hp.dropout)
+    flow = make_flow(hp, act_dim)
     v1_t, v2_t = flow.apply(state["target"], batch["next_obs"], method=MEowFlow.v_over_alpha)
     y = batch["reward"] + hp.gamma * (1.0 - batch["done"]) * hp.alpha * jnp.minimum(v1_t, v2_t)
     q1, q2 = flow.apply(state["params"], batch["obs"], batch["action"], method=MEowFlow.q_over_alpha)

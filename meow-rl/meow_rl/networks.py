@@ -4,23 +4,38 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 
 class Swish(nn.Module):
-    """Swish with a learnable slope: x * sigmoid(beta * x) (beta initialised to 1)."""
+    """Swish with a learnable slope: x * sigmoid(beta * x) (beta initialised to 1); one beta per
+    unit when `per_unit` (the official code's nf/nets.py), else one shared scalar."""
+
+    per_unit: bool = False
 
     @nn.compact
     def __call__(self, x):
-        beta = self.param("beta", nn.initializers.ones, (1,))
+        beta = self.param("beta", nn.initializers.ones, (x.shape[-1],) if self.per_unit else (1,))
         return x * nn.sigmoid(beta * x)
 
 
+def torch_bias_init(fan_in: int):
+    """PyTorch's default nn.Linear bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
 class MLP(nn.Module):
-    """Dense stack. `zero_init` zeroes the output layer (MEow's prior-scale and shift nets start at 0).
+    """Dense stack. `zero_init` marks MEow's prior-scale and shift nets, which start at 0.
 
     activation: "swish" (learnable beta, the MEow nets) or "relu" (the SAC nets).
+    init_scheme: "flax" -- hidden layers orthogonal(sqrt 2), output orthogonal(1) (zero when `zero_init`),
+          zero biases, one Swish beta, LayerNorm eps 1e-6;
+          "official" -- the official MEow code's (PyTorch) init: orthogonal(1) weights in every layer
+          (all-zero weights in every layer when `zero_init`), PyTorch's default uniform biases, one
+          Swish beta per unit, LayerNorm eps 1e-5.
     """
 
     features: Sequence[int]
@@ -28,27 +43,35 @@ class MLP(nn.Module):
     layer_norm: bool = False
     dropout: float = 0.0
     zero_init: bool = False
+    init_scheme: str = "flax"
+
+    def _dense(self, x, width, last: bool):
+        if self.init_scheme == "official":
+            kernel = nn.initializers.zeros if self.zero_init else nn.initializers.orthogonal(1.0)
+            return nn.Dense(width, kernel_init=kernel, bias_init=torch_bias_init(x.shape[-1]))(x)
+        if last:
+            kernel = nn.initializers.zeros if self.zero_init else nn.initializers.orthogonal(1.0)
+        else:
+            kernel = nn.initializers.orthogonal(np.sqrt(2.0))
+        return nn.Dense(width, kernel_init=kernel)(x)
 
     @nn.compact
     def __call__(self, x, deterministic: bool = True):
+        if self.init_scheme not in ("flax", "official"):
+            raise ValueError(f"init_scheme must be 'flax' or 'official', got {self.init_scheme!r}")
+        official = self.init_scheme == "official"
         for width in self.features[:-1]:
-            x = nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x)
+            x = self._dense(x, width, last=False)
             if self.layer_norm:
-                x = nn.LayerNorm()(x)
-            x = Swish()(x) if self.activation == "swish" else nn.relu(x)
+                x = nn.LayerNorm(epsilon=1e-5 if official else 1e-6)(x)
+            x = Swish(per_unit=official)(x) if self.activation == "swish" else nn.relu(x)
             if self.dropout > 0.0:
                 x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
-        if self.zero_init:
-            out = nn.Dense(self.features[-1], kernel_init=nn.initializers.zeros, bias_init=nn.initializers.zeros)
-        else:
-            out = nn.Dense(self.features[-1], kernel_init=nn.initializers.orthogonal(1.0))
-        return out(x)
+        return self._dense(x, self.features[-1], last=True)
 
 
 def polyak(target, online, tau: float):
     """theta_target <- tau * theta + (1 - tau) * theta_target."""
-    import jax
-
     return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
 
 

@@ -25,9 +25,9 @@ def _flow_and_params(action_dim, obs_dim=3, seed=0, noise=0.05, **kw):
     return flow, jax.tree_util.tree_unflatten(tree, leaves)
 
 
-@pytest.mark.parametrize("action_dim", [1, 2, 5])
-def test_flow_inverts(action_dim):
-    flow, params = _flow_and_params(action_dim)
+@pytest.mark.parametrize("action_dim,init", [(1, "flax"), (2, "flax"), (5, "flax"), (2, "official")])
+def test_flow_inverts(action_dim, init):
+    flow, params = _flow_and_params(action_dim, init_scheme=init)
     s = jax.random.normal(jax.random.PRNGKey(3), (64, 3))
     z0 = 0.5 * jax.random.normal(jax.random.PRNGKey(4), (64, action_dim))
     a = flow.apply(params, s, z0, method=MEowFlow.forward)
@@ -110,3 +110,29 @@ def test_deterministic_action_is_image_of_prior_mode():
     np.testing.assert_allclose(a_det, a_mode, atol=1e-6)
     a_sto = flow.apply(params, s, eps, False, method=MEowFlow.sample)
     assert float(jnp.abs(a_sto - a_det).max()) > 1e-3
+
+
+def test_official_init_matches_the_pytorch_code():
+    """init="official": prior-scale and shift nets have ALL weights zero (PyTorch-uniform biases), so
+    log sigma(s) and b_k(s) start state-independent; translations orthogonal(1) with uniform biases;
+    one Swish beta per unit. init="flax" differs (orthogonal hidden layers, zero biases)."""
+    flow = MEowFlow(2, hidden=16, shift_hidden=32, init_scheme="official")
+    p = flow.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))["params"]
+    for net, fan_ins in (("log_scale_net", (3, 16, 16)), ("shift1", (3, 32, 32)), ("translations_0", (5, 16, 16))):
+        for i, fan_in in enumerate(fan_ins):
+            d = p[net][f"Dense_{i}"]
+            b = np.asarray(d["bias"])
+            assert np.all(np.abs(b) <= 1 / math.sqrt(fan_in)) and np.all(b != 0.0)
+            if net == "translations_0":
+                w = np.asarray(d["kernel"])
+                np.testing.assert_allclose(w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T, np.eye(min(w.shape)), atol=1e-5)
+            else:
+                assert np.all(np.asarray(d["kernel"]) == 0.0)
+    assert p["translations_0"]["Swish_0"]["beta"].shape == (16,)
+    s = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    ls = flow.apply({"params": p}, s, method=MEowFlow.log_sigma)
+    np.testing.assert_allclose(ls, jnp.broadcast_to(ls[0], ls.shape), atol=1e-6)  # state-independent at init
+    assert float(jnp.abs(ls[0] - (-5.0 - 0.3) / 2).max()) > 1e-4  # ... but not exactly the midpoint (bias)
+    flax = MEowFlow(2, hidden=16, shift_hidden=32).init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))["params"]
+    assert np.all(np.asarray(flax["translations_0"]["Dense_0"]["bias"]) == 0.0)
+    assert flax["translations_0"]["Swish_0"]["beta"].shape == (1,)
