@@ -28,7 +28,7 @@ from tqdm import tqdm
 import configs
 from dlsm import data as data_lib
 from dlsm import evalnets, metrics, models, sampling, steps
-from dlsm.losses import LOSS_TYPES, likelihood_score
+from dlsm.losses import LOSS_TYPES, dlsm_loss_fixed, likelihood_score
 from dlsm.oracle import GaussianMixture, batched
 from dlsm.sde import VESDE
 
@@ -67,6 +67,7 @@ class Config:
     weighting_dlsm: float = 1.0  # DLSM weight sigma^(2 w)
     weighting_ce: float = 0.0  # CE weight sigma^(-2 w_ce)
     coef: float = 0.125  # total = DLSM + coef * CE
+    dlsm_reduce_mean: bool = True  # DLSM residual averaged over data dims (official torch.mean); False: summed
     grad_clip: float = 1.0
     # sampling
     sampler: str = "pc"  # pc (reverse diffusion + Langevin) or ode (probability flow)
@@ -229,7 +230,8 @@ def main(cfg: Config):
     clf_params = {}
     for lt in cfg.losses:
         opt = steps.make_optimizer(cfg.clf_lr, cfg.grad_clip)
-        step_fn = steps.make_classifier_step(clf, score_model, sde, opt, lt, cfg.weighting_dlsm, cfg.weighting_ce, cfg.coef)
+        step_fn = steps.make_classifier_step(clf, score_model, sde, opt, lt, cfg.weighting_dlsm, cfg.weighting_ce, cfg.coef,
+                                             cfg.dlsm_reduce_mean)
         sp = steps.replicate(score_params, mesh) if mesh is not None else score_params
         clf_params[lt], curves[f"clf_{lt}"] = train_phase(f"clf_{lt}", cfg, run_dir, logger, c0, opt, step_fn, cfg.clf_steps,
                                                           cfg.clf_batch, x, y, jax.random.fold_in(k_train, zlib.crc32(lt.encode()) % 2**31), mesh, extra=(sp,))
@@ -290,6 +292,34 @@ def main(cfg: Config):
                     for sg, v in zip(sig_grid, vals):
                         w.writerow([name, kind, f"{sg:.5g}", f"{v:.6g}"])
         plot_score_errors(sig_grid, err_curves, os.path.join(run_dir, "score_errors.png"))
+
+    # 3b) images (no oracle): held-out posterior-score error via the DLSM loss on the test split.
+    # Theorem 1: E||sigma (scale*g + s) + z||^2 = sigma^2 E||scale*g + s - grad log p(x~|y)||^2 + C(sigma),
+    # with C(sigma) the same for every classifier, so the rows differ exactly by their score error.
+    if not toy:
+        sig_grid = np.geomspace(cfg.sigma_min, cfg.sigma_max, cfg.eval_sigmas)
+        rng = np.random.default_rng(cfg.seed + 1)
+        zs = [rng.standard_normal(xt.shape).astype(np.float32) for _ in sig_grid]
+        heldout = jax.jit(lambda f, xx, yy, sg, z, scale: dlsm_loss_fixed(f, score_fn, xx, yy, sg, z, 1.0, True, scale),
+                          static_argnums=(0, 5))
+
+        def heldout_err(lt, scale):  # mean over the sigma grid of the sigma^2-weighted, per-dimension residual
+            vals = [float(heldout(logits.get(lt, logits[cfg.losses[0]]), jnp.asarray(xt), jnp.asarray(yt),
+                                  jnp.full((len(xt),), sg, jnp.float32), jnp.asarray(z), scale)) for sg, z in zip(sig_grid, zs)]
+            return float(np.mean(vals)), vals
+        ref, ref_curve = heldout_err(cfg.losses[0], 0.0)
+        results["_heldout DLSM loss, score model alone (g = 0)"] = ref
+        curves_h = {"score model alone (g = 0)": ref_curve}
+        for name, lt, scale in rows:
+            val, curves_h[name] = heldout_err(lt, scale)
+            results[name]["held-out DLSM loss"] = val
+            results[name]["its reduction vs g=0 (x1e3)"] = 1e3 * (ref - val)
+        with open(os.path.join(run_dir, "heldout_dlsm.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["method", "sigma", "half_mean_sq_residual_sigma2_weighted"])
+            for name, vals in curves_h.items():
+                for sg, v in zip(sig_grid, vals):
+                    w.writerow([name, f"{sg:.5g}", f"{v:.6g}"])
 
     # 4) guided sampling, every class with every guidance (one compiled sampler per method)
     samples = {}

@@ -11,7 +11,13 @@ f_theta(x~, sigma) the noise-conditioned classifier's logits, and
 Theorem 1: with the score model fixed, L_DLSM equals the explicit likelihood score-matching loss
 E || g_theta + s_phi - grad log p_sigma(x~|y) ||^2 up to a constant, so its minimiser makes
 g_theta + s_phi the true posterior score (and, for an exact s_phi, g_theta the true likelihood score).
-The weights are lambda(sigma) = sigma^(2 w): w = 1 is the usual VE weighting, the toy uses w = 2.
+The weights are lambda(sigma) = sigma^(2 w): w = 1 is the usual VE weighting, the toy uses w = 2,
+the official CIFAR classifiers w = 0 (configs/default_cifar_configs.py of chen-hao-chao/dlsm).
+
+Reduction: the official code (losses.py of chen-hao-chao/dlsm and dlsm-toy) takes torch.mean of the
+squared DLSM residual over the batch AND the data dimensions, so `coef` weighs CE against a
+per-dimension DLSM loss; reduce_mean=True does the same. reduce_mean=False sums over the data
+dimensions (a D-times larger DLSM term, i.e. coef / D in the official convention).
 """
 from __future__ import annotations
 
@@ -27,6 +33,12 @@ def _bcast(v, x):
 
 def _sum_data_axes(a):
     return jnp.sum(a.reshape(a.shape[0], -1), axis=-1)
+
+
+def _reduce_data_axes(a, reduce_mean: bool):
+    """Per example: mean over the data dimensions (official DLSM code) or their sum."""
+    a = a.reshape(a.shape[0], -1)
+    return jnp.mean(a, axis=-1) if reduce_mean else jnp.sum(a, axis=-1)
 
 
 def sample_sigmas(key, batch: int, sde):
@@ -57,7 +69,8 @@ def likelihood_score(logits_fn, x_t, sigma, y):
 
 
 def classifier_loss(logits_fn, score_fn, x, y, key, sde, loss_type: str = "total",
-                    weighting_dlsm: float = 1.0, weighting_ce: float = 0.0, coef: float = 1.0):
+                    weighting_dlsm: float = 1.0, weighting_ce: float = 0.0, coef: float = 1.0,
+                    reduce_mean: bool = True):
     """CE ("base"), DLSM only, or DLSM + coef * CE ("total", the paper's objective).
 
     score_fn is the frozen pre-trained score model; its output is wrapped in stop_gradient.
@@ -79,16 +92,19 @@ def classifier_loss(logits_fn, score_fn, x, y, key, sde, loss_type: str = "total
     g = likelihood_score(logits_fn, x_t, sigma, y)
     # DLSM (Theorem 1): || sigma^w (g + s) + sigma^(w-1) z ||^2, since (x - x~)/sigma^2 = -z/sigma
     res = _bcast(sigma**weighting_dlsm, x) * (g + s) + _bcast(sigma ** (weighting_dlsm - 1.0), x) * z
-    dlsm = 0.5 * jnp.mean(_sum_data_axes(res**2))
+    dlsm = 0.5 * jnp.mean(_reduce_data_axes(res**2, reduce_mean))
     if loss_type == "dlsm":
         return dlsm, dict(ce=ce_term, dlsm=dlsm, acc=acc)
     return dlsm + coef * ce_term, dict(ce=ce_term, dlsm=dlsm, acc=acc)  # total loss (Sec. 4.2)
 
 
-def dlsm_loss_fixed(logits_fn, score_fn, x, y, sigma, z, weighting_dlsm: float = 1.0):
-    """L_DLSM on fixed (sigma, z) samples: the estimate the oracle-minimiser test perturbs."""
+def dlsm_loss_fixed(logits_fn, score_fn, x, y, sigma, z, weighting_dlsm: float = 1.0,
+                    reduce_mean: bool = True, scale: float = 1.0):
+    """L_DLSM on fixed (sigma, z) samples, with the guidance scale applied to g (scale 0: the
+    score model alone, i.e. its DSM loss). The oracle-minimiser test perturbs it; on held-out
+    images it measures the posterior-score error up to a classifier-independent constant."""
     x_t = x + _bcast(sigma, x) * z
     s = score_fn(x_t, sigma)
-    g = likelihood_score(logits_fn, x_t, sigma, y)
+    g = scale * likelihood_score(logits_fn, x_t, sigma, y) if scale != 0.0 else jnp.zeros_like(x)
     res = _bcast(sigma**weighting_dlsm, x) * (g + s) + _bcast(sigma ** (weighting_dlsm - 1.0), x) * z
-    return 0.5 * jnp.mean(_sum_data_axes(res**2))
+    return 0.5 * jnp.mean(_reduce_data_axes(res**2, reduce_mean))

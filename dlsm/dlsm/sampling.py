@@ -34,10 +34,6 @@ def _norm(a):
     return jnp.sqrt(jnp.sum(a.reshape(a.shape[0], -1) ** 2, -1))
 
 
-def _bcast(v, x):
-    return v.reshape((-1,) + (1,) * (x.ndim - 1))
-
-
 def pc_sample(key, score_fn, shape, sde, n_steps: int = 500, snr: float = 0.16,
               n_corrector: int = 1, eps: float = 1e-5):
     """Predictor-corrector sampling; returns the final denoised mean (as score_sde does)."""
@@ -49,13 +45,14 @@ def pc_sample(key, score_fn, shape, sde, n_steps: int = 500, snr: float = 0.16,
         x, _, key = carry
         t = ts[i]
         sigma = jnp.full((shape[0],), sde.sigma(t))
-        # Langevin corrector: step size from the signal-to-noise ratio
+        # Langevin corrector: one step size for the batch from the signal-to-noise ratio of the
+        # batch-mean norms, eps = 2 (snr ||z|| / ||score||)^2 (score_sde / official DLSM LangevinCorrector)
         for _ in range(n_corrector):
             key, kz = jax.random.split(key)
             grad = score_fn(x, sigma)
             z = jax.random.normal(kz, shape)
-            step_size = 2.0 * (snr * _norm(z) / (_norm(grad) + 1e-12)) ** 2
-            x = x + _bcast(step_size, x) * grad + _bcast(jnp.sqrt(2.0 * step_size), x) * z
+            step_size = 2.0 * (snr * jnp.mean(_norm(z)) / (jnp.mean(_norm(grad)) + 1e-12)) ** 2
+            x = x + step_size * grad + jnp.sqrt(2.0 * step_size) * z
         # reverse-diffusion predictor (VE): x <- x + (sigma_i^2 - sigma_{i+1}^2) score + sqrt(...) z
         sigma_next = jnp.where(i + 1 < n_steps, sde.sigma(ts[jnp.minimum(i + 1, n_steps - 1)]), 0.0)
         var = sde.sigma(t) ** 2 - sigma_next**2

@@ -39,7 +39,7 @@ def make_score_step(model, sde, opt, weighting: float = 1.0):
 
 
 def make_classifier_step(clf, score_model, sde, opt, loss_type: str, weighting_dlsm: float,
-                         weighting_ce: float, coef: float):
+                         weighting_ce: float, coef: float, reduce_mean: bool = True):
     """One Adam step on the classifier loss ('ce', 'dlsm' or 'total') with a frozen score model."""
 
     def step(params, opt_state, score_params, x, y, key):
@@ -47,7 +47,7 @@ def make_classifier_step(clf, score_model, sde, opt, loss_type: str, weighting_d
             return classifier_loss(
                 lambda xt, s: clf.apply(p, xt, s),
                 lambda xt, s: score_model.apply(score_params, xt, s),
-                x, y, key, sde, loss_type, weighting_dlsm, weighting_ce, coef,
+                x, y, key, sde, loss_type, weighting_dlsm, weighting_ce, coef, reduce_mean,
             )
 
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

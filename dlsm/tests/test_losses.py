@@ -133,3 +133,19 @@ def test_unknown_loss_type():
     with pytest.raises(ValueError, match="unknown classifier loss"):
         losses.classifier_loss(None, None, jnp.zeros((2, 2)), jnp.zeros(2, jnp.int32), jax.random.PRNGKey(0),
                                VESDE(), "hinge")
+
+
+def test_dlsm_reduce_mean_is_sum_over_dims():
+    """Official reduction (torch.mean over batch and data dims) = our summed residual / D."""
+    um = models.ScoreUNet(ch=8, ch_mult=(1,), num_res_blocks=1)
+    cm = models.ResNetCond(num_classes=3, nf=8, stage_sizes=(1,))
+    x = jax.random.uniform(jax.random.PRNGKey(0), (6, 4, 4, 1))
+    y = jnp.array([0, 1, 2, 0, 1, 2])
+    s = jnp.ones(6)
+    up, cp = um.init(jax.random.PRNGKey(1), x, s), cm.init(jax.random.PRNGKey(2), x, s)
+    args = (lambda a, b: cm.apply(cp, a, b), lambda a, b: um.apply(up, a, b), x, y, jax.random.PRNGKey(3), VESDE(0.01, 10.0))
+    mean, _ = losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, True)
+    summed, _ = losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, False)
+    np.testing.assert_allclose(float(summed), 16 * float(mean), rtol=1e-5)
+    tot, aux = losses.classifier_loss(*args, "total", 0.0, 0.0, 0.5, True)
+    np.testing.assert_allclose(float(tot), float(mean) + 0.5 * float(aux["ce"]), rtol=1e-5)

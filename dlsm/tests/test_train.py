@@ -76,3 +76,18 @@ def test_named_configs_parse():
         cfg = train.parse(["--config", name])
         assert cfg.config == name
     assert train.parse(["--config", "paper-cifar100"]).clf_stage_sizes == (3, 4, 6, 3)
+
+
+def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
+    """Image path (digits): held-out DLSM loss per guidance, and its reduction against g = 0."""
+    cfg = train.parse(["--config", "digits", "--score-steps", "4", "--clf-steps", "2", "--losses", "ce", "total",
+                       "--samples-per-class", "8", "--sample-steps", "3", "--eval-sigmas", "2",
+                       "--eval-feature-steps", "4", "--cas-steps", "4", "--unet-ch", "8", "--clf-nf", "8",
+                       "--out-dir", str(tmp_path)])
+    results, run_dir = train.main(cfg)
+    assert os.path.exists(os.path.join(run_dir, "heldout_dlsm.csv"))
+    ref = results["_heldout DLSM loss, score model alone (g = 0)"]
+    for name in ("base (CE)", "scaling (CE, x10)", "DLSM + CE"):
+        row = results[name]
+        assert np.isfinite(row["held-out DLSM loss"])
+        assert row["its reduction vs g=0 (x1e3)"] == pytest.approx(1e3 * (ref - row["held-out DLSM loss"]))
