@@ -8,6 +8,7 @@ All images are scaled to [0, 1] and returned NHWC float32.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import pickle
@@ -81,7 +82,23 @@ def oracle_score_fn(name: str, n_reference: int = 20000, seed: int = 12345):
             return logsumexp(-jnp.sum((x[None] - ref) ** 2, -1) / (2 * sigma**2))
     else:
         raise ValueError(f"unknown toy dataset {name!r}; choose one of {TOYS}")
-    return jax.jit(jax.vmap(jax.grad(logp)))
+    per_point = jax.vmap(jax.grad(logp))
+    if name != "spiral_2":
+        return jax.jit(per_point)
+    return jax.jit(functools.partial(_in_chunks, per_point, 100))
+
+
+def _in_chunks(f, chunk, x, sigma):
+    """f(x, sigma) over blocks of `chunk` points (lax.map), the same values as one call: the spiral oracle
+    on 5000 points otherwise builds 5000 x 20000 intermediates per level in one go (the run that did so spent
+    half its CPU time in the kernel); blocks of 100 points were 3.3x faster on 2 idle cores (0.73 s vs 2.39 s per level at 5000 points, a
+    scratch timing; bit-identical output there)."""
+    n = x.shape[0]
+    pad = (-n) % chunk
+    xp = jnp.pad(x, ((0, pad), (0, 0)))
+    sp = jnp.pad(jnp.broadcast_to(sigma, (n,)), (0, pad), constant_values=1.0)
+    out = jax.lax.map(lambda xs: f(*xs), (xp.reshape(-1, chunk, x.shape[1]), sp.reshape(-1, chunk)))
+    return out.reshape(-1, x.shape[1])[:n]
 
 
 # ----------------------------------------------------------------------------- images

@@ -120,3 +120,20 @@ def test_ncsnpp_small_shapes_and_sigma_scaling():
     assert csbm.module.apply(pe, x, jnp.array([0.0, 1.0])).shape == (2,)  # one energy per image
     se = jax.jit(lambda p, x, t: csbm.score(p, x, t))(pe, x, jnp.array([0.0, 1.0]))
     assert se.shape == x.shape and bool(jnp.all(jnp.isfinite(se)))
+
+
+def test_spiral_oracle_in_chunks_is_the_mixture_score():
+    """The spiral's Monte-Carlo oracle, computed in blocks of 100 points (257 points: a padded last block),
+    equals the score of the mixture of N(y_m, sigma^2 I) over its reference samples at per-point sigmas."""
+    ref = jnp.asarray(D.sample_toy("spiral_2", 20000, 12345))
+    x = jnp.asarray(D.sample_toy("spiral_2", 257, 3)) + 0.5 * jax.random.normal(jax.random.PRNGKey(1), (257, 2))
+    sigma = jnp.linspace(0.1, 3.0, 257)
+
+    def mix_score(xi, s):
+        w = jax.nn.softmax(-jnp.sum((xi - ref) ** 2, -1) / (2 * s**2))
+        return (w @ ref - xi) / s**2
+
+    got = D.oracle_score_fn("spiral_2")(x, sigma)
+    want = jax.vmap(mix_score)(x, sigma)
+    assert got.shape == (257, 2)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-3, atol=1e-3)
