@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Config:
     config: str = "quick"
-    """named config in configs/ (quick | paper-hopper | paper-walker2d | paper-ant | paper-halfcheetah | paper-humanoid | paper-door | hopper-cpu)"""
+    """named config in configs/ (quick | paper-hopper | paper-walker2d | paper-ant | paper-halfcheetah | paper-humanoid | paper-door | hopper-cpu | halfcheetah-cpu)"""
     env_id: str = "Pendulum-v1"
     methods: tuple[str, ...] = ("tdil", "bc", "gail", "pwil")
     """any of: tdil, tdil_irl, bc, gail, airl, pwil, sac_env (SAC on the true reward, an upper reference)"""
