@@ -7,7 +7,9 @@ x 3 lightings): held-out and training-view PSNR per lighting and the largest den
 Each variant is a JSON object: "n" overrides NeRFConfig, "t" overrides TrainConfig, "floor_z" moves the
 floor of the NeRF's scene box (default 0.0, the road surface, as `train.py --nerf-box-floor`; the course box's is -0.2 m), "seed" (default 0) seeds the capture
 (training views from `seed`, held-out views from `seed + 1000`, as `train.py --seed`), the field's
-initialisation and the ray sampling.
+initialisation and the ray sampling; "depth_frac" gives that fraction of each training view's pixels a known
+depth (capture.sparse_depth, the stand-in for COLMAP's sparse points; used with "t": {"w_depth": ...}). Each line ends with what the field puts on the pixels that see a wall
+(day; `benchmarks/nerf_walls.py`): PSNR, opacity inside the box, share ending on an opaque box face, depth error.
 """
 import json
 import sys
@@ -20,9 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import Intrinsics  # noqa: E402
-from driveenv_nerf.capture import capture  # noqa: E402
+from driveenv_nerf.capture import capture, sparse_depth  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
 from driveenv_nerf.geometry import extract_mesh, mesh_agreement  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nerf_walls import pixel_groups  # noqa: E402
 
 
 def main(iters: int, variants: list[dict]):
@@ -42,7 +47,8 @@ def main(iters: int, variants: list[dict]):
         aabb = ((*course.aabb[0][:2], v.get("floor_z", 0.0)), course.aabb[1])  # the NeRF's scene box, floor at floor_z
         model = NR.GridNeRF(aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
         opt = NR.make_optimizer(model, tc)
-        rays = NR.RayData(imgs, c2w, K)
+        depth = sparse_depth(course, c2w, K, v["depth_frac"], seed, aabb) if v.get("depth_frac") else None
+        rays = NR.RayData(imgs, c2w, K, depth)
         gen = torch.Generator().manual_seed(seed)
         t0 = time.time()
         for it in range(tc.iters):
@@ -60,6 +66,14 @@ def main(iters: int, variants: list[dict]):
             out.append(f"{name} {np.mean([NR.psnr(r[k], timgs[i]) for k, i in enumerate(idx)]):.2f}/"
                        f"{np.mean([NR.psnr(r2[k], imgs[i]) for k, i in enumerate(tri)]):.2f}")
         t_eval = time.time() - t1  # 15 held-out + 15 training views at 64x48
+        walls = []  # what the NeRF puts on wall pixels (benchmarks/nerf_walls.py), held-out / 20 training day views
+        for split, (P, G, emb) in {"held-out": (tc2w, timgs, None), "train": (c2w, imgs, "own")}.items():
+            ix = [i for i, l in enumerate(tlabels if emb is None else labels) if l == "day"][:20]
+            e = app["day"][None].expand(len(ix), -1) if emb is None else model.appearance.weight[ix].detach()
+            with torch.no_grad():
+                w = pixel_groups(model, course, P[ix], K, G[ix], e)["wall"]
+            walls.append(f"{split} PSNR {w['psnr']:.2f} dB, acc {w['acc']:.2f}, end on box {w['end_on_box']:.2f}, "
+                         f"depth err {w['depth_err']:+.2f} m")
         vol = model.density_volume()
         origin, spacing = model.grid_coords()
         mesh = []
@@ -70,7 +84,7 @@ def main(iters: int, variants: list[dict]):
                     mesh.append(f"{lev:g}/m x{up}: {m['iou_road']:.2f}/{m['iou_corridor']:.2f}/{m['chamfer_m']:.2f}")
         print(f"{json.dumps(v)}: {dt:.0f}s ({tc.iters} it, {tc.iters / dt:.1f} it/s); held-out/training PSNR {', '.join(out)}; "
               f"eval {30 / t_eval:.1f} frames/s; sigma max {vol.max():.1f} / m, 99.5% quantile {np.quantile(vol, 0.995):.2f} / m; "
-              f"mesh IoU road/corridor/Chamfer (m) at level x upsampling: {'; '.join(mesh)}", flush=True)
+              f"mesh IoU road/corridor/Chamfer (m) at level x upsampling: {'; '.join(mesh)}; wall pixels, day: {'; '.join(walls)}", flush=True)
 
 
 if __name__ == "__main__":

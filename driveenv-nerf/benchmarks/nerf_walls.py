@@ -4,7 +4,7 @@ For the day views of a run (training views with their own appearance embedding, 
 the lighting's mean), pixels are grouped by the surface the real-world renderer's ray hits first
 (road/ground, wall, road barrier, beyond the scene box) and for each group it prints: the share of
 pixels, the NeRF's PSNR there, its opacity inside the scene box (acc), the share of rays that end on
-the box's opaque floor, and the median of (NeRF depth - true depth) in m. Then the sigma profile over
+an opaque face of the box (its floor; its sides too with `opaque_sides`), and the median of (NeRF depth - true depth) in m. Then the sigma profile over
 height at each wall's centre, and the mesh's agreement with ground truth (obstacle-map IoU road /
 corridor, Chamfer) for marching-cubes levels down to 0.1 / m (is there a level that finds the walls?).
 
@@ -26,47 +26,57 @@ from driveenv_nerf.renderer import BoxSet, cast  # noqa: E402
 
 
 @torch.no_grad()
+def pixel_groups(model, course, c2w, K, images, emb) -> dict:
+    """Pixels of views (c2w, images) rendered with appearance vectors emb (one per view), grouped by what
+    the real-world renderer's ray hits first; per group: share of pixels, NeRF PSNR, opacity inside the
+    box (acc), share of rays ending on an opaque box face, median depth error (m)."""
+    boxes = BoxSet(course.boxes)
+    kinds = np.array([b.kind for b in course.boxes])
+    o, d = generate_rays(c2w, K)
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    emb = emb[:, None].expand(-1, K.width * K.height, -1).reshape(-1, emb.shape[-1])
+    gt = images.reshape(-1, 3)
+    out = {k: [] for k in ("rgb", "acc", "depth", "end")}
+    for s in range(0, len(o), 8192):
+        r = model.render_rays(o[s:s + 8192], d[s:s + 8192], emb[s:s + 8192])
+        end = model.ends_on_box(o[s:s + 8192], d[s:s + 8192])
+        out["end"].append(end if end is not None else torch.zeros(len(r["acc"]), dtype=torch.bool))
+        for k in ("rgb", "acc", "depth"):
+            out[k].append(r[k])
+    out = {k: torch.cat(v) for k, v in out.items()}
+    t, sid, _, _, _ = cast(boxes, o, d)
+    p = o + t.clamp(max=1e3)[:, None] * d
+    inside = ((p >= model.lo) & (p <= model.hi)).all(-1) & torch.isfinite(t)
+    groups = {"ground": (sid == -1) & inside}
+    for kind, name in (("wall", "wall"), ("obstacle", "barrier")):
+        groups[name] = torch.isin(sid, torch.as_tensor(np.nonzero(kinds == kind)[0])) & inside
+    groups["beyond box"] = ~inside
+    res = {}
+    for name, g in groups.items():
+        if g.sum() == 0:
+            continue
+        err = ((out["rgb"][g] - gt[g]) ** 2).mean().item()
+        res[name] = {"share": g.float().mean().item(), "psnr": -10 * np.log10(err), "acc": out["acc"][g].mean().item(),
+                     "end_on_box": out["end"][g].float().mean().item(),
+                     "depth_err": (out["depth"][g] - t[g]).median().item() if name != "beyond box" else float("nan")}
+    return res
+
+
+@torch.no_grad()
 def main(run: str, n_train: int = 20):
     torch.set_num_threads(2)
     course = campus_course()
     model, _, _, _ = NR.load_checkpoint(f"{run}/nerf.pt")
     model.eval()
-    boxes = BoxSet(course.boxes)
-    kinds = np.array([b.kind for b in course.boxes])
     app = NR.lighting_embeddings(model, read_transforms(f"{run}/data", aabb=course.aabb).lighting)
     for split in ("data", "data/test"):
         ds = read_transforms(f"{run}/{split}", aabb=course.aabb)
         idx = [i for i, lab in enumerate(ds.lighting) if lab == "day"][:n_train]
-        o, d = generate_rays(ds.c2w[idx], ds.K)
-        o, d = o.reshape(-1, 3), d.reshape(-1, 3)
         emb = model.appearance.weight[idx] if split == "data" else app["day"][None].expand(len(idx), -1)
-        emb = emb[:, None].expand(-1, ds.K.width * ds.K.height, -1).reshape(-1, emb.shape[-1])
-        gt = ds.images[idx].reshape(-1, 3)
-        out = {k: [] for k in ("rgb", "acc", "depth", "floor")}
-        for s in range(0, len(o), 8192):
-            r = model.render_rays(o[s:s + 8192], d[s:s + 8192], emb[s:s + 8192])
-            _, tf = model.ray_bounds(o[s:s + 8192], d[s:s + 8192])
-            out["floor"].append((o[s:s + 8192, 2] + tf * d[s:s + 8192, 2]) < model.lo[2] + 1e-3)
-            for k in ("rgb", "acc", "depth"):
-                out[k].append(r[k])
-        out = {k: torch.cat(v) for k, v in out.items()}
-        t, sid, _, _, _ = cast(boxes, o, d)
-        p = o + t.clamp(max=1e3)[:, None] * d
-        inside = ((p >= model.lo) & (p <= model.hi)).all(-1) & torch.isfinite(t)
-        groups = {"ground": (sid == -1) & inside, "wall": torch.zeros_like(inside), "barrier": torch.zeros_like(inside),
-                  "beyond box": ~inside}
-        for kind, name in (("wall", "wall"), ("obstacle", "barrier")):
-            ids = torch.as_tensor(np.nonzero(kinds == kind)[0])
-            groups[name] = torch.isin(sid, ids) & inside
         print(f"{run} {split} ({len(idx)} day views):")
-        for name, g in groups.items():
-            if g.sum() == 0:
-                continue
-            err = ((out["rgb"][g] - gt[g]) ** 2).mean()
-            dd = (out["depth"][g] - t[g]).median().item() if name != "beyond box" else float("nan")
-            print(f"  {name:10s} {g.float().mean():.3f} of pixels; PSNR {-10 * np.log10(err.item()):.2f} dB; "
-                  f"acc {out['acc'][g].mean():.2f}; end on the floor {out['floor'][g].float().mean():.2f}; "
-                  f"median depth error {dd:+.2f} m")
+        for name, r in pixel_groups(model, course, ds.c2w[idx], ds.K, ds.images[idx], emb).items():
+            print(f"  {name:10s} {r['share']:.3f} of pixels; PSNR {r['psnr']:.2f} dB; acc {r['acc']:.2f}; "
+                  f"end on the box {r['end_on_box']:.2f}; median depth error {r['depth_err']:+.2f} m")
     vol = model.density_volume()
     org, sp = model.grid_coords()
     print("sigma (1/m) at heights z (m):", " ".join(f"{z:.2f}" for z in org[2] + sp[2] * np.arange(vol.shape[2])))

@@ -59,3 +59,23 @@ def capture(course: Course, K: Intrinsics, lightings, n_per_lighting: int, seed:
             poses.append(c2w)
             labels.append(name)
     return torch.stack(imgs), np.stack(poses), labels
+
+
+def sparse_depth(course: Course, c2w, K: Intrinsics, frac: float, seed: int, aabb=None) -> torch.Tensor:
+    """Depth along the ray (m) at a random `frac` of each view's pixels, NaN elsewhere: (N, H, W).
+
+    Stands in for COLMAP's sparse points projected into the views (nerfstudio: `ns-process-data
+    --use-sfm-depth`): exact here, where COLMAP's would be noisy and sit on textured corners. Surfaces
+    outside `aabb` (the NeRF's scene box) and the sky get none."""
+    from .camera import generate_rays
+    from .renderer import BoxSet, cast
+    o, d = generate_rays(torch.as_tensor(np.asarray(c2w), dtype=torch.float32), K)
+    shape = o.shape[:-1]
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    t, _, _, _, _ = cast(BoxSet(course.boxes), o, d)
+    keep = torch.as_tensor(np.random.default_rng(seed).random(len(t)) < frac) & torch.isfinite(t)
+    if aabb is not None:
+        p = o + t.clamp(max=1e3)[:, None] * d
+        lo, hi = torch.tensor(aabb[0], dtype=torch.float32), torch.tensor(aabb[1], dtype=torch.float32)
+        keep &= ((p >= lo - 1e-3) & (p <= hi + 1e-3)).all(-1)
+    return torch.where(keep, t, torch.full_like(t, float("nan"))).view(shape)

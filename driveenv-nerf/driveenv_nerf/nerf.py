@@ -56,6 +56,10 @@ class NeRFConfig:
     # background MLP, which (direction only) explains the road and grass of these forward-looking views
     # on average. Default runs with and without it both end as a thin haze (no ground surface): README.
     opaque_floor: bool = True
+    # the background MLP is the sky only: a ray that leaves the box through a side face ends there too (as on
+    # the floor), and only rays leaving through the top see the background. Without it a wall pixel's colour
+    # can come from the direction-only background MLP instead of density at the wall (benchmarks/nerf_walls.py).
+    opaque_sides: bool = False
     # empty/occluded-space skipping for the colour MLP: samples with weight below this get no colour
     # (in training too; nerfacc's rule); 0 = colour every sample while training
     color_skip: float = 0.0
@@ -187,6 +191,20 @@ class GridNeRF(nn.Module):
         tf = torch.maximum(tf, tn + 1e-4)
         return tn, tf
 
+    def ends_on_box(self, o, d, tf=None):
+        """Rays whose remaining transmittance ends on the box where they leave it (the colour of their last
+        sample) rather than in the background MLP: through the floor (opaque_floor), through the four
+        sides too (opaque_sides); never through the top. None when neither option is on."""
+        if not (self.cfg.opaque_floor or self.cfg.opaque_sides):
+            return None
+        if tf is None:
+            tf = self.ray_bounds(o, d)[1]
+        z = o[:, 2] + tf * d[:, 2]
+        if self.cfg.opaque_sides:  # every face but the top; the floor follows opaque_floor
+            end = z < self.hi[2] - 1e-3
+            return end if self.cfg.opaque_floor else end & (z > self.lo[2] + 1e-3)
+        return z < self.lo[2] + 1e-3
+
     def sample_along_rays(self, o, d, tn, tf, N: int, perturb: bool):
         """Sample distances t (R, N), sorted, and the interval length delta each sample stands for."""
         u = torch.linspace(0, 1, N + 1, device=o.device)
@@ -228,7 +246,7 @@ class GridNeRF(nn.Module):
         trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], -1), -1)
         w = trans[:, :-1] * alpha
         denc = direction_encoding(d)
-        floor = (o[:, 2] + tf * d[:, 2]) < self.lo[2] + 1e-3 if self.cfg.opaque_floor else None
+        end = self.ends_on_box(o, d, tf)
         skip = self.cfg.color_skip if torch.is_grad_enabled() else max(self.cfg.color_skip, 1e-4)
         if skip <= 0:
             feat = self.fine_query(pts.reshape(-1, 3), feat)
@@ -236,20 +254,20 @@ class GridNeRF(nn.Module):
             rgb = torch.sigmoid(self.color_mlp(x)).view(-1, N, 3)
         else:  # features and colour only at the samples that contribute (empty / occluded space skipped)
             keep = w.detach() > skip
-            if floor is not None:
-                keep[:, -1] |= floor  # the floor's colour is the last sample's
+            if end is not None:
+                keep[:, -1] |= end  # the box face's colour is the last sample's
             keep = keep.view(-1)
             ray = torch.arange(len(o), device=o.device).repeat_interleave(N)[keep]
             x = torch.cat([self.fine_query(pts.reshape(-1, 3)[keep], feat[keep]), app[ray], denc[ray]], -1)
             rgb = torch.zeros(len(keep), 3, device=o.device, dtype=feat.dtype).index_put((keep.nonzero()[:, 0],), torch.sigmoid(self.color_mlp(x)))
             rgb = rgb.view(-1, N, 3)
         bg = torch.sigmoid(self.background_mlp(torch.cat([denc, app], -1)))
-        if floor is not None:
-            bg = torch.where(floor[:, None], rgb[:, -1], bg)
+        if end is not None:
+            bg = torch.where(end[:, None], rgb[:, -1], bg)
         acc = w.sum(-1)
         color = (w[..., None] * rgb).sum(1) + (1 - acc)[:, None] * bg
         depth = (w * t).sum(-1) + (1 - acc) * tf
-        return {"rgb": color, "depth": depth, "acc": acc, "weights": w, "t": t, "delta": delta}
+        return {"rgb": color, "depth": depth, "acc": acc, "weights": w, "t": t, "delta": delta, "tf": tf}
 
 
 def sample_pdf(edges: torch.Tensor, weights: torch.Tensor, n: int, perturb: bool) -> torch.Tensor:
@@ -277,6 +295,23 @@ def distortion_loss(w, t, delta):
     return (bi + uni).mean()
 
 
+def line_of_sight_depth_loss(w, t, acc, tf, D, sigma: float):
+    """Sparse depth prior in the spirit of DS-NeRF (Deng et al. 2022) / Urban Radiance Fields' line-of-sight
+    loss: the ray's termination distribution, its weights w_i at t_i plus the rest 1 - acc at the exit tf
+    (box face or background), should sit at the known depth D:
+        L = sum_i w_i min(((t_i - D) / sigma)^2, 1) + (1 - acc) min(((tf - D) / sigma)^2, 1),
+    i.e. the share of the ray's termination that lies farther than ~sigma from D (robust to outliers).
+    Rays ending on the box at D (the ground on the opaque floor) cost nothing."""
+    cost = lambda x: torch.clamp(((x - D[:, None]) / sigma) ** 2, max=1.0)
+    return ((w * cost(t)).sum(-1) + (1 - acc) * cost(tf[:, None])[:, 0]).mean()
+
+
+def opacity_entropy(acc, eps: float = 1e-4):
+    """Mean binary entropy of the rays' accumulated opacity (0 for empty or opaque rays)."""
+    a = acc.clamp(eps, 1 - eps)
+    return -(a * torch.log(a) + (1 - a) * torch.log(1 - a)).mean()
+
+
 def total_variation(grid):
     """Mean squared difference of neighbouring voxels (DVGO's TV prior)."""
     return sum(((grid.diff(dim=k)) ** 2).mean() for k in (2, 3, 4))
@@ -292,25 +327,36 @@ class TrainConfig:
     w_distortion: float = 1e-2
     w_tv_density: float = 1e-2
     w_tv_features: float = 1e-5
+    # opacity entropy of each ray inside the box, -(a log a + (1 - a) log(1 - a)), a = acc: pushes a ray to be
+    # either empty or opaque (a half-transparent wall lets what lies behind it explain its colour); 0 = off
+    w_opacity_entropy: float = 0.0
+    # sparse depth prior (DS-NeRF / nerfstudio's depth-nerfacto with COLMAP's sparse points, `ns-process-data
+    # --use-sfm-depth`): on the rays with a known depth D, line_of_sight_depth_loss; 0 = off
+    w_depth: float = 0.0
+    depth_sigma: float = 0.25  # (m) the spread of the weights around D that costs nothing
 
 
 class RayData:
-    """All training pixels as rays: origins, directions, colours, image index."""
+    """All training pixels as rays: origins, directions, colours, image index (and, where known, the depth
+    along the ray, NaN elsewhere: `depth` (N, H, W), e.g. COLMAP's sparse points projected into each view)."""
 
-    def __init__(self, images, c2w, K):
+    def __init__(self, images, c2w, K, depth=None):
         from .camera import generate_rays
         o, d = generate_rays(c2w, K)
         self.o, self.d = o.reshape(-1, 3), d.reshape(-1, 3)
         self.rgb = images.reshape(-1, 3).float()
         n, h, w = images.shape[:3]
         self.img = torch.arange(n).repeat_interleave(h * w)
+        self.depth = None if depth is None else torch.as_tensor(depth, dtype=torch.float32).reshape(-1)
 
     def __len__(self):
         return len(self.o)
 
     def sample(self, n, gen):
+        """(o, d, rgb, img) of n random pixels, with their depth (NaN: unknown) appended when there is one."""
         i = torch.randint(0, len(self), (n,), generator=gen)
-        return self.o[i], self.d[i], self.rgb[i], self.img[i]
+        batch = self.o[i], self.d[i], self.rgb[i], self.img[i]
+        return batch if self.depth is None else batch + (self.depth[i],)
 
 
 def make_optimizer(model: GridNeRF, tc: TrainConfig):
@@ -323,7 +369,7 @@ def make_optimizer(model: GridNeRF, tc: TrainConfig):
 
 def train_step(model: GridNeRF, opt, batch, tc: TrainConfig, step: int):
     """One optimisation step; returns the loss terms as floats."""
-    o, d, rgb, img = batch
+    o, d, rgb, img = batch[:4]
     frac = step / max(tc.iters, 1)
     for g, base in zip(opt.param_groups, (tc.lr_grid, tc.lr_mlp)):
         g["lr"] = base * tc.lr_decay ** frac
@@ -333,10 +379,19 @@ def train_step(model: GridNeRF, opt, batch, tc: TrainConfig, step: int):
     vol = model.grid_view()
     tv = total_variation(vol[:, :1]) * tc.w_tv_density + total_variation(vol[:, 1:]) * tc.w_tv_features
     loss = mse + tc.w_distortion * dist + tv
+    if tc.w_opacity_entropy > 0:
+        loss = loss + tc.w_opacity_entropy * opacity_entropy(out["acc"])
+    terms = {}
+    if tc.w_depth > 0 and len(batch) > 4:  # the rays of this batch with a known depth (maybe none)
+        k = torch.isfinite(batch[4])
+        dl = line_of_sight_depth_loss(out["weights"][k], out["t"][k], out["acc"][k], out["tf"][k], batch[4][k], tc.depth_sigma) \
+            if k.any() else torch.zeros((), device=o.device)
+        loss = loss + tc.w_depth * dl
+        terms["depth"] = dl.item()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return {"loss": loss.item(), "mse": mse.item(), "psnr": -10 * math.log10(max(mse.item(), 1e-10)), "distortion": dist.item()}
+    return {"loss": loss.item(), "mse": mse.item(), "psnr": -10 * math.log10(max(mse.item(), 1e-10)), "distortion": dist.item(), **terms}
 
 
 @torch.no_grad()

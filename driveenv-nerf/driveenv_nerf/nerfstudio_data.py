@@ -2,7 +2,10 @@
 
 The same files come out of `ns-process-data images --data <frames>` (COLMAP poses), so a real
 capture drops in unchanged. Per-frame lighting labels go in an extra key, `lighting`, that
-nerfstudio ignores; frames without it read as "unknown".
+nerfstudio ignores; frames without it read as "unknown". Sparse depth goes where nerfstudio puts it
+(`depth_file_path`: 16-bit PNG of z-depth along the optical axis in units of `depth_unit_scale_factor`,
+0 = unknown; what `ns-process-data --use-sfm-depth` writes from COLMAP's points); in memory it is the
+distance along the unit ray, NaN where unknown.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .camera import Intrinsics
+from .camera import Intrinsics, camera_directions
 
 
 class DatasetError(ValueError):
@@ -28,10 +31,20 @@ class NerfDataset:
     K: Intrinsics
     lighting: list[str]
     file_paths: list[str]
+    depth: torch.Tensor | None = None  # (N, H, W) distance along each pixel's unit ray (m), NaN: unknown
 
 
-def write_transforms(root, images, c2w, K: Intrinsics, lighting=None, subdir="images") -> Path:
-    """Write images as PNG and a nerfstudio transforms.json; returns the json path."""
+def _ray_length_per_z(K: Intrinsics) -> np.ndarray:
+    """|d_cam| for d_cam = (x, y, -1): distance along the unit ray per unit of z-depth, (H, W)."""
+    return camera_directions(K).norm(dim=-1).numpy()
+
+
+DEPTH_SCALE = 1e-3  # m per unit of the 16-bit depth PNGs (mm), nerfstudio's default depth_unit_scale_factor
+
+
+def write_transforms(root, images, c2w, K: Intrinsics, lighting=None, subdir="images", depth=None) -> Path:
+    """Write images as PNG and a nerfstudio transforms.json; returns the json path. `depth` (N, H, W):
+    distance along the unit ray, NaN where unknown, written as depths/*.png (z-depth in mm)."""
     root = Path(root)
     (root / subdir).mkdir(parents=True, exist_ok=True)
     frames = []
@@ -42,9 +55,16 @@ def write_transforms(root, images, c2w, K: Intrinsics, lighting=None, subdir="im
         fr = {"file_path": rel, "transform_matrix": np.asarray(pose, dtype=float).tolist()}
         if lighting is not None:
             fr["lighting"] = lighting[i]
+        if depth is not None:
+            (root / "depths").mkdir(exist_ok=True)
+            z = np.nan_to_num(np.asarray(depth[i], dtype=np.float64) / _ray_length_per_z(K), nan=0.0)
+            fr["depth_file_path"] = f"depths/frame_{i:05d}.png"
+            Image.fromarray(np.clip(np.round(z / DEPTH_SCALE), 0, 65535).astype(np.uint16)).save(root / fr["depth_file_path"])
         frames.append(fr)
     meta = {"camera_model": "OPENCV", "w": K.width, "h": K.height, "fl_x": K.fx, "fl_y": K.fy,
             "cx": K.cx, "cy": K.cy, "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": frames}
+    if depth is not None:
+        meta["depth_unit_scale_factor"] = DEPTH_SCALE
     path = root / "transforms.json"
     path.write_text(json.dumps(meta, indent=1))
     return path
@@ -67,7 +87,8 @@ def _intrinsics(meta: dict, frame: dict) -> Intrinsics:
 def read_transforms(path, aabb=None, downscale_to: tuple[int, int] | None = None) -> NerfDataset:
     """Read a nerfstudio dataset. `path` is transforms.json or its folder.
 
-    Raises DatasetError for a missing or malformed file, a missing image, a pose that is not a
+    Depth images (`depth_file_path`, nerfstudio's z-depth PNGs) are read when every frame has one and the
+    images are not downscaled. Raises DatasetError for a missing or malformed file, a missing image, a pose that is not a
     rigid 4x4 transform, or (when `aabb` is given) a camera centre outside the scene box.
     """
     path = Path(path)
@@ -81,7 +102,8 @@ def read_transforms(path, aabb=None, downscale_to: tuple[int, int] | None = None
         raise DatasetError(f"{path} is not valid JSON: {e}") from e
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
         raise DatasetError(f"{path} has no 'frames' list")
-    imgs, poses, lights, files, K0 = [], [], [], [], None
+    imgs, poses, lights, files, depths, K0 = [], [], [], [], [], None
+    with_depth = downscale_to is None and all("depth_file_path" in fr for fr in meta["frames"] if isinstance(fr, dict))
     for i, fr in enumerate(meta["frames"]):
         if "file_path" not in fr or "transform_matrix" not in fr:
             raise DatasetError(f"frame {i} needs 'file_path' and 'transform_matrix'")
@@ -109,6 +131,15 @@ def read_transforms(path, aabb=None, downscale_to: tuple[int, int] | None = None
         poses.append(pose)
         lights.append(str(fr.get("lighting", "unknown")))
         files.append(fr["file_path"])
+        if with_depth:
+            dpath = path.parent / fr["depth_file_path"]
+            if not dpath.exists():
+                raise DatasetError(f"frame {i}: depth image {dpath} is missing")
+            z = np.asarray(Image.open(dpath), dtype=np.float64) * float(meta.get("depth_unit_scale_factor", DEPTH_SCALE))
+            if z.shape != (K.height, K.width):
+                raise DatasetError(f"frame {i}: depth image is {z.shape[::-1]}, transforms.json says {(K.width, K.height)}")
+            depths.append(np.where(z > 0, z * _ray_length_per_z(K), np.nan))
     if downscale_to is not None:
         K0 = K0.scaled(*downscale_to)
-    return NerfDataset(torch.from_numpy(np.stack(imgs)), torch.as_tensor(np.stack(poses), dtype=torch.float32), K0, lights, files)
+    return NerfDataset(torch.from_numpy(np.stack(imgs)), torch.as_tensor(np.stack(poses), dtype=torch.float32), K0, lights, files,
+                       torch.as_tensor(np.stack(depths), dtype=torch.float32) if with_depth else None)

@@ -70,3 +70,18 @@ def test_bad_datasets_raise(tmp_path):
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
     with pytest.raises(DatasetError, match="intrinsics"):
         read_transforms(tmp_path)
+
+
+def test_sparse_depth_roundtrips_through_nerfstudio_depth_images(tmp_path):
+    rng = np.random.default_rng(1)
+    K = Intrinsics(8, 6, 5.0, 5.0, 4.0, 3.0)
+    depth = np.where(rng.random((2, 6, 8)) < 0.3, rng.uniform(0.5, 9.0, (2, 6, 8)), np.nan)
+    write_transforms(tmp_path, np.zeros((2, 6, 8, 3)), np.stack([np.eye(4)] * 2), K, depth=depth)
+    ds = read_transforms(tmp_path)
+    got = ds.depth.numpy()
+    assert np.array_equal(np.isnan(got), np.isnan(depth))
+    assert np.nanmax(np.abs(got - depth)) < 2e-3  # mm steps of z-depth, times |d_cam| <= 1.3
+    z = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(tmp_path / "depths" / "frame_00000.png"), dtype=float) * 1e-3
+    corner = depth[0, 0, 0] / np.linalg.norm([(0.5 - 4.0) / 5.0, (0.5 - 3.0) / 5.0, 1.0])  # z-depth = t / |d_cam|
+    assert np.isnan(depth[0, 0, 0]) or abs(z[0, 0] - corner) < 1e-3
+    assert read_transforms(tmp_path, downscale_to=(4, 3)).depth is None

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from driveenv_nerf import nerf as NR
-from driveenv_nerf.camera import Intrinsics
+from driveenv_nerf.camera import Intrinsics, generate_rays
 from driveenv_nerf.capture import capture
 
 AABB = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
@@ -162,3 +162,49 @@ def test_heldout_quality_groups_by_lighting_and_falls_back_to_the_first_embeddin
     assert list(q) == ["day", "night"] and renders["night"][0] == [1, 2]
     assert q["day"]["psnr"] == pytest.approx(100.0) and q["day"]["ssim"] == pytest.approx(1.0)
     assert q["night"]["psnr"] == pytest.approx((100.0 + 20.0) / 2, abs=1e-3)
+
+
+def test_opaque_sides_leave_the_background_to_the_sky():
+    # from the centre: +x leaves through a side, -z through the floor, +z and up-steep through the top
+    o = torch.zeros(4, 3)
+    d = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [0.3, 0.0, 1.0]])
+    d = d / d.norm(dim=-1, keepdim=True)
+    out = {}
+    for sides in (False, True):
+        m = small_model(opaque_sides=sides)
+        with torch.no_grad():
+            m.grid[:, 0] = -30.0  # empty
+        out[sides] = m.render_rays(o, d, torch.zeros(4, 4))["rgb"]
+        assert m.ends_on_box(o, d).tolist() == [sides, True, False, False]
+    assert not torch.allclose(out[True][0], out[False][0], atol=1e-3)  # side: the field's colour, not the background
+    assert torch.allclose(out[True][1:], out[False][1:])  # floor and top: unchanged
+    assert small_model(opaque_sides=True, opaque_floor=False).ends_on_box(o, d).tolist() == [True, False, False, False]
+
+
+def test_opacity_entropy_is_zero_for_empty_or_opaque_rays():
+    assert NR.opacity_entropy(torch.tensor([0.0, 1.0])).item() < 2e-3
+    assert NR.opacity_entropy(torch.tensor([0.5])).item() == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_line_of_sight_depth_loss_prefers_termination_at_the_known_depth():
+    t = torch.linspace(0.1, 1.9, 10)[None]
+    D, tf = torch.tensor([1.1]), torch.tensor([2.0])
+    at = torch.zeros(1, 10)
+    at[0, 5] = 1.0  # all weight at t = 1.1
+    before = torch.zeros(1, 10)
+    before[0, 1] = 1.0  # all at t = 0.3
+    f = lambda w: NR.line_of_sight_depth_loss(w, t, w.sum(-1), tf, D, 0.25).item()
+    assert f(at) == pytest.approx(0.0) and f(before) == pytest.approx(1.0)
+    assert f(torch.zeros(1, 10)) == pytest.approx(1.0)  # nothing in the field: ends on the box at 2.0, far from D
+    assert NR.line_of_sight_depth_loss(torch.zeros(1, 10), t, torch.zeros(1), torch.tensor([1.1]), D, 0.25).item() == 0.0
+
+
+def test_sparse_depth_hits_the_ground_at_its_distance(course):
+    from driveenv_nerf.capture import pose_c2w, sparse_depth
+    K = Intrinsics.from_fov(16, 12, 90)
+    c2w = pose_c2w(0.0, 0.0, 1.0, 0.0, 89.0)[None]  # straight down from 1 m over the road
+    D = sparse_depth(course, c2w, K, 0.5, seed=0)
+    known = torch.isfinite(D)
+    assert 0.3 < known.float().mean() < 0.7
+    o, d = generate_rays(torch.as_tensor(c2w, dtype=torch.float32), K)
+    assert torch.allclose((o + D[..., None] * d)[known][:, 2], torch.zeros(int(known.sum())), atol=1e-4)
