@@ -23,21 +23,13 @@ The extra forward passes restore torch's random state, so each job follows the s
   python diagnostics/ddn_vs_vdn.py --variants "vdn,ddn,ddn:n_greedy_quantiles=32,dmix" --seeds 0
 """
 import argparse
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfac.config import parse_args
-from dfac.envs import make_env
 from dfac.learner import Learner, unroll
-from dfac.run import train_job
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from train import settings  # noqa: E402  (the project root: train.py's JobSettings builder)
+from variants import run_variants  # diagnostics/variants.py (this script's folder is on sys.path)
 
 N_EVAL = 32  # fractions for the agents' E[Z_i] (the acting N^)
 N_REF = 256  # fractions for the reference mean of the target
@@ -176,30 +168,22 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(1)
     summary = []
-    for seed in [int(x) for x in a.seeds.split(",")]:
-        for spec in a.variants.split(","):
-            alg, _, opts = spec.partition(":")
-            argv = ["--phases", "micro", "--algs", alg, "--seeds", str(seed), "--t_max", str(a.t_max), "--progress", "false"]
-            for kv in filter(None, opts.split(";")):
-                k, v = kv.split("=", 1)
-                argv += [f"--{k}", v]
-            cfg = parse_args(argv)
-            if not hasattr(Learner.train_step, "__wrapped_diag__"):
-                instrument(a.every, cfg.gamma)
-                Learner.train_step.__wrapped_diag__ = True
-            env = make_env(cfg.env, map_name=cfg.map, n_envs=cfg.n_envs, seed=seed)
-            t0 = time.time()
-            learner, _, hist = train_job(alg, seed, env, settings(cfg, alg, cfg.t_max), progress=False)
-            env.close()
-            print(f"\n== {spec} seed {seed}: {time.time() - t0:.0f} s; greedy win rate (test return) at "
-                  + ", ".join(f"{h['t_env'] // 1000}k {h['test_win_rate']:.2f} ({h['test_return']:.2f})" for h in hist), flush=True)
-            if a.rows:
-                print(" ".join(f"{c:>10}" for c in COLS))
-                for r in learner._diag:
-                    print(" ".join(f"{r[c]:>10.4g}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in COLS))
-            late = learner._diag[len(learner._diag) // 2:]
-            summary.append((spec, seed, hist[-1]["test_win_rate"], max(h["test_win_rate"] for h in hist),
-                            {c: float(np.mean([r[c] for r in late])) for c in SUMMARY}, learner._diag[0]))
+
+    def instrument_once(cfg):
+        if not hasattr(Learner.train_step, "__wrapped_diag__"):
+            instrument(a.every, cfg.gamma)
+            Learner.train_step.__wrapped_diag__ = True
+
+    for spec, seed, learner, hist, wall in run_variants(a.variants, a.seeds, a.t_max, instrument_once):
+        print(f"\n== {spec} seed {seed}: {wall:.0f} s; greedy win rate (test return) at "
+              + ", ".join(f"{h['t_env'] // 1000}k {h['test_win_rate']:.2f} ({h['test_return']:.2f})" for h in hist), flush=True)
+        if a.rows:
+            print(" ".join(f"{c:>10}" for c in COLS))
+            for r in learner._diag:
+                print(" ".join(f"{r[c]:>10.4g}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in COLS))
+        late = learner._diag[len(learner._diag) // 2:]
+        summary.append((spec, seed, hist[-1]["test_win_rate"], max(h["test_win_rate"] for h in hist),
+                        {c: float(np.mean([r[c] for r in late])) for c in SUMMARY}, learner._diag[0]))
     print("\nmeans over the second half of the recorded updates (first recorded update in brackets for gap / flip / attack)")
     print("| variant | seed | final win | best win | " + " | ".join(SUMMARY) + " |")
     print("|---|---|---|---|" + "---|" * len(SUMMARY))

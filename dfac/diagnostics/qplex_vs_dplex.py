@@ -15,22 +15,14 @@ The extra forward passes restore torch's random state, so each job follows the s
   python diagnostics/qplex_vs_dplex.py --variants qplex,dplex,qplex:qplex_attention=false --seeds 0
 """
 import argparse
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dfac.config import parse_args
-from dfac.envs import make_env
 from dfac.learner import Learner, unroll
 from dfac.mixers import mixer_aux_loss
-from dfac.run import train_job
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from train import settings  # noqa: E402  (the project root: train.py's JobSettings builder)
+from variants import run_variants  # diagnostics/variants.py (this script's folder is on sys.path)
 
 
 def _norm(grads):
@@ -106,26 +98,15 @@ def main():
     torch.set_num_threads(1)
     instrument(a.every)
     summary = []
-    for seed in [int(x) for x in a.seeds.split(",")]:
-        for spec in a.variants.split(","):
-            alg, _, opts = spec.partition(":")
-            argv = ["--phases", "micro", "--algs", alg, "--seeds", str(seed), "--t_max", str(a.t_max), "--progress", "false"]
-            for kv in filter(None, opts.split(";")):
-                k, v = kv.split("=", 1)
-                argv += [f"--{k}", v]
-            cfg = parse_args(argv)
-            env = make_env(cfg.env, map_name=cfg.map, n_envs=cfg.n_envs, seed=seed)
-            t0 = time.time()
-            learner, _, hist = train_job(alg, seed, env, settings(cfg, alg, cfg.t_max), progress=False)
-            env.close()
-            print(f"\n== {spec} seed {seed}: {time.time() - t0:.0f} s; greedy win rate at "
-                  + ", ".join(f"{h['t_env'] // 1000}k {h['test_win_rate']:.2f}" for h in hist))
-            print(" ".join(f"{c:>10}" for c in COLS))
-            for r in learner._diag:
-                print(" ".join(f"{r[c]:>10.4g}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in COLS))
-            first, late = learner._diag[0], learner._diag[len(learner._diag) // 2:]
-            summary.append((spec, seed, hist[-1]["test_win_rate"], max(h["test_win_rate"] for h in hist),
-                            {c: float(np.mean([r[c] for r in late])) for c in COLS[1:]}, first))
+    for spec, seed, learner, hist, wall in run_variants(a.variants, a.seeds, a.t_max):
+        print(f"\n== {spec} seed {seed}: {wall:.0f} s; greedy win rate at "
+              + ", ".join(f"{h['t_env'] // 1000}k {h['test_win_rate']:.2f}" for h in hist))
+        print(" ".join(f"{c:>10}" for c in COLS))
+        for r in learner._diag:
+            print(" ".join(f"{r[c]:>10.4g}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in COLS))
+        first, late = learner._diag[0], learner._diag[len(learner._diag) // 2:]
+        summary.append((spec, seed, hist[-1]["test_win_rate"], max(h["test_win_rate"] for h in hist),
+                        {c: float(np.mean([r[c] for r in late])) for c in COLS[1:]}, first))
     print("\n| variant | seed | final win | best win | " + " | ".join(f"{c} (2nd half)" for c in ("g_agent", "dtheta_agent", "w_mean", "w_ratio", "lam_mean", "q_abs", "gap", "attack")) + " |")
     for spec, seed, fw, bw, m, _ in summary:
         print(f"| {spec} | {seed} | {fw:.2f} | {bw:.2f} | " + " | ".join(f"{m[c]:.3g}" for c in ("g_agent", "dtheta_agent", "w_mean", "w_ratio", "lam_mean", "q_abs", "gap", "attack")) + " |")
