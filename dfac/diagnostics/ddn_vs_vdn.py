@@ -29,14 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from dfac.learner import Learner, unroll
-from variants import run_variants  # diagnostics/variants.py (this script's folder is on sys.path)
+from variants import grad_norm as _norm, instrument, run_variants  # diagnostics/variants.py (this folder is on sys.path)
 
 N_EVAL = 32  # fractions for the agents' E[Z_i] (the acting N^)
 N_REF = 256  # fractions for the reference mean of the target
-
-
-def _norm(grads):
-    return float(torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.zeros(()))))
 
 
 def _greedy(q, avail):
@@ -128,29 +124,10 @@ def diagnose(learner: Learner, batch: dict, gamma: float) -> dict:
         rec["gap"] = float((top2[..., 0] - top2[..., 1])[ok].mean())
         rec["q_abs"] = float(qa.gather(-1, actions[:, :-1][m][..., None]).abs().mean())
         rec["attack"] = float((greedy >= 5).float().mean())
-        if learner.distributional:
-            rec["q_jt"] = float(q_jt[m].mean())
-        else:
-            rec["q_jt"] = float(q_jt[m].mean())
+        rec["q_jt"] = float(q_jt[m].mean())
         rec["G"] = float(G[m].mean())
     torch.set_rng_state(rng_state)
     return rec
-
-
-def instrument(every: int, gamma: float):
-    original = Learner.train_step
-
-    def train_step(self, batch):
-        k = getattr(self, "_diag_k", 0)
-        self._diag_k = k + 1
-        if k % every:
-            return original(self, batch)
-        rec = diagnose(self, batch, gamma)
-        rec["update"] = k
-        self.__dict__.setdefault("_diag", []).append(rec)
-        return original(self, batch)
-
-    Learner.train_step = train_step
 
 
 COLS = ["update", "loss", "mse_means", "g_agent", "g_mixer", "mean_err", "shape_mean", "q_jt", "G", "q_abs", "gap", "flip",
@@ -169,10 +146,8 @@ def main():
     torch.set_num_threads(1)
     summary = []
 
-    def instrument_once(cfg):
-        if not hasattr(Learner.train_step, "__wrapped_diag__"):
-            instrument(a.every, cfg.gamma)
-            Learner.train_step.__wrapped_diag__ = True
+    def instrument_once(cfg):  # gamma comes from the first variant's config; instrument wraps only once
+        instrument(a.every, lambda learner, batch: diagnose(learner, batch, cfg.gamma))
 
     for spec, seed, learner, hist, wall in run_variants(a.variants, a.seeds, a.t_max, instrument_once):
         print(f"\n== {spec} seed {seed}: {wall:.0f} s; greedy win rate (test return) at "

@@ -22,11 +22,7 @@ import torch.nn.functional as F
 
 from dfac.learner import Learner, unroll
 from dfac.mixers import mixer_aux_loss
-from variants import run_variants  # diagnostics/variants.py (this script's folder is on sys.path)
-
-
-def _norm(grads):
-    return float(torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.zeros(()))))
+from variants import grad_norm as _norm, instrument, run_variants  # diagnostics/variants.py (this folder is on sys.path)
 
 
 def diagnose(learner: Learner, batch: dict) -> dict:
@@ -65,25 +61,6 @@ def diagnose(learner: Learner, batch: dict) -> dict:
             "gap": float(gap.mean()), "attack": float((greedy >= 5).float().mean())}
 
 
-def instrument(every: int):
-    original = Learner.train_step
-
-    def train_step(self, batch):
-        k = getattr(self, "_diag_k", 0)
-        self._diag_k = k + 1
-        if k % every:
-            return original(self, batch)
-        rec = diagnose(self, batch)
-        before = [p.detach().clone() for p in self.agent.parameters()]
-        out = original(self, batch)
-        rec["dtheta_agent"] = _norm([p.detach() - p0 for p, p0 in zip(self.agent.parameters(), before)])
-        rec["update"] = k
-        self.__dict__.setdefault("_diag", []).append(rec)
-        return out
-
-    Learner.train_step = train_step
-
-
 COLS = ["update", "td", "reg", "g_agent", "g_mixer", "g_reg", "dtheta_agent", "w_mean", "w_ratio", "b_mean", "lam_mean",
         "q_abs", "gap", "attack"]
 
@@ -96,7 +73,7 @@ def main():
     p.add_argument("--t_max", type=int, default=60_000)
     a = p.parse_args()
     torch.set_num_threads(1)
-    instrument(a.every)
+    instrument(a.every, diagnose)
     summary = []
     for spec, seed, learner, hist, wall in run_variants(a.variants, a.seeds, a.t_max):
         print(f"\n== {spec} seed {seed}: {wall:.0f} s; greedy win rate at "
