@@ -27,7 +27,7 @@ from hcsmoe.checkpoint import checkpoint_bytes, count_parameters, save_reduced
 from hcsmoe.clustering import LINKAGES
 from hcsmoe.data import c4_blocks, encode, load_corpus, random_blocks
 from hcsmoe.merging import MERGES
-from hcsmoe.methods import CLUSTERINGS, FEATURES, LAYER_BUDGETS, METHODS, ReduceConfig, reduce_model
+from hcsmoe.methods import CLUSTERINGS, FEATURES, LAYER_BUDGETS, METHODS, ReduceConfig, check_num_experts, reduce_model
 
 
 def parse(argv):
@@ -71,6 +71,7 @@ def main(argv=None) -> dict:
                      **({"max_memory": {int(k) if k.isdigit() else k: v for k, v in json.loads(a.max_memory).items()}}
                         if a.max_memory else {})}
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=getattr(torch, a.dtype), **placement).eval()
+    check_num_experts(model, a.experts)              # a bad k or an unsupported architecture fails before calibration
     before = count_parameters(model)
     rng = np.random.default_rng(a.seed)
     if a.calib_source == "c4":

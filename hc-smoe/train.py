@@ -89,7 +89,7 @@ def summarise(rows: list[dict]) -> list[dict]:
         line = {"method": method, "seeds": len(rs)}
         for key in ("ppl", "acc", "acc_norm"):
             v = np.array([float(r[key]) for r in rs])
-            line[key] = (v.mean(), v.std())
+            line[key] = (v.mean(), v.std())          # population std over seeds (numpy's default ddof=0)
         line["expert_params"] = int(float(rs[0]["expert_params"]))
         line["params"] = int(float(rs[0]["params"]))
         table.append(line)
@@ -130,6 +130,10 @@ def plot(rows: list[dict], log: list, run_dir: str) -> None:
 
 def main(argv=None) -> list[dict]:
     cfg = parse_args(argv, description=__doc__.split("\n\n")[0])
+    if not cfg.model and not 1 <= cfg.target_experts <= cfg.experts:   # fail before training the toy models
+        raise SystemExit(f"--target-experts {cfg.target_experts} must satisfy 1 <= k <= --experts {cfg.experts}")
+    for spec in cfg.methods:
+        method_config(spec, cfg, 0)                                       # an unknown method or option fails now too
     torch.set_num_threads(cfg.threads)
     run_dir = cfg.resume or os.path.join(cfg.out_dir, f"{cfg.config}-{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(run_dir, exist_ok=True)
@@ -205,7 +209,7 @@ def main(argv=None) -> list[dict]:
             w.writeheader(); w.writerows(log)
     table = summarise(rows)
     text = (f"HC-SMoE results: {cfg.config}, {cfg.experts if not cfg.model else 'E'} -> {cfg.target_experts} experts/layer, "
-            f"seeds {list(cfg.seeds)}, corpus {source}, {time.time() - t0:.0f}s\n\n" + format_table(table, cfg))
+            f"seeds {list(cfg.seeds)} (mean +- std, ddof=0), corpus {source}, {time.time() - t0:.0f}s\n\n" + format_table(table, cfg))
     print("\n" + text)
     with open(os.path.join(run_dir, "results.md"), "w") as f:
         f.write(text + "\n")

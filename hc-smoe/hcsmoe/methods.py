@@ -151,6 +151,14 @@ def o_prune_subset(stats: LayerStats, experts, k: int, max_combos: int, rng: np.
     return list(best), best_err
 
 
+def check_num_experts(model, k) -> None:
+    """k experts per layer must satisfy 1 <= k <= E in every sparse layer (checked before any calibration work)."""
+    for i, block in moe_blocks(model):
+        e = num_experts(block)
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1 or k > e:
+            raise ValueError(f"num_experts k={k!r} must satisfy 1 <= k <= E={e} (layer {i})")
+
+
 @torch.no_grad()
 def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict:
     """Reduce every sparse MoE layer of `model` IN PLACE from E to cfg.num_experts experts. Returns per-layer groups.
@@ -162,10 +170,8 @@ def reduce_model(model, stats: dict[int, LayerStats], cfg: ReduceConfig) -> dict
     info = {}
     layers = family_of(model).layers(model)
     blocks = moe_blocks(model)
+    check_num_experts(model, cfg.num_experts)
     for i, block in blocks:
-        e, k = num_experts(block), cfg.num_experts
-        if not isinstance(k, (int, np.integer)) or k < 1 or k > e:
-            raise ValueError(f"num_experts k={k!r} must satisfy 1 <= k <= E={e} (layer {i})")
         if i not in stats:
             raise ValueError(f"no calibration statistics for sparse layer {i}")
     budget = ({i: cfg.num_experts for i, _ in blocks} if cfg.layer_budget == "uniform"

@@ -65,6 +65,9 @@ def test_merged_weights_are_frequency_weighted_average(mixtral):
     torch.testing.assert_close(merged.gate_up_proj[0], want.detach())
     torch.testing.assert_close(merged.down_proj[3], ex.down_proj[7].detach())
     assert merged.expert_to_cluster.tolist() == labels.tolist()
+    plain = merge_experts(ex, labels, freq, "average")                 # the paper's "average" ablation: 1/|c| each
+    torch.testing.assert_close(plain.gate_up_proj[1], ex.gate_up_proj[2:5].mean(0).detach())
+    torch.testing.assert_close(plain.down_proj[3], ex.down_proj[6:8].mean(0).detach())
 
 
 def test_merged_experts_sum_routing_weights_of_one_cluster(mixtral):

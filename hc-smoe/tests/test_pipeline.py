@@ -58,6 +58,12 @@ def test_multiple_choice_scoring_prefers_the_likely_choice():
 
     items = [{"context": "xyz ", "choices": ["bbbb", "aaaa", "cc"], "label": 1}]
     assert multiple_choice_accuracy(Biased(), items) == {"acc": 1.0, "acc_norm": 1.0}
+    # acc and acc_norm disagree: "aaab" has the lower total log-likelihood (3 x log p(a) + log p(b) < log p(b)) but
+    # the higher per-byte one, so acc picks "b" and acc_norm (lm-eval's length normalisation) picks "aaab"
+    items = [{"context": "xyz ", "choices": ["b", "aaab"], "label": 1}]
+    assert multiple_choice_accuracy(Biased(), items) == {"acc": 0.0, "acc_norm": 1.0}
+    items = [{"context": "xyz ", "choices": ["b", "aaab"], "label": 0}]
+    assert multiple_choice_accuracy(Biased(), items) == {"acc": 1.0, "acc_norm": 0.0}
 
 
 def test_train_py_end_to_end_and_resume(tmp_path):
@@ -96,6 +102,41 @@ def test_merge_py_on_a_saved_model(tmp_path):
     model = load_reduced(str(tmp_path / "out"))
     assert json.load(open(tmp_path / "out" / "hcsmoe.json"))["layers"]["0"]["num_experts"] == 3
     assert torch.isfinite(model(input_ids=torch.randint(0, 256, (1, 16))).logits).all()
+
+
+@pytest.mark.parametrize("k", [0, 9])
+def test_merge_py_rejects_a_bad_k_before_calibrating(tmp_path, k, monkeypatch):
+    import merge
+    from hcsmoe.toy import build_tiny
+
+    build_tiny("mixtral", seed=0).save_pretrained(tmp_path / "src")
+    monkeypatch.setattr(merge, "collect_stats", lambda *a, **kw: pytest.fail("calibrated before checking k"))
+    with pytest.raises(ValueError, match=f"num_experts k={k} must satisfy 1 <= k <= E=8"):
+        merge.main(["--model", str(tmp_path / "src"), "--tokenizer", "bytes", "--experts", str(k), "--out",
+                    str(tmp_path / "out"), "--device", "cpu", "--dtype", "float32"])
+
+
+def test_merge_py_rejects_an_unsupported_architecture(tmp_path):
+    import merge
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    LlamaForCausalLM(LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(tmp_path / "llama")
+    from hcsmoe.families import UnsupportedArchitecture
+    with pytest.raises(UnsupportedArchitecture, match="unsupported architecture 'llama'"):
+        merge.main(["--model", str(tmp_path / "llama"), "--tokenizer", "bytes", "--experts", "2", "--out",
+                    str(tmp_path / "out"), "--device", "cpu", "--dtype", "float32"])
+
+
+@pytest.mark.parametrize("args,match", [(["--target-experts", "9"], "must satisfy 1 <= k <= --experts 8"),
+                                        (["--target-experts", "0"], "must satisfy"),
+                                        (["--methods", "hc-smoe:hirarchical"], "hirarchical")])
+def test_train_py_rejects_bad_input_before_training(tmp_path, monkeypatch, args, match):
+    import train
+
+    monkeypatch.setattr(train, "toy_model", lambda *a, **kw: pytest.fail("trained before checking the input"))
+    with pytest.raises(SystemExit, match=match):
+        train.main(["--config", "smoke", "--out-dir", str(tmp_path), *args])
 
 
 def test_method_specs_parse_and_reject_unknown_options():
