@@ -70,6 +70,8 @@ def validate(cfg: Config):
               "nll_samples", "pc_steps", "few_steps", "n_slices", "image_n_slices", "ckpt_every", "log_every"):
         if getattr(cfg, f) < 1:
             raise SystemExit(f"--{f.replace('_', '-')} must be >= 1, got {getattr(cfg, f)}")
+    if cfg.image_size < 0:
+        raise SystemExit(f"--image-size must be >= 0, got {cfg.image_size}")
     if cfg.resume and not os.path.isdir(cfg.resume):
         raise SystemExit(f"--resume folder not found: {cfg.resume}")
 
@@ -381,7 +383,7 @@ def plot_all(cfg, run_dir, toy_res, toy_samples, img_res, img_samples, logger_pa
             for k, tag in enumerate(("pc", "few")):
                 x = s[tag][:n]
                 h, w, c = x.shape[1:]
-                g = int(np.sqrt(n))
+                g = int(np.sqrt(len(x)))  # an 8x8 grid, smaller when fewer samples were drawn
                 grid = x[: g * g].reshape(g, g, h, w, c).transpose(0, 2, 1, 3, 4).reshape(g * h, g * w, c)
                 ax = axes[0, 2 * j + k]
                 ax.imshow(grid.squeeze(-1) if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
@@ -456,8 +458,8 @@ def main(cfg: Config) -> dict:
                 lambda r: (f"Asym {r['asym']:.4g}  NAsym {r['nasym']:.4g}  score err {r['score_err']:.4g}  "
                            f"NLL {r['nll']:.3f}  P/R PC-{cfg.few_steps} {r['pcfew_p']:.3f}/{r['pcfew_r']:.3f}"))
     if cfg.image_dataset:
-        x_train = D.load_images(cfg.image_dataset, "train", cfg.image_root or None)
-        x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None)
+        x_train = D.load_images(cfg.image_dataset, "train", cfg.image_root or None, cfg.image_size)
+        x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
         for method in cfg.image_methods:
             img_samples[f"{cfg.image_dataset}/{method}"] = run_or_resume(
                 "images", f"{cfg.image_dataset}/{method}",
@@ -475,7 +477,7 @@ def main(cfg: Config) -> dict:
                    f"(RK45, exact divergence) on {cfg.nll_samples} test points; P/R with k = {cfg.nearest_k} on "
                    f"{cfg.eval_samples} points.", "", toy_table(cfg, results["toys"])]
     if results["images"]:
-        report += ["", f"Images ({cfg.image_dataset}), {cfg.image_steps} steps, batch {cfg.image_batch}, lambda "
+        report += ["", f"Images ({cfg.image_dataset}{f' {cfg.image_size}x{cfg.image_size}' if cfg.image_size else ''}), {cfg.image_steps} steps, batch {cfg.image_batch}, lambda "
                    f"{cfg.image_lam}; EMA weights; Asym by Hutchinson (K = 8); NLL by the ODE with Hutchinson "
                    f"divergence.", "", image_table(cfg, results["images"])]
     if results["ae"]:

@@ -68,7 +68,7 @@ def main(argv=None):
             print("no run folder under runs/ has image checkpoints of", a.methods, "- run `python train.py` first")
             return
     cfg = load_config(a.run_dir)
-    x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None)
+    x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
     if a.n_images:
         x_test = x_test[: a.n_images]
     x0 = jnp.asarray(D.dequantize(x_test, D.n_bins(cfg.image_dataset), np.random.default_rng([cfg.seed, 10**9])))

@@ -44,6 +44,8 @@ class Config:
     """digits, fashion_mnist, cifar10, cifar100, svhn ('' skips the image run)."""
     image_root: str = ""
     """folder with the files of cifar10 / cifar100 / svhn / a non-default fashion_mnist."""
+    image_size: int = 0
+    """shrink the images to image_size x image_size by block means (0: native size; fashion_mnist 14 = 2x2 means)."""
     image_methods: tuple[str, ...] = ("usbm", "qcsbm_hutch")
     """usbm, qcsbm_hutch, qcsbm_exact (D jvps: small images only), csbm (energy U-Net, s = -grad E)."""
     image_steps: int = 1500

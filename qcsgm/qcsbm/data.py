@@ -117,8 +117,26 @@ def read_idx(path: str) -> np.ndarray:
         return np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
 
 
-def load_images(name: str, split: str = "train", root: str | None = None) -> np.ndarray:
-    """Images in [0, 1], NHWC float32. `root` is the folder holding the files of sets not shipped here."""
+def downsample(x: np.ndarray, size: int, bins: int) -> np.ndarray:
+    """NHWC images in [0, 1] shrunk to size x size by the mean of each f x f block (f = H / size), rounded
+    back to the set's `bins` intensity levels so the data stays quantised (dequantisation, bits/dim)."""
+    n, h, w, c = x.shape
+    if size < 1 or h % size or w % size or h // size != w // size:
+        raise ValueError(f"image size {size} must divide the native {h}x{w} by a whole factor")
+    f = h // size
+    levels = np.round(x.astype(np.float64) * (bins - 1))  # exact integers, so ties round the same everywhere
+    pooled = levels.reshape(n, size, f, size, f, c).sum(axis=(2, 4)) / (f * f)
+    return (np.round(pooled) / (bins - 1)).astype(np.float32)
+
+
+def load_images(name: str, split: str = "train", root: str | None = None, size: int = 0) -> np.ndarray:
+    """Images in [0, 1], NHWC float32. `root` is the folder holding the files of sets not shipped here;
+    `size` > 0 shrinks them to size x size by block means (`downsample`), e.g. 14 for 14x14 Fashion-MNIST."""
+    x = _load_native(name, split, root)
+    return downsample(x, size, n_bins(name)) if size else x
+
+
+def _load_native(name: str, split: str, root: str | None) -> np.ndarray:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if name == "digits":

@@ -61,6 +61,32 @@ def test_fashion_mnist_loader():
     assert x.shape == (10000, 28, 28, 1) and 0.0 <= x.min() and x.max() <= 1.0
 
 
+@pytest.mark.skipif(not os.path.exists(os.path.join(D.FASHION_MNIST_DIR, "t10k-images-idx3-ubyte.gz")),
+                    reason="Debian package dataset-fashion-mnist not installed")
+def test_fashion_mnist_14x14():
+    full = D.load_images("fashion_mnist", "test")[:500]
+    x = D.load_images("fashion_mnist", "test", size=14)[:500]
+    assert x.shape == (500, 14, 14, 1)
+    np.testing.assert_allclose(x * 255, np.round(x * 255), atol=1e-3)  # still on the 256 levels
+    # each pixel is the mean of its own 2x2 block, rounded to a level: within half a level of it
+    block_means = full.reshape(500, 14, 2, 14, 2, 1).mean((2, 4))
+    assert np.abs(x - block_means).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(x[:, :, 1:] - block_means[:, :, :-1]).max() > 0.1  # a shifted block would not match
+
+
+def test_downsample_block_means_and_bad_size():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 17, (3, 8, 8, 2)).astype(np.float32) / 16
+    y = D.downsample(x, 2, bins=17)
+    want = np.round(x.reshape(3, 2, 4, 2, 4, 2).mean((2, 4)) * 16) / 16
+    np.testing.assert_allclose(y, want, atol=1e-6)
+    np.testing.assert_allclose(D.downsample(x, 8, bins=17), x)  # native size: unchanged
+    np.testing.assert_allclose(D.downsample(np.ones((1, 8, 8, 1), np.float32) * 0.25, 1, 17), 0.25)
+    for bad in (3, 0, 16):
+        with pytest.raises(ValueError, match="must divide"):
+            D.downsample(x, bad, bins=17)
+
+
 def test_digits_loader_and_dequantize():
     tr, te = D.load_images("digits", "train"), D.load_images("digits", "test")
     assert tr.shape == (1500, 8, 8, 1) and te.shape == (297, 8, 8, 1)

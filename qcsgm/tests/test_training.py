@@ -83,6 +83,8 @@ def test_bad_input_gives_clear_errors():
         train.parse_args(["--methods", "dsm"])
     with pytest.raises(SystemExit, match="toy-steps must be >= 1"):
         train.parse_args(["--toy-steps", "0"])
+    with pytest.raises(SystemExit, match="--image-size must be >= 0"):
+        train.parse_args(["--image-size", "-1"])
     with pytest.raises(SystemExit, match="--resume folder not found"):
         train.parse_args(["--resume", "/nonexistent/run"])
 
