@@ -170,7 +170,7 @@ def plot_curves(results: dict[str, list[RunResult]], levels: dict, path: Path, t
 
 
 # Relative cost of one job, to start the longest first when jobs run in parallel (measured ms/step).
-JOB_COST = {"tdil_irl": 18.0, "tdil": 15.0, "gail": 11.0, "airl": 12.0, "pwil": 8.5, "sac_env": 8.5, "bc": 0.5}
+JOB_COST = {"tdil_irl": 18.0, "tdil": 15.0, "gail": 11.0, "airl": 12.0, "iq": 12.0, "pwil": 8.5, "sac_env": 8.5, "bc": 0.5}
 
 
 def run_job(cfg: Config, method: str, seed: int, demo, run_dir: Path, report: Callable,

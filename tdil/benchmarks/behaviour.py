@@ -10,7 +10,8 @@ with the run's env settings and sums Gymnasium's own reward terms from `info` (v
 x-velocity, reward_ctrl, reward_survive = healthy_reward on HEALTHY steps only). Prints the distance
 travelled (x_position), the mean x-velocity and, for Hopper/Walker2d, how many steps the body was healthy
 (torso height and angle in range): without unhealthy termination a policy can fall over and still collect
-forward reward, so the return alone does not say whether it hops, stands or crawls.
+forward reward, so the return alone does not say whether it hops, stands or crawls. "upside down" is the share
+of steps with the torso pitch (qpos[2], wrapped) beyond +-90 degrees: a HalfCheetah can run on its back.
 For a demonstration file the same figures come from its observations (Hopper/Walker2d: obs[0] torso height,
 obs[1] torso angle; x-velocity obs[5] / obs[8]) and rewards, without the simulator.
 """
@@ -48,7 +49,7 @@ def rollout(actor: Actor, env, seed: int) -> dict:
     obs, info = env.reset(seed=seed)
     x0 = float(env.unwrapped.data.qpos[0])
     sums = {"return": 0.0, "reward_forward": 0.0, "reward_ctrl": 0.0, "reward_survive": 0.0}
-    vx, healthy, first_unhealthy, t, done = [], 0, None, 0, False
+    vx, angle, healthy, first_unhealthy, t, done = [], [], 0, None, 0, False
     while not done:
         with torch.no_grad():
             a = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
@@ -57,6 +58,7 @@ def rollout(actor: Actor, env, seed: int) -> dict:
         for k in ("reward_forward", "reward_ctrl", "reward_survive"):
             sums[k] += float(info.get(k, 0.0))
         vx.append(float(info.get("x_velocity", np.nan)))
+        angle.append(float(env.unwrapped.data.qpos[2]))  # torso pitch (rooty) of the planar tasks
         ok = getattr(env.unwrapped, "is_healthy", None)
         if ok is not None:
             healthy += int(ok)
@@ -66,7 +68,8 @@ def rollout(actor: Actor, env, seed: int) -> dict:
         done = term or trunc
     return sums | {"steps": t, "distance": float(env.unwrapped.data.qpos[0]) - x0, "mean_vx": float(np.mean(vx)),
                    "healthy_steps": healthy if hasattr(env.unwrapped, "is_healthy") else None,
-                   "first_unhealthy": first_unhealthy, "final_z": float(env.unwrapped.data.qpos[1])}
+                   "first_unhealthy": first_unhealthy, "final_z": float(env.unwrapped.data.qpos[1]),
+                   "upside_down": float(np.mean(np.abs(np.angle(np.exp(1j * np.array(angle)))) > np.pi / 2))}
 
 
 def report_actor(path: Path, env_id: str, hidden: int, layers: int, episodes: int, terminate: bool) -> None:
@@ -82,8 +85,8 @@ def report_actor(path: Path, env_id: str, hidden: int, layers: int, episodes: in
         health = "" if r["healthy_steps"] is None else f" | healthy {r['healthy_steps']:4d}/{r['steps']} (first unhealthy step {r['first_unhealthy']})"
         print(f"  episode {i}: return {r['return']:8.1f} = forward {r['reward_forward']:8.1f} + survive {r['reward_survive']:7.1f} "
               f"+ ctrl {r['reward_ctrl']:7.1f} | distance {r['distance']:7.2f} m, mean x-velocity {r['mean_vx']:5.2f} m/s"
-              f"{health} | final torso z {r['final_z']:.2f}")
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("return", "reward_forward", "reward_survive", "reward_ctrl", "distance", "mean_vx")}
+              f"{health} | final torso z {r['final_z']:.2f} | upside down {100 * r['upside_down']:.0f}% of steps")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("return", "reward_forward", "reward_survive", "reward_ctrl", "distance", "mean_vx", "upside_down")}
     print("  mean: " + ", ".join(f"{k} {v:.2f}" for k, v in mean.items()))
 
 

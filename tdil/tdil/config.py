@@ -10,7 +10,7 @@ class Config:
     """named config in configs/ (quick | paper-hopper | paper-walker2d | paper-ant | paper-halfcheetah | paper-humanoid | paper-door | hopper-cpu | halfcheetah-cpu)"""
     env_id: str = "Pendulum-v1"
     methods: tuple[str, ...] = ("tdil", "bc", "gail", "pwil")
-    """any of: tdil, tdil_irl, bc, gail, airl, pwil, sac_env (SAC on the true reward, an upper reference)"""
+    """any of: tdil, tdil_irl, bc, gail, airl, pwil, iq (IQ-Learn), sac_env (SAC on the true reward, an upper reference)"""
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 5000
     """environment steps per imitation run (paper: 3M MuJoCo, 1M Adroit)"""
@@ -57,6 +57,21 @@ class Config:
     gail_grad_penalty: float = 10.0
     pwil_alpha: float = 5.0
     pwil_beta: float = 5.0
+    iq_value_loss: str = "value"
+    """IQ-Learn's value term (official method.loss): value = E_rho[V(s) - gamma V(s')] over replay and expert
+    states (official HalfCheetah/Ant), v0 = (1 - gamma) E_E[V(s)] (Hopper/Walker2d/Humanoid), value_expert"""
+    iq_chi2_alpha: float = 0.5
+    """IQ-Learn chi^2 divergence phi(x) = x - x^2 / (4 alpha) (official method.alpha 0.5)"""
+    iq_regularize: bool = True
+    """IQ-Learn: chi^2 term over expert pairs and policy samples (official MuJoCo commands), else expert only"""
+    iq_actor_lr: float = 3e-5
+    """IQ-Learn actor learning rate (official MuJoCo commands 3e-5; critic uses lr)"""
+    iq_log_alpha: float = -4.605170185988091
+    """IQ-Learn's fixed SAC temperature, log(0.01) (official init_temp 1e-2, not learned)"""
+    iq_tau: float = 5e-3
+    """IQ-Learn target critic Polyak rate (official critic_tau 0.005)"""
+    iq_use_target: bool = True
+    """IQ-Learn: V(s') from the target critic without gradient (official train.use_target for MuJoCo)"""
     bc_steps: int = 2000
     """gradient steps of the BC baseline"""
     # expert and demonstration

@@ -25,11 +25,12 @@ from .buffer import ReplayBuffer
 from .config import Config
 from .demonstrations import Demonstration
 from .envs import dims, from_env_action, make_env, to_env_action
+from .iq_learn import IQConfig, IQLearn
 from .networks import Actor, polyak
 from .sac import SAC, SACConfig
 from .transition_discriminator import TransitionDiscriminator, discriminator_loss, expert_proximity_reward
 
-RL_METHODS = ("tdil", "tdil_irl", "gail", "airl", "pwil", "sac_env")
+RL_METHODS = ("tdil", "tdil_irl", "gail", "airl", "pwil", "iq", "sac_env")
 METHODS = RL_METHODS + ("bc",)
 
 
@@ -59,6 +60,12 @@ def evaluate(actor: Actor, env, episodes: int, seed_base: int = 10_000, device: 
 
 def sac_config(cfg: Config) -> SACConfig:
     return SACConfig(hidden=cfg.hidden, layers=cfg.layers, lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, fixed_log_alpha=cfg.fixed_log_alpha)
+
+
+def iq_config(cfg: Config) -> IQConfig:
+    return IQConfig(hidden=cfg.hidden, layers=cfg.layers, critic_lr=cfg.lr, actor_lr=cfg.iq_actor_lr, gamma=cfg.gamma,
+                    tau=cfg.iq_tau, log_alpha=cfg.iq_log_alpha, chi2_alpha=cfg.iq_chi2_alpha, value_loss=cfg.iq_value_loss,
+                    regularize=cfg.iq_regularize, use_target=cfg.iq_use_target)
 
 
 def run_bc(cfg: Config, demo: Demonstration, seed: int, progress: Callable | None = None) -> tuple[RunResult, Actor]:
@@ -97,11 +104,14 @@ class Imitator:
         self.env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
         self.eval_env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
         self.obs_dim, self.act_dim = dims(self.env)
-        self.agent = SAC(self.obs_dim, self.act_dim, sac_config(cfg))
-        for m in (self.agent.actor, self.agent.critic, self.agent.critic_target):
-            m.to(self.dev)
-        self.agent.log_alpha = self.agent.log_alpha.detach().to(self.dev).requires_grad_(True)
-        self.agent.alpha_opt = torch.optim.Adam([self.agent.log_alpha], lr=cfg.lr, foreach=True)
+        if method == "iq":  # IQ-Learn: one soft Q-function, its own actor settings (tdil/iq_learn.py)
+            self.agent = IQLearn(self.obs_dim, self.act_dim, iq_config(cfg)).to(self.dev)
+        else:
+            self.agent = SAC(self.obs_dim, self.act_dim, sac_config(cfg))
+            for m in (self.agent.actor, self.agent.critic, self.agent.critic_target):
+                m.to(self.dev)
+            self.agent.log_alpha = self.agent.log_alpha.detach().to(self.dev).requires_grad_(True)
+            self.agent.alpha_opt = torch.optim.Adam([self.agent.log_alpha], lr=cfg.lr, foreach=True)
         self.buf = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer_size, cfg.steps))
         self.t = 0
         self.result = RunResult(method, seed)
@@ -203,6 +213,9 @@ class Imitator:
                 self.e_reward = None
             logs["tdil_reward"] = r.mean().item()
         eidx = torch.as_tensor(self.rng.integers(0, len(self.e_obs), cfg.batch_size), device=dev) if self.method != "sac_env" else None
+        if self.method == "iq":  # IQ-Learn: critic on replay + expert batches, actor, target (no reward needed)
+            expert = (self.e_obs[eidx], self.e_act[eidx], self.e_next[eidx], self.e_done[eidx])
+            return ag.update((b["obs"], b["act"], b["next_obs"], b["done"]), expert)
         if self.uses_gail:
             gp = cfg.gail_grad_penalty if self.method == "gail" else cfg.irl_grad_penalty
             loss = self.gail.loss(self.e_obs[eidx], self.e_act[eidx], b["obs"], b["act"], gp)

@@ -1,0 +1,122 @@
+"""IQ-Learn (tdil/iq_learn.py): the chi^2 inverse soft-Q objective, its shapes, one update on a fixed batch,
+seeded determinism and checkpoint/resume inside the shared imitation loop."""
+import dataclasses
+
+import pytest
+import torch
+
+from tdil.config import Config
+from tdil.demonstrations import record_demonstration
+from tdil.envs import make_env
+from tdil.imitation import Imitator
+from tdil.iq_learn import IQConfig, IQLearn
+
+TINY = Config(hidden=16, batch_size=32, warmup_steps=50, steps=120, eval_every=60, eval_episodes=1, checkpoint_every=0)
+
+
+def _batch(n, obs_dim=3, act_dim=2, shift=0.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, obs_dim, generator=g) + shift, torch.rand(n, act_dim, generator=g) * 2 - 1,
+            torch.randn(n, obs_dim, generator=g) + shift, torch.zeros(n))
+
+
+def _loss(iq, policy, expert, seed=1):
+    torch.manual_seed(seed)  # the same a ~ pi samples for V(s), V(s') each time
+    return iq.iq_loss(policy, expert)
+
+
+@pytest.mark.parametrize("value_loss", ["value", "v0", "value_expert"])
+def test_shapes_and_the_loss_is_the_sum_of_its_named_terms(value_loss):
+    torch.manual_seed(0)
+    iq = IQLearn(3, 2, IQConfig(hidden=16, value_loss=value_loss))
+    policy, expert = _batch(24), _batch(16, shift=1.0, seed=1)
+    loss, logs = _loss(iq, policy, expert)
+    assert loss.shape == ()
+    assert logs["iq_loss"] == pytest.approx(logs["iq_expert_term"] + logs["iq_value_term"] + logs["iq_chi2_term"], rel=1e-5)
+    assert logs["iq_chi2_term"] >= 0
+    v, q = iq.value(iq.critic, policy[0])
+    assert v.shape == q.shape == (24,)
+    assert iq.recovered_reward(*expert).shape == (16,)
+    assert iq.actor.deterministic(policy[0]).shape == (24, 2)
+
+
+def test_chi2_term_matches_the_formula_and_expert_term_is_minus_the_expert_reward():
+    torch.manual_seed(0)
+    cfg = IQConfig(hidden=16, regularize=False, chi2_alpha=0.25)
+    iq = IQLearn(3, 2, cfg)
+    policy, expert = _batch(8), _batch(8, seed=1)
+    _, logs = _loss(iq, policy, expert)
+    torch.manual_seed(1)  # the same draws as inside iq_loss (V(s') is computed first)
+    with torch.no_grad():
+        v_next, _ = iq.value(iq.critic_target, torch.cat([policy[2], expert[2]]))
+        r_e = iq.critic(expert[0], expert[1]) - cfg.gamma * v_next[8:]
+    assert logs["iq_expert_term"] == pytest.approx(-r_e.mean().item(), rel=1e-5)
+    assert logs["iq_chi2_term"] == pytest.approx((r_e**2).mean().item() / (4 * 0.25), rel=1e-5)
+
+
+def test_one_critic_update_lowers_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    iq = IQLearn(3, 2, IQConfig(hidden=32, critic_lr=1e-3))
+    policy, expert = _batch(64), _batch(64, shift=1.0, seed=1)
+    before, _ = _loss(iq, policy, expert)
+    iq.critic_opt.zero_grad()
+    before.backward()
+    iq.critic_opt.step()
+    after, _ = _loss(iq, policy, expert)
+    assert after.item() < before.item()
+
+
+def test_recovered_reward_ranks_expert_pairs_above_replay_pairs_after_training():
+    """Maximising J(Q) raises Q - gamma V' on expert (s, a) and lowers V on replay states: after some critic
+    steps on fixed batches the implicit reward separates expert pairs from other pairs."""
+    torch.manual_seed(0)
+    iq = IQLearn(3, 2, IQConfig(hidden=32, critic_lr=1e-3))
+    policy, expert = _batch(128), _batch(128, shift=1.5, seed=1)
+    expert = (expert[0], torch.full_like(expert[1], 0.8), expert[2], expert[3])
+    for _ in range(200):
+        iq.update_critic(policy, expert)
+    r_e, r_p = iq.recovered_reward(*expert).mean(), iq.recovered_reward(*policy).mean()
+    assert r_e > r_p + 0.5, (r_e, r_p)
+
+
+def test_bad_value_loss_is_refused():
+    with pytest.raises(ValueError, match="value loss"):
+        IQLearn(3, 2, IQConfig(value_loss="nope"))
+
+
+@pytest.fixture(scope="module")
+def demo():
+    env = make_env("Pendulum-v1")
+    env.action_space.seed(0)
+    return record_demonstration(env, "Pendulum-v1", lambda o: env.action_space.sample(), 0)
+
+
+def _params(im):
+    return torch.cat([p.detach().flatten() for p in [*im.agent.actor.parameters(), *im.agent.critic.parameters()]])
+
+
+def test_iq_runs_are_seeded_and_resume_from_a_checkpoint(demo, tmp_path):
+    runs = []
+    for s in (0, 0, 1):
+        runs.append(Imitator("iq", TINY, demo, s))
+        runs[-1].train(100)
+    a, b, c = runs
+    assert torch.equal(_params(a), _params(b)) and a.result.returns == b.result.returns
+    assert not torch.equal(_params(a), _params(c))
+    logs = a.update()
+    assert {"iq_loss", "iq_reward_expert", "actor_loss"} <= set(logs)
+    a.save(tmp_path / "ck.pt")
+    d = Imitator("iq", TINY, demo, 0)
+    d.load(tmp_path / "ck.pt")
+    assert torch.equal(_params(a), _params(d))
+    assert torch.equal(torch.cat([p.flatten() for p in a.agent.critic_target.parameters()]),
+                       torch.cat([p.flatten() for p in d.agent.critic_target.parameters()]))
+    d.train(TINY.steps)
+    assert d.t == TINY.steps and len(d.result.returns) == 2
+
+
+def test_iq_config_fields_reach_the_agent(demo):
+    cfg = dataclasses.replace(TINY, iq_value_loss="v0", iq_chi2_alpha=0.25, iq_actor_lr=1e-4, iq_log_alpha=-2.0)
+    ag = Imitator("iq", cfg, demo, 0).agent
+    assert ag.cfg.value_loss == "v0" and ag.cfg.chi2_alpha == 0.25 and ag.alpha.item() == pytest.approx(torch.e**-2.0)
+    assert ag.actor_opt.param_groups[0]["lr"] == 1e-4 and ag.critic_opt.param_groups[0]["lr"] == cfg.lr
