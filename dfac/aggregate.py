@@ -33,11 +33,17 @@ def load(root: Path):
 
 
 def table(curves) -> str:
-    lines = ["| env | map | alg | seeds | final win rate, median | mean +- std | env steps |", "|---|---|---|---|---|---|---|"]
+    """Final (last test) and best (peak over the tests) greedy win rate per job; mean +- std over seeds (std with
+    ddof 0, numpy's default), and every seed's final / best."""
+    lines = ["| env | map | alg | seeds | final win rate, median | mean +- std | best win rate, mean +- std | "
+             "final / best per seed | env steps |", "|---|---|---|---|---|---|---|---|---|"]
     for (env, m, alg), seeds in sorted(curves.items()):
-        finals = np.array([sorted(c)[-1][1] for c in seeds.values()])
+        finals = np.array([sorted(seeds[s])[-1][1] for s in sorted(seeds)])
+        bests = np.array([max(w for _, w, _ in seeds[s]) for s in sorted(seeds)])
         steps = min(sorted(c)[-1][0] for c in seeds.values())
-        lines.append(f"| {env} | {m} | {alg} | {len(finals)} | {np.median(finals):.2f} | {finals.mean():.2f} +- {finals.std():.2f} | {steps} |")
+        per_seed = ", ".join(f"s{s} {f:.2f} / {b:.2f}" for s, f, b in zip(sorted(seeds), finals, bests))
+        lines.append(f"| {env} | {m} | {alg} | {len(finals)} | {np.median(finals):.2f} | {finals.mean():.2f} +- {finals.std():.2f} | "
+                     f"{bests.mean():.2f} +- {bests.std():.2f} | {per_seed} | {steps} |")
     return "\n".join(lines)
 
 

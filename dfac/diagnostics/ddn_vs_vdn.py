@@ -8,6 +8,7 @@
                   (for DDN, f = VDN's sum)
   shape_mean      max |mean_k shape(tau_k)|: the shape part has zero mean (mean-shape decomposition)
   q_jt, G         the online E[Z_jt] (or Q_jt) of the taken actions and the discounted return that followed in the batch
+                  (IQL / DIQL have no mixer: q_jt is the sum of the agents' utilities, each of which estimates G)
   |Q_i|, gap      the agents' utilities E[Z_i] (32 fractions) of the taken actions and their action gap
   flip            share of (step, agent) whose greedy action differs between two independent draws of 32 fractions
   attack          share of (step, agent) whose greedy available action is an attack (SMAX actions 5+)
@@ -112,7 +113,7 @@ def diagnose(learner: Learner, batch: dict, gamma: float) -> dict:
             tq = unroll(learner.target_agent, batch, A)
             chosen = q[:, :-1].gather(-1, actions[:, :-1, :, None]).squeeze(-1)
             max_q = q.masked_fill(avail == 0, -1e10).max(-1).values[:, :-1]
-            q_jt = learner.mixer(chosen, state[:, :-1], onehot, max_q)
+            q_jt = learner.mixer(chosen, state[:, :-1], onehot, max_q) if learner.mixer is not None else chosen.sum(-1)
             rec.update(mean_err=float("nan"), shape_mean=float("nan"), **{"a*_agree": float("nan")}, tgt_bias=float("nan"))
             rec["mse_means"] = rec["loss"]
         qa = q[:, :-1][m]

@@ -33,7 +33,7 @@ def test_train_main_writes_a_run_directory(tmp_path):
 def test_aggregate_makes_the_grid_table(tmp_path, capsys):
     agg = _load("aggregate")
     fields = ["phase", "alg", "seed", "t_env", "test_return", "test_win_rate"]
-    for i, (alg, seed, wins) in enumerate([("dmix", 0, [0.0, 0.5]), ("dmix", 1, [0.0, 0.7]), ("qmix", 0, [0.1, 0.2])]):
+    for i, (alg, seed, wins) in enumerate([("dmix", 0, [0.0, 0.5]), ("dmix", 1, [0.0, 0.7]), ("qmix", 0, [0.1, 0.2]), ("iql", 0, [0.4, 0.1])]):
         d = tmp_path / f"job{i}"
         d.mkdir()
         (d / "config.json").write_text(json.dumps({"env": "smax", "map": "3m"}))
@@ -46,6 +46,7 @@ def test_aggregate_makes_the_grid_table(tmp_path, capsys):
     sys.argv = ["aggregate.py", str(tmp_path)]
     agg.main()
     out = capsys.readouterr().out
-    assert "| smax | 3m | dmix | 2 | 0.60 | 0.60 +- 0.10 | 1000 |" in out
-    assert "| smax | 3m | qmix | 1 | 0.20 |" in out
+    assert "| smax | 3m | dmix | 2 | 0.60 | 0.60 +- 0.10 | 0.60 +- 0.10 | s0 0.50 / 0.50, s1 0.70 / 0.70 | 1000 |" in out
+    assert "| smax | 3m | qmix | 1 | 0.20 | 0.20 +- 0.00 | 0.20 +- 0.00 | s0 0.20 / 0.20 | 1000 |" in out
+    assert "| smax | 3m | iql | 1 | 0.10 | 0.10 +- 0.00 | 0.40 +- 0.00 | s0 0.10 / 0.40 | 1000 |" in out
     assert (tmp_path / "aggregate" / "win_rates.png").exists()
