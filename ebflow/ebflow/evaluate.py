@@ -32,7 +32,7 @@ def test_nll_bpd(flow, params, x_uint8, key, logit, batch_size: int = 500) -> fl
 
 def sample(flow, params, key, n: int, temperature: float = 1.0):
     """Exact samples: x = g^{-1}(T z), z ~ N(0, I)."""
-    z = temperature * jax.random.normal(key, (n,) + flow.shapes()[-1])
+    z = temperature * jax.random.normal(key, (n,) + flow.latent_shape)
     return flow.inverse(params, z)
 
 

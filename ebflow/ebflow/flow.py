@@ -10,10 +10,20 @@ EBFlow reads it as an energy-based model p(x) = exp(-E(x)) / Z (paper Sec. 3):
     -log Z     =  sum_{i in S_l} log|det W_i|                           (constant in x, O(D^3 L))
 
 so the score d/dx log p(x) = -dE/dx never needs the linear layers' determinants.
+
+Multi-scale flows (Glow) factor half the channels out at a ``SplitPrior`` with a learned conditional
+Gaussian p(x2 | x1); its log-density depends on x, so it is one more **energy** term:
+
+    E(x) = -log N(h_L; 0, I) - sum_{splits k} log N(x2_k; mu_k(x1_k), sigma_k(x1_k)) - sum_{S_n} log|det J(x)|
+
+with h_L what reaches the end of the flow. The latent z of such a flow is the flat vector
+[h_L, eps2_1, eps2_2, ...] (eps2_k = (x2_k - mu_k) / sigma_k), of the data's dimension D, so g stays a
+bijection R^D -> R^D and sampling is x = g^{-1}(z), z ~ N(0, I).
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Any, Sequence
 
@@ -46,33 +56,90 @@ class Flow:
         keys = jax.random.split(key, len(self.layers))
         return [layer.init(k, s) for layer, k, s in zip(self.layers, keys, self.shapes())]
 
+    @property
+    def has_data_init(self) -> bool:
+        return any(getattr(layer, "data_dependent", False) for layer in self.layers)
+
+    def data_init(self, params, x) -> list[Any]:
+        """Data-dependent initialisation (Glow's ActNorm) from one batch: layer by layer, each layer is
+        initialised on what the already-initialised layers below it make of ``x``."""
+        self._check(x)
+        out = []
+        for layer, p in zip(self.layers, params):
+            p = layer.data_init(p, x)
+            out.append(p)
+            if layer.factors_out:
+                x = layer.split(p, x)[0]
+            else:
+                x = layer.forward(p, x)[0]
+        return out
+
     def _check(self, x):
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"flow expects inputs of shape (batch, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
 
+    @property
+    def multiscale(self) -> bool:
+        return any(layer.factors_out for layer in self.layers)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of z = g(x) per sample: the last layer's output, or (D,) for a multi-scale flow."""
+        return (self.dim,) if self.multiscale else self.shapes()[-1]
+
     # ----------------------------------------------------------------- mapping
-    def forward(self, params, x):
-        """z = g(x) and sum_{S_n} log|det J| per sample."""
+    def _encode(self, params, x):
+        """Run the layers: (h_L, [eps2_k], sum_{S_n} log|det J|, sum_k log p(x2_k | x1_k)) per sample."""
         self._check(x)
-        logdet = jnp.zeros(x.shape[0], x.dtype)
+        logdet_n = jnp.zeros(x.shape[0], x.dtype)
+        log_prior = jnp.zeros(x.shape[0], x.dtype)
+        eps = []
         for layer, p in zip(self.layers, params):
-            x, ld = layer.forward(p, x)
-            logdet = logdet + ld
-        return x, logdet
+            if layer.factors_out:
+                x, _, e, lp = layer.split(p, x)
+                eps.append(e)
+                log_prior = log_prior + lp
+            else:
+                x, ld = layer.forward(p, x)
+                logdet_n = logdet_n + ld
+        return x, eps, logdet_n, log_prior
+
+    def forward(self, params, x):
+        """z = g(x) and the data-dependent log|det dz/dx| per sample (S_n layers and split standardisations)."""
+        h, eps, logdet_n, log_prior = self._encode(params, x)
+        if not eps:
+            return h, logdet_n
+        flat = [a.reshape(a.shape[0], -1) for a in [h] + eps]
+        # log|det| of x2 -> eps2 is -sum log sigma = log p(x2 | x1) - log N(eps2; 0, I)
+        log_n_eps = sum(_log_std_normal(e) for e in flat[1:])
+        return jnp.concatenate(flat, axis=1), logdet_n + log_prior - log_n_eps
 
     def inverse(self, params, z):
         """x = g^{-1}(z): exact sampling by inversion."""
-        for layer, p in zip(reversed(self.layers), reversed(params)):
-            z = layer.inverse(p, z)
+        shapes = self.shapes()
+        if self.multiscale:
+            sizes = [math.prod(shapes[-1])] + [math.prod(layer.factored_shape(s)) for layer, s in zip(self.layers, shapes)
+                                               if layer.factors_out]
+            parts = jnp.split(z.reshape(z.shape[0], -1), list(itertools.accumulate(sizes))[:-1], axis=1)
+            z, eps = parts[0].reshape((z.shape[0],) + shapes[-1]), parts[1:]
+        for i in reversed(range(len(self.layers))):
+            layer, p = self.layers[i], params[i]
+            if layer.factors_out:
+                e = eps.pop().reshape((z.shape[0],) + layer.factored_shape(shapes[i]))
+                z = layer.merge(p, z, e)
+            else:
+                z = layer.inverse(p, z)
         return z
 
     # ------------------------------------------------------------ EBFlow terms
     def energy(self, params, x):
-        """E(x) = -log N(g(x)) - sum_{S_n} log|det J(x)|, shape (B,). (paper Eq. (7))"""
-        z, logdet_n = self.forward(params, x)
-        zf = z.reshape(z.shape[0], -1)
-        log_base = -0.5 * jnp.sum(zf**2, axis=1) - 0.5 * zf.shape[1] * LOG_2PI
-        return -(log_base + logdet_n)
+        """E(x) = -log N(h_L) - sum_k log p(x2_k | x1_k) - sum_{S_n} log|det J(x)|, shape (B,). (paper Eq. (7))
+
+        Every term here depends on x through the nonlinear layers or the priors; the linear layers enter
+        only through h_L, never through their log-dets (those are -log Z, ``linear_logdet``).
+        """
+        h, _, logdet_n, log_prior = self._encode(params, x)
+        return -(_log_std_normal(h.reshape(h.shape[0], -1)) + log_prior + logdet_n)
 
     def linear_logdet(self, params):
         """sum_{S_l} log|det W| = -log Z(theta), the O(D^3) term. (paper Eq. (7))"""
@@ -91,8 +158,13 @@ class Flow:
         return -jax.grad(lambda xx: self.energy(params, xx).sum())(x)
 
     def sample(self, params, key, n: int):
-        z = jax.random.normal(key, (n,) + self.shapes()[-1])
+        z = jax.random.normal(key, (n,) + self.latent_shape)
         return self.inverse(params, z)
+
+
+def _log_std_normal(zf):
+    """log N(z; 0, I) of flat (B, d) z."""
+    return -0.5 * jnp.sum(zf**2, axis=1) - 0.5 * zf.shape[1] * LOG_2PI
 
 
 # ------------------------------------------------------------------ architectures
@@ -129,34 +201,45 @@ def cnn_flow(input_shape: Sequence[int], num_blocks: int = 3, convs_per_block: i
 
 
 def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int = 16, width: int = 512,
-              kernel_size: int = 3) -> Flow:
-    """Glow (Kingma & Dhariwal 2018) as in the paper's MNIST Glow experiment, single-scale:
+              kernel_size: int = 3, split_prior: bool = True, actnorm_data_init: bool = True) -> Flow:
+    """Glow (Kingma & Dhariwal 2018), multi-scale, as in the paper's MNIST Glow (official models/mnist/glow.py):
 
-        num_blocks x [Squeeze, block_size x (ActNorm, Invertible1x1Conv, AffineCoupling)]
+        for each of num_blocks levels:
+            Squeeze, block_size x (ActNorm, Invertible1x1Conv, AffineCoupling),
+            SplitPrior (all levels but the last)
 
-    ActNorm and the 1x1 convolutions are linear (S_l: their log-dets form -log Z and score matching
-    skips them); the couplings are nonlinear (S_n, in the energy). The coupling net is 3x3 conv ->
-    1x1 conv -> zero-initialised 3x3 conv with ``width`` channels. Unlike the official model there is
-    no split prior between blocks (every dimension reaches the final N(0, I)) and ActNorm starts at
-    the identity instead of a data-dependent init.
+    Which term each layer gives (EBFlow split, see ``Flow``):
+      ActNorm, Invertible1x1Conv   linear (S_l): log-dets H W sum s, H W log|det W| are constant in x ->
+                                   -log Z; score matching never computes them.
+      AffineCoupling               nonlinear (S_n): log-det sum s(x_a) depends on x -> energy.
+      SplitPrior                   log N(x2; mu(x1), sigma(x1)) of the factored-out half -> energy.
+      final N(0, I) on h_L         -> energy.
+    (The official code counts ActNorm's constant log-det in the energy; the score is the same either
+    way, only the low-energy regulariser sees the difference.)
+
+    ActNorm starts from data (``Flow.data_init`` on the first batch: zero mean, unit variance per channel)
+    when ``actnorm_data_init``. The coupling and prior nets are 3x3 conv -> 1x1 conv -> zero-initialised
+    3x3 conv with ``width`` channels.
     """
     layers: list[L.Layer] = []
-    for _ in range(num_blocks):
+    for level in range(num_blocks):
         layers.append(L.Squeeze())
         for k in range(block_size):
-            layers.append(L.ActNorm())
+            layers.append(L.ActNorm(data_dependent=actnorm_data_init))
             layers.append(L.Invertible1x1Conv())
             layers.append(L.AffineCoupling(hidden=(width, width), parity=bool(k % 2), kernel_size=kernel_size))
+        if split_prior and level < num_blocks - 1:
+            layers.append(L.SplitPrior(hidden=(width, width), kernel_size=kernel_size))
     return Flow(tuple(layers), tuple(input_shape))
 
 
 def toy_flow(num_blocks: int = 10, hidden: tuple[int, ...] = (64, 64)) -> Flow:
-    """2-D toy flow: num_blocks x [2x2 linear, affine coupling, actnorm] + final 2x2 linear."""
+    """2-D toy flow: num_blocks x [2x2 linear, affine coupling, actnorm] + final 2x2 linear (actnorm from identity)."""
     layers: list[L.Layer] = []
     for i in range(num_blocks):
         layers.append(L.FullyConnected(init_noise=0.5))
         layers.append(L.AffineCoupling(hidden=hidden, parity=bool(i % 2)))
-        layers.append(L.ActNorm())
+        layers.append(L.ActNorm(data_dependent=False))
     layers.append(L.FullyConnected(init_noise=0.5))
     return Flow(tuple(layers), (2,))
 

@@ -88,14 +88,45 @@ def spectral_normalize(kernel: jnp.ndarray, iterations: int = 50) -> jnp.ndarray
     return kernel / (u @ w @ v)
 
 
+def _net_init(key, sizes: Sequence[int], kernel_size: int = 1) -> list[dict]:
+    """Coupling / prior net: dense (or 1x1-conv) layers of ``sizes``; with ``kernel_size`` k > 1 the first
+    and last layers are k x k convolutions ('SAME'), as Glow's 3x3 conv -> 1x1 conv -> 3x3 conv. The last
+    layer starts at zero, so the net's output starts at 0."""
+    keys = jax.random.split(key, len(sizes) - 1)
+    net = []
+    for i, (k, m, n) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        ks = kernel_size if (i == 0 or last) else 1
+        shape = (m, n) if ks == 1 else (ks, ks, m, n)
+        w = jnp.zeros(shape) if last else jax.random.normal(k, shape) * math.sqrt(2.0 / (m * ks * ks))
+        net.append({"w": w, "b": jnp.zeros(n)})
+    return net
+
+
+def _net_apply(net: list[dict], h: jnp.ndarray) -> jnp.ndarray:
+    for i, lyr in enumerate(net):
+        if lyr["w"].ndim == 4:  # k x k convolution over (B, H, W, C)
+            h = jax.lax.conv_general_dilated(h, lyr["w"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + lyr["b"]
+        else:
+            h = h @ lyr["w"] + lyr["b"]
+        if i < len(net) - 1:
+            h = jax.nn.silu(h)
+    return h
+
+
 @dataclasses.dataclass(frozen=True)
 class Layer:
     """Base class; the identity map."""
 
     linear = False  # member of S_l (log-det constant in x) or S_n (log-det depends on x)
+    factors_out = False  # True for SplitPrior: part of the input leaves the flow (see flow.Flow)
 
     def init(self, key, in_shape: tuple[int, ...]) -> Params:
         return {}
+
+    def data_init(self, p: Params, x: jnp.ndarray) -> Params:
+        """Data-dependent initialisation from a batch ``x`` of this layer's inputs (default: none)."""
+        return p
 
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(in_shape)
@@ -213,13 +244,28 @@ class Conv2d(Layer):
 
 @dataclasses.dataclass(frozen=True)
 class ActNorm(Layer):
-    """Per-channel affine y = (x + b) * exp(s) (Glow). Linear: log|det| = (#pixels) * sum(s)."""
+    """Per-channel affine y = (x + b) * exp(s) (Glow). Linear: log|det| = (#pixels) * sum(s).
+
+    ``data_dependent=True`` (Glow, the official EBFlow Glow): ``data_init`` sets b = -mean and
+    s = -log(std + 1e-6) of the first batch per channel (over batch and pixels), so that batch leaves the
+    layer with zero mean and unit variance per channel. Afterwards b and s are ordinary parameters, so
+    the log-det stays constant in x (S_l). ``False`` keeps the identity start (our toy flow).
+    """
+
+    data_dependent: bool = True
 
     linear = True
 
     def init(self, key, in_shape):
         c = in_shape[-1]
         return {"b": jnp.zeros(c), "s": jnp.zeros(c)}
+
+    def data_init(self, p, x):
+        if not self.data_dependent:
+            return p
+        axes = tuple(range(x.ndim - 1))
+        mean, std = jnp.mean(x, axis=axes), jnp.std(x, axis=axes)
+        return {"b": (-mean).astype(p["b"].dtype), "s": (-jnp.log(std + 1e-6)).astype(p["s"].dtype)}
 
     def forward(self, p, x):
         return (x + p["b"]) * jnp.exp(p["s"]), jnp.zeros(x.shape[0], x.dtype)
@@ -324,29 +370,12 @@ class AffineCoupling(Layer):
             raise ValueError(f"AffineCoupling needs at least 2 features on the last axis, got {in_shape}")
         na = c // 2 if not self.parity else c - c // 2
         nb = c - na
-        sizes = (na,) + tuple(self.hidden) + (2 * nb,)
-        keys = jax.random.split(key, len(sizes) - 1)
         if self.kernel_size > 1 and len(in_shape) != 3:
             raise ValueError(f"AffineCoupling with kernel_size {self.kernel_size} expects (H, W, C) inputs, got {in_shape}")
-        layers = []
-        for i, (k, m, n) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
-            last = i == len(sizes) - 2
-            ks = self.kernel_size if (i == 0 or last) else 1
-            shape = (m, n) if ks == 1 else (ks, ks, m, n)
-            w = jnp.zeros(shape) if last else jax.random.normal(k, shape) * math.sqrt(2.0 / (m * ks * ks))
-            layers.append({"w": w, "b": jnp.zeros(n)})
-        return {"net": layers, "scale": jnp.ones(nb)}
+        return {"net": _net_init(key, (na,) + tuple(self.hidden) + (2 * nb,), self.kernel_size), "scale": jnp.ones(nb)}
 
     def _st(self, p, a):
-        h = a
-        for i, lyr in enumerate(p["net"]):
-            if lyr["w"].ndim == 4:  # k x k convolution over (B, H, W, C)
-                h = jax.lax.conv_general_dilated(h, lyr["w"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + lyr["b"]
-            else:
-                h = h @ lyr["w"] + lyr["b"]
-            if i < len(p["net"]) - 1:
-                h = jax.nn.silu(h)
-        raw_s, t = jnp.split(h, 2, axis=-1)
+        raw_s, t = jnp.split(_net_apply(p["net"], a), 2, axis=-1)
         return p["scale"] * jnp.tanh(raw_s), t
 
     def forward(self, p, x):
@@ -358,6 +387,80 @@ class AffineCoupling(Layer):
         a, yb = self._split(y)
         s, t = self._st(p, a)
         return self._join(a, (yb - t) * jnp.exp(-s))
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPrior(Layer):
+    """Glow's multi-scale split: factor out half the channels under a learned conditional Gaussian prior.
+
+    x = [x1, x2] on the channel axis (x1 the first C//2 channels). x1 goes on through the flow; x2 leaves
+    it with density p(x2 | x1) = N(x2; mu(x1), diag sigma(x1)^2), (mu, log sigma) from a Glow coupling-style
+    net of x1 whose last layer starts at zero (so the prior starts at N(0, I)). log sigma =
+    2 tanh(raw / 2), the bound the official coupling puts on its log-scale.
+
+    In EBFlow terms log p(x2 | x1) depends on x (through x1 and x2), so it is part of the **energy**, never
+    of -log Z. For invertibility the layer is the bijection x -> (x1, eps2), eps2 = (x2 - mu(x1)) / sigma(x1),
+    with eps2 a standard-normal block of the latent z; that standardisation is an affine coupling (S_n) with
+    log|det J| = -sum log sigma(x1), and log N(eps2; 0, I) - sum log sigma(x1) = log N(x2; mu(x1), sigma(x1)).
+    The official code writes the same prior as a Coupling on [x1, x2] followed by a standard normal on x2.
+    """
+
+    hidden: tuple[int, ...] = (512, 512)
+    kernel_size: int = 3
+
+    factors_out = True
+
+    def _halves(self, in_shape):
+        c = in_shape[-1]
+        if c < 2:
+            raise ValueError(f"SplitPrior needs at least 2 channels, got shape {in_shape}")
+        return c // 2, c - c // 2
+
+    def init(self, key, in_shape):
+        if self.kernel_size > 1 and len(in_shape) != 3:
+            raise ValueError(f"SplitPrior with kernel_size {self.kernel_size} expects (H, W, C) inputs, got {in_shape}")
+        c1, c2 = self._halves(in_shape)
+        return {"net": _net_init(key, (c1,) + tuple(self.hidden) + (2 * c2,), self.kernel_size)}
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape[:-1]) + (self._halves(in_shape)[0],)
+
+    def factored_shape(self, in_shape):
+        return tuple(in_shape[:-1]) + (self._halves(in_shape)[1],)
+
+    def prior(self, p, x1):
+        """(mu(x1), log sigma(x1)) of the conditional Gaussian p(x2 | x1)."""
+        mu, raw = jnp.split(_net_apply(p["net"], x1), 2, axis=-1)
+        return mu, 2.0 * jnp.tanh(raw / 2.0)
+
+    def split(self, p, x):
+        """x -> (x1, x2, eps2, log N(x2; mu(x1), sigma(x1))) per sample."""
+        c1 = x.shape[-1] // 2
+        x1, x2 = x[..., :c1], x[..., c1:]
+        mu, log_sigma = self.prior(p, x1)
+        eps2 = (x2 - mu) * jnp.exp(-log_sigma)
+        log_prior = _sum_except_batch(-0.5 * eps2**2 - 0.5 * math.log(2.0 * math.pi) - log_sigma)
+        return x1, x2, eps2, log_prior
+
+    def merge(self, p, x1, eps2):
+        """Inverse: x2 = mu(x1) + sigma(x1) eps2 (eps2 ~ N(0, I) draws x2 from the prior)."""
+        mu, log_sigma = self.prior(p, x1)
+        return jnp.concatenate([x1, mu + jnp.exp(log_sigma) * eps2], axis=-1)
+
+    def bijection(self, p, x):
+        """x -> [x1, eps2] (same shape as x) and its log|det J| = -sum log sigma(x1) (for tests)."""
+        x1, _, eps2, _ = self.split(p, x)
+        _, log_sigma = self.prior(p, x1)
+        return jnp.concatenate([x1, eps2], axis=-1), -_sum_except_batch(log_sigma)
+
+    def bijection_inverse(self, p, y):
+        c1 = y.shape[-1] // 2
+        return self.merge(p, y[..., :c1], y[..., c1:])
+
+    def forward(self, p, x):
+        raise TypeError("SplitPrior changes the shape that flows on; Flow applies it through split() / merge()")
+
+    inverse = forward
 
 
 # ------------------------------------------------------------------------- reshapes

@@ -34,8 +34,14 @@ def make_optimizer(lr: float = 1e-4, grad_clip: float = 0.0, lr_decay: float = 1
     return optax.chain(optax.clip_by_global_norm(grad_clip), opt) if grad_clip > 0 else opt
 
 
-def init_state(flow, key, optimizer) -> TrainState:
+def init_state(flow, key, optimizer, init_batch=None) -> TrainState:
+    """Random init; then, if the flow has data-dependent layers (Glow's ActNorm), ``flow.data_init`` on
+    ``init_batch`` (train.py passes the first training batch, as the official code's first forward pass)."""
     params = flow.init(key)
+    if flow.has_data_init:
+        if init_batch is None:
+            raise ValueError("this flow has data-dependent initialisation (ActNorm): pass init_batch to init_state")
+        params = jax.jit(flow.data_init)(params, init_batch)
     return TrainState(jnp.zeros((), jnp.int32), params, params, optimizer.init(params))
 
 
