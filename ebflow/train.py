@@ -55,6 +55,8 @@ class Config:
     glow_blocks: int = 2  # Glow: squeeze levels
     glow_block_size: int = 16  # Glow: steps (actnorm, 1x1 conv, coupling) per level
     glow_width: int = 512  # Glow: channels of the coupling nets
+    glow_split_prior: bool = True  # Glow: multi-scale, half the channels factored out after each level but the last
+    glow_actnorm_init: bool = True  # Glow: data-dependent ActNorm init from the first batch (False: identity)
     alpha: float = 0.3  # smooth leaky ReLU slope
     residual: bool = False  # residual smooth leaky ReLU (paper's CIFAR models)
     objectives: str = "ml,ssm,dsm,fdssm"  # comma-separated subset of ml,sml,ssm,dsm,fdssm
@@ -169,7 +171,8 @@ def build(cfg: Config):
     elif cfg.arch == "cnn":
         kw = dict(alpha=cfg.alpha, residual=cfg.residual, kernel_size=cfg.kernel_size, spectral_norm=cfg.spectral_norm)
     else:
-        kw = dict(num_blocks=cfg.glow_blocks, block_size=cfg.glow_block_size, width=cfg.glow_width)
+        kw = dict(num_blocks=cfg.glow_blocks, block_size=cfg.glow_block_size, width=cfg.glow_width,
+                  split_prior=cfg.glow_split_prior, actnorm_data_init=cfg.glow_actnorm_init)
     flow = build_flow(cfg.arch, shape, **kw)
     logit = Logit(cfg.logit_smoothness)
     if not cfg.map:  # the preprocessing becomes the model's first (nonlinear) layer
@@ -260,7 +263,19 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     if is_toy:  # DSM denoises the toy smoothing noise itself (sigma = toy_smoothing), as the official toy code
         ocfg = toy_objective_config(objective, ocfg, cfg.toy_smoothing)
     optimizer = make_optimizer(cfg.lr, cfg.grad_clip, cfg.lr_decay, cfg.decay_every, cfg.optimizer)
-    state = init_state(flow, jax.random.PRNGKey(cfg.seed), optimizer)  # same init for every objective
+    prep = None if is_toy else jax.jit(lambda k, x: to_model_space(k, x, logit)[0])
+    base_key = jax.random.PRNGKey(cfg.seed + 1)  # batch and noise of step t depend only on (seed, t),
+
+    def batch_at(step):
+        rng = np.random.default_rng([cfg.seed, step])  # so a resumed run equals an uninterrupted one
+        kp, ks = jax.random.split(jax.random.fold_in(base_key, step))
+        if is_toy:
+            return jnp.asarray(toy_train_batch(cfg.dataset, objective, cfg.batch_size, rng, cfg.toy_smoothing), jnp.float32), ks
+        idx = rng.integers(0, len(data["train"]), cfg.batch_size)
+        return prep(kp, data["train"][idx]), ks
+
+    # same init for every objective; data-dependent layers (Glow's ActNorm) start from the first batch
+    state = init_state(flow, jax.random.PRNGKey(cfg.seed), optimizer, batch_at(0)[0] if flow.has_data_init else None)
     step_fn = make_train_step(flow, objective, ocfg, optimizer, cfg.ema_decay)
     ckpt = os.path.join(out, "checkpoint.msgpack")
     extra = {"train_seconds": 0.0}
@@ -275,8 +290,6 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     from tensorboardX import SummaryWriter
 
     writer = SummaryWriter(os.path.join(out, "tb"))
-    prep = None if is_toy else jax.jit(lambda k, x: to_model_space(k, x, logit)[0])
-    base_key = jax.random.PRNGKey(cfg.seed + 1)  # batch and noise of step t depend only on (seed, t),
     start = int(state.step)
     train_seconds = float(extra["train_seconds"])
     rows = []
@@ -288,13 +301,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     t_last = time.time()
     bar = tqdm(range(start, cfg.steps), desc=f"{objective:>5}", initial=start, total=cfg.steps, mininterval=2.0)
     for step in bar:
-        rng = np.random.default_rng([cfg.seed, step])  # so a resumed run equals an uninterrupted one
-        kp, ks = jax.random.split(jax.random.fold_in(base_key, step))
-        if is_toy:
-            x = jnp.asarray(toy_train_batch(cfg.dataset, objective, cfg.batch_size, rng, cfg.toy_smoothing), jnp.float32)
-        else:
-            idx = rng.integers(0, len(data["train"]), cfg.batch_size)
-            x = prep(kp, data["train"][idx])
+        x, ks = batch_at(step)
         if mesh is not None:
             state, x = shard(mesh, state, x)
         state, loss = step_fn(state, x, ks)
