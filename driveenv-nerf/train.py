@@ -31,7 +31,7 @@ from driveenv_nerf.camera import Intrinsics, VehicleCamera
 from driveenv_nerf.capture import capture, sparse_depth
 from driveenv_nerf.course import campus_course
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld
-from driveenv_nerf.geometry import extract_mesh, mesh_agreement, write_obj
+from driveenv_nerf.geometry import mesh_agreement, write_obj
 from driveenv_nerf.nerfstudio_data import read_transforms, write_transforms
 from driveenv_nerf.renderer import RealWorldRenderer, StandardSimRenderer
 from driveenv_nerf import plots
@@ -270,13 +270,12 @@ def main(cfg: Config):
 
     mark("NeRF held-out renders + plots")
     # ---------------------------------------------------------------- 3. mesh + collision geometry
-    origin, spacing = model.grid_coords()
     vol = model.density_volume()
     level = cfg.mesh_level
     if not vol.min() < level < vol.max():  # an under-trained field: fall back to a high quantile, and say so
         level = float(np.quantile(vol, 0.99))
         print(f"warning: mesh level {cfg.mesh_level} outside the density range; using the 99th percentile {level:.3g}")
-    verts, faces = extract_mesh(vol, origin, spacing, level, cfg.mesh_upsample)
+    verts, faces = model.mesh(level, cfg.mesh_upsample)  # marching cubes on the raw density (the field's surface)
     write_obj(run / "mesh.obj", verts, faces)
     agree = mesh_agreement(verts, faces, course, cfg.obstacle_cell)
     mesh_map, gt_map = agree.pop("mesh_map"), agree.pop("gt_map")
@@ -284,7 +283,7 @@ def main(cfg: Config):
     sweep = {}
     for lev in (0.5, 1.0, 2.0, 4.0, 8.0):  # how much the collision geometry depends on the chosen level
         if vol.min() < lev < vol.max():
-            m = mesh_agreement(*extract_mesh(vol, origin, spacing, lev, cfg.mesh_upsample), course, cfg.obstacle_cell)
+            m = mesh_agreement(*model.mesh(lev, cfg.mesh_upsample), course, cfg.obstacle_cell)
             sweep[lev] = {k: m[k] for k in ("iou_road", "iou_corridor", "chamfer_m")}
     results["mesh"]["level_sweep"] = sweep
     plots.plot_mesh(run / "mesh.png", verts, course, gt_map, mesh_map)

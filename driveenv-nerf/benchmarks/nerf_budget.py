@@ -21,7 +21,7 @@ from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import Intrinsics  # noqa: E402
 from driveenv_nerf.capture import capture  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
-from driveenv_nerf.geometry import extract_mesh, mesh_agreement  # noqa: E402
+from driveenv_nerf.geometry import mesh_agreement  # noqa: E402
 
 # name: (iters, batch rays, voxel m, samples per ray)
 BUDGETS = {"default": (1500, 1024, 0.15, 48), "4x-iters-4x-rays": (6000, 4096, 0.15, 48),
@@ -83,7 +83,7 @@ def main(argv=None):
         vol = model.density_volume()
         for lev in (2.0, 8.0):
             if vol.min() < lev < vol.max():
-                m = mesh_agreement(*extract_mesh(vol, origin, spacing, lev), course)
+                m = mesh_agreement(*model.mesh(lev), course)
                 row[f"mesh@{lev:g}"] = {k: round(float(m[k]), 3) for k in ("iou_road", "iou_corridor", "chamfer_m")}
         res[name] = row
         print(f"BUDGET {name}: {json.dumps(row)}", flush=True)

@@ -24,7 +24,7 @@ from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import Intrinsics  # noqa: E402
 from driveenv_nerf.capture import capture, sparse_depth  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
-from driveenv_nerf.geometry import extract_mesh, mesh_agreement  # noqa: E402
+from driveenv_nerf.geometry import mesh_agreement  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nerf_walls import pixel_groups  # noqa: E402
@@ -80,7 +80,7 @@ def main(iters: int, variants: list[dict]):
         for lev in (0.5, 1.0, 2.0, 4.0):
             for up in (1,):
                 if vol.min() < lev < vol.max():
-                    m = mesh_agreement(*extract_mesh(vol, origin, spacing, lev, up), course)
+                    m = mesh_agreement(*model.mesh(lev, up), course)
                     mesh.append(f"{lev:g}/m x{up}: {m['iou_road']:.2f}/{m['iou_corridor']:.2f}/{m['chamfer_m']:.2f}")
         print(f"{json.dumps(v)}: {dt:.0f}s ({tc.iters} it, {tc.iters / dt:.1f} it/s); held-out/training PSNR {', '.join(out)}; "
               f"eval {30 / t_eval:.1f} frames/s; sigma max {vol.max():.1f} / m, 99.5% quantile {np.quantile(vol, 0.995):.2f} / m; "

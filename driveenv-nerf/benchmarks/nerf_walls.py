@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import generate_rays  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
-from driveenv_nerf.geometry import extract_mesh, mesh_agreement  # noqa: E402
+from driveenv_nerf.geometry import mesh_agreement  # noqa: E402
 from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
 from driveenv_nerf.renderer import BoxSet, cast  # noqa: E402
 
@@ -86,7 +86,7 @@ def main(run: str, n_train: int = 20):
             print(f"  wall centre ({b.center[0]:.1f}, {b.center[1]:.1f}):", " ".join(f"{v:.2f}" for v in vol[i, j]))
     for lev in (0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0):
         if vol.min() < lev < vol.max():
-            m = mesh_agreement(*extract_mesh(vol, org, sp, lev), course)
+            m = mesh_agreement(*model.mesh(lev), course)
             print(f"level {lev:g} / m: IoU road {m['iou_road']:.3f}, corridor {m['iou_corridor']:.3f}; Chamfer {m['chamfer_m']:.2f} m")
 
 

@@ -176,6 +176,21 @@ class GridNeRF(nn.Module):
         with torch.no_grad():
             return self.sigma(self.grid_view(slice(0, 1))[0, 0]).permute(2, 1, 0).cpu().numpy()
 
+    def raw_level(self, level: float) -> float:
+        """The raw density whose activation is `level` (1/m)."""
+        return math.log(level) if self.cfg.density_activation == "exp" else math.log(math.expm1(level))
+
+    def mesh(self, level: float, upsample: int = 1):
+        """Marching cubes of the field's surface sigma = level: vertices (world) and faces. Run on the raw density,
+        which is what the field interpolates trilinearly (sigma = exp(raw) is not linear between grid vertices:
+        marching cubes on sigma put the surface up to ~0.1 m outside the field's own, tests/test_nerf.py)."""
+        from .geometry import extract_mesh
+        nx, ny, nz = self.resolution
+        with torch.no_grad():
+            raw = self.grid[:, 0].reshape(nz, ny, nx).permute(2, 1, 0).cpu().numpy()
+        origin, spacing = self.grid_coords()
+        return extract_mesh(raw, origin, spacing, self.raw_level(level), upsample)
+
     def grid_coords(self):
         """World coordinates of grid vertex (0, 0, 0) and the spacing per axis."""
         res = torch.tensor(self.resolution, dtype=torch.float32)

@@ -1,0 +1,367 @@
+"""Why does a policy that succeeds in the real world fail in the NeRF world?
+
+Loads a finished run (its NeRF, mesh level, policies) and, for each chosen policy, evaluates it exactly as
+train.py's validation stage does (same worlds, seeds and starts), plus two hybrid worlds that separate the two
+ways the NeRF world differs from the real one:
+
+  real      real-world pixels,  exact boxes (collisions)
+  nerf      NeRF pixels,        the NeRF mesh's obstacle map
+  nerf-obs  NeRF pixels,        exact boxes        (only the observation differs from `real`)
+  nerf-geo  real-world pixels,  the NeRF obstacle map (only the collision geometry differs from `real`)
+
+Each episode's end is attributed: success, timeout, off-road (left / right side, arc length), or a
+collision with a named box (exact boxes), or, for the NeRF obstacle map, with the occupied cells nearest
+box and how far that box really is (<= 0.05 m: the true obstacle; farther: the mesh is fatter than the box;
+> 0.3 m: a phantom / floater).
+
+Then one policy is rolled step by step in the NeRF world and in the real world (the same seeded starts);
+at every step it logs the vehicle's position, the policy's action on the world's own image and on the other
+world's image at the same pose, and the observation difference (mean |NeRF - real| per pixel, 0-255,
+and each image's mean brightness) -> <run>/diagnose/steps_<policy>.csv, plus a PNG of both views along
+the first failed NeRF episode.
+
+    python benchmarks/nerf_world_diagnose.py runs/quick-20261126-054230 [--policies ppo-sim,dagger-sim] [--samples 32]
+    python benchmarks/nerf_world_diagnose.py runs/quick-20261126-054230 --legacy   # the collision map built as before
+
+Also printed first: how far each road barrier's NeRF surface and obstacle map reach outside the true box, and
+whether NeRF and real images of the same poses line up (a pose / intrinsics convention error would make a
+shifted NeRF image fit better).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from driveenv_nerf import nerf as NR  # noqa: E402
+from driveenv_nerf.agents import PixelPolicy, evaluate  # noqa: E402
+from driveenv_nerf.camera import VehicleCamera  # noqa: E402
+from driveenv_nerf.course import campus_course  # noqa: E402
+from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, World  # noqa: E402
+from driveenv_nerf.geometry import HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
+from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
+
+
+class Hybrid(World):
+    """Pixels from one world, collisions from another."""
+
+    def __init__(self, pixels: World, geometry: World, name: str):
+        self.pixels, self.geometry, self.name = pixels, geometry, name
+
+    def on_reset(self, idx, rng, n):
+        self.pixels.on_reset(idx, rng, n)
+
+    def render(self, states, idx=None):
+        return self.pixels.render(states, idx)
+
+    def collides(self, states):
+        return self.geometry.collides(states)
+
+
+def box_names(course):
+    names, count = [], {}
+    labels = {0: "building", 1: "wall right of 2nd straight", 2: "low wall at the end"}
+    for i, b in enumerate(course.boxes):
+        if i in labels:
+            names.append(labels[i])
+            continue
+        count[b.kind] = count.get(b.kind, 0) + 1
+        names.append({"wall": "curve wall", "obstacle": "barrier", "pole": "lamp pole"}[b.kind] + f" {count[b.kind]}")
+    return names
+
+
+def distance_to_box(pts, b) -> np.ndarray:
+    """2-D distance of points (N, 2) to a box's footprint."""
+    c, s = np.cos(b.yaw), np.sin(b.yaw)
+    qx, qy = pts[:, 0] - b.center[0], pts[:, 1] - b.center[1]
+    lx, ly = np.abs(c * qx + s * qy) - b.half[0], np.abs(-s * qx + c * qy) - b.half[1]
+    return np.hypot(np.maximum(lx, 0), np.maximum(ly, 0))
+
+
+def collision_cause(state, course, names, obstacle_map: ObstacleMap | None) -> str:
+    """What a colliding vehicle hit: a named box (exact geometry), or the occupied map cells' nearest box."""
+    boxes = [(i, b) for i, b in enumerate(course.boxes) if not (b.center[2] + b.half[2] < HEIGHT_BAND[0] or b.center[2] - b.half[2] > HEIGHT_BAND[1])]
+    if obstacle_map is None:
+        A = footprint_corners(state[None])
+        hit = [names[i] for i, b in boxes if _sat_overlap(A, box_corners_2d(b))[0]]
+        return "collision: " + (", ".join(hit) or "?")
+    pts = footprint_points(state[None])[0]
+    occ = pts[obstacle_map.occupied(pts)]
+    d = np.stack([distance_to_box(occ, b) for _, b in boxes])  # (n_boxes, n_points)
+    k = d.min(1).argmin()
+    dist = d[k].min()
+    kind = "true obstacle" if dist <= 0.05 else ("mesh fatter than the box" if dist <= 0.3 else "phantom (no box within 0.3 m)")
+    return f"map collision: {names[boxes[k][0]]} ({kind}, box {dist:.2f} m away)"
+
+
+def episode_causes(res, course, names, obstacle_map):
+    out = []
+    for tr, oc in zip(res["trajectories"], res["outcome"]):
+        # the last state before the vehicle stopped moving (finished vehicles stay put)
+        moved = np.flatnonzero(np.any(np.abs(np.diff(tr, axis=0)) > 0, axis=1))
+        last = tr[moved[-1] + 1] if len(moved) else tr[0]
+        s, d = course.frenet(last[:1], last[1:2])
+        if oc == "collision":
+            out.append(collision_cause(last, course, names, obstacle_map) + f" at s={s[0]:.2f} m")
+        elif oc == "offroad":
+            out.append(f"off-road ({'left' if d[0] > 0 else 'right'}) at s={s[0]:.2f} m")
+        else:
+            out.append(oc)
+    return out
+
+
+@torch.no_grad()
+def stepwise(course, drive: World, other: World, pol, env_cfg, n, seed, rows, tag, frames=None):
+    """Roll `pol` on `drive`'s images from evaluate()'s seeded starts; at every step also render `other` at
+    the same poses. Appends per-step rows; returns the per-episode outcome."""
+    env = BatchDrive(course, drive, env_cfg, n)
+    env.rng = np.random.default_rng(seed)
+    starts = env.sample_starts(n)
+    env.rng = np.random.default_rng(seed + 1)
+    obs = env.reset(states=starts)
+    other.on_reset(np.arange(n), np.random.default_rng(seed + 2), n)
+    active = np.ones(n, dtype=bool)
+    outcome = np.full(n, "timeout", dtype=object)
+    for t in range(env_cfg.max_steps):
+        on = np.flatnonzero(active)
+        o_other = other.render(env.states[on], on)
+        a, a_other = pol.act(obs[on]), pol.act(o_other)
+        diff = np.abs(obs[on].astype(np.float32) - o_other.astype(np.float32)).mean((1, 2, 3))
+        bright = obs[on].reshape(len(on), -1).mean(1)
+        s, d = course.frenet(env.states[on, 0], env.states[on, 1])
+        if frames is not None:
+            frames.append((on, obs[on].copy(), o_other.copy()))
+        prev = env.states.copy()
+        act = np.zeros(n)
+        act[on] = a
+        obs, _, term, trunc, info = env.step(act, active)
+        env.states[~active] = prev[~active]
+        for key in ("collision", "offroad", "success"):
+            outcome[active & info[key]] = key
+        for j, i in enumerate(on):
+            end = outcome[i] if (term[i] or trunc[i]) else ""
+            rows.append({"drive_world": tag, "episode": int(i), "t": t, "x": prev[i, 0], "y": prev[i, 1], "yaw": prev[i, 2],
+                         "s": s[j], "d": d[j], "action_own": float(a[j]), "action_other": float(a_other[j]),
+                         "obs_mean_abs_diff": float(diff[j]), "brightness_own": float(bright[j]), "brightness_other": float(o_other[j].mean()),
+                         "end": end})
+        active &= ~(term | trunc)
+        if not active.any():
+            break
+    return outcome
+
+
+def legacy_map(model, level, upsample, aabb, cell, band=HEIGHT_BAND):
+    """The collision map as built before this round, for before/after comparisons: marching cubes on sigma
+    (not on the raw density the field interpolates) and every cell holding a mesh vertex or triangle centroid
+    that spans >= 2 height layers of 0.1 m, closed once and hole-filled (no supersampling)."""
+    from scipy import ndimage
+    from driveenv_nerf.geometry import extract_mesh
+    origin, spacing = model.grid_coords()
+    verts, faces = extract_mesh(model.density_volume(), origin, spacing, level, upsample)
+    m = ObstacleMap.empty(aabb, cell)
+    pts = np.concatenate([verts, verts[faces].mean(1)])
+    pts = pts[(pts[:, 2] >= band[0]) & (pts[:, 2] <= band[1])]
+    ij, inside = m.index(pts[:, :2])
+    ij, z = ij[inside], pts[inside, 2]
+    k = np.minimum(((z - band[0]) / 0.1).astype(int), 3)
+    layers = np.zeros(m.occ.shape + (4,), dtype=bool)
+    layers[ij[:, 0], ij[:, 1], k] = True
+    m.occ = ndimage.binary_fill_holes(ndimage.binary_closing(layers.sum(-1) >= 2, iterations=1))
+    return verts, faces, m
+
+
+def model_density(model, pts: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.sigma(model.query(torch.as_tensor(pts, dtype=torch.float32))[0]).numpy()
+
+
+def barrier_extents(model, course, names, maps: dict, level: float, z: float = 0.3):
+    """For each road barrier and each of its four faces: how far outside the true face (m) the NeRF density's
+    level crossing lies (the marching-cubes surface) and how far each obstacle map's occupied cells reach,
+    along the line from the box centre through the face centre at height z."""
+    r = np.arange(0.0, 1.0, 0.005)
+    for i, b in enumerate(course.boxes):
+        if b.kind != "obstacle":
+            continue
+        c, s = np.cos(b.yaw), np.sin(b.yaw)
+        out = []
+        for ax, sgn, face in ((0, 1, "+along"), (0, -1, "-along"), (1, 1, "+side"), (1, -1, "-side")):
+            u = np.array([c, s]) if ax == 0 else np.array([-s, c])
+            xy = np.array(b.center[:2]) + sgn * r[:, None] * u
+            half = b.half[ax]
+            row = {"face": face}
+            for zname, zz in (("iso", [z]), ("iso band", np.linspace(HEIGHT_BAND[0], HEIGHT_BAND[1], 8))):
+                dens = np.max([model_density(model, np.c_[xy, np.full(len(r), q)]) for q in zz], 0)
+                above = np.flatnonzero(dens > level)
+                row[zname] = (r[above[-1]] - half) if len(above) else float("nan")
+            for mname, m in maps.items():
+                occ = np.flatnonzero(m.occupied(xy))
+                row[mname] = (r[occ[-1]] - half) if len(occ) else float("nan")
+            out.append(row)
+        print(f"  {names[i]}: outward offset (m) of the level-{level:g} surface at z = {z} m / its widest in the height band / "
+              + " / ".join(maps) + ": " + "; ".join(f"{o['face']} {o['iso']:+.2f} / {o['iso band']:+.2f} / " + " / ".join(f"{o[k]:+.2f}" for k in maps) for o in out))
+
+
+@torch.no_grad()
+def alignment(model, course, env_cfg, cam, app, samples=(32, 48, 64), shift=2, n=30, seed=0):
+    """Real-world (day, exposure 1, no noise) vs NeRF images at the same vehicle poses along the road: mean
+    |difference| (0-255) with the NeRF image shifted by up to `shift` pixels (a pose / intrinsics convention
+    error would make a non-zero shift fit better), for several samples per ray."""
+    from driveenv_nerf.renderer import RealWorldRenderer
+    rng = np.random.default_rng(seed)
+    st = course.world_from_frenet(np.linspace(0.2, course.length - 0.6, n), rng.uniform(-0.4, 0.4, n))
+    st[:, 2] += rng.uniform(-0.15, 0.15, n)
+    c2w = torch.as_tensor(cam.c2w(st), dtype=torch.float32)
+    K = env_cfg.intrinsics()
+    real = (RealWorldRenderer(course, K).render(c2w, lighting="day").clamp(0, 1) * 255).numpy()
+    for ns in samples:
+        nerf = (NR.render_image(model, c2w, K, app, n_samples=ns).clamp(0, 1) * 255).numpy()
+        H, W = real.shape[1:3]
+        errs = {}
+        for dy in range(-shift, shift + 1):
+            for dx in range(-shift, shift + 1):
+                a = real[:, shift:H - shift, shift:W - shift]
+                b = nerf[:, shift + dy:H - shift + dy, shift + dx:W - shift + dx]
+                errs[(dx, dy)] = float(np.abs(a - b).mean())
+        best = min(errs, key=errs.get)
+        print(f"  {ns} samples/ray: mean |NeRF - real| {errs[(0, 0)]:.2f} / 255 unshifted; best shift (dx, dy) = {best}: {errs[best]:.2f}")
+
+
+def replay(res, course, colliders: dict) -> dict:
+    """Episodes of a recorded rollout that each collider would have ended with a collision (same states)."""
+    out = {}
+    for name, col in colliders.items():
+        hit = 0
+        for tr, oc in zip(res["trajectories"], res["outcome"]):
+            moved = np.flatnonzero(np.any(np.abs(np.diff(tr, axis=0)) > 0, axis=1))
+            states = tr[:moved[-1] + 2] if len(moved) else tr[:1]
+            hit += bool(col.collides(states[1:]).any()) if len(states) > 1 else 0
+        out[name] = hit
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run")
+    ap.add_argument("--policies", default="ppo-sim,ppo-sim-half,dagger-sim,dagger-nerf-day")
+    ap.add_argument("--step-policy", default="ppo-sim")
+    ap.add_argument("--samples", type=int, default=0, help="NeRF samples per ray in the env (0: the run's env_nerf_samples)")
+    ap.add_argument("--mesh-level", type=float, default=0.0, help="0: the run's")
+    ap.add_argument("--supersample", type=int, default=4, help="the NeRF map's rasterisation (ObstacleMap.from_mesh); 1: at the map's own cells")
+    ap.add_argument("--legacy", action="store_true", help="the NeRF world's collision map as built before this round (legacy_map)")
+    ap.add_argument("--checks-only", action="store_true", help="geometry and image-alignment checks only (no rollouts)")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    run = Path(args.run)
+    cfg = json.loads((run / "config.json").read_text())
+    course = campus_course()
+    names = box_names(course)
+    env_cfg = EnvConfig(obs_width=cfg["obs_width"], obs_height=cfg["obs_height"], hfov_deg=cfg["hfov_deg"], max_steps=cfg["max_steps"])
+    cam = VehicleCamera()
+    model, _, _, _ = NR.load_checkpoint(run / "nerf.pt")
+    model.eval()
+    app = NR.lighting_embeddings(model, read_transforms(run / "data", aabb=course.aabb).lighting)
+    level = args.mesh_level or cfg["mesh_level"]
+    if args.legacy:
+        verts, faces, mesh_map = legacy_map(model, level, cfg["mesh_upsample"], course.aabb, cfg["obstacle_cell"])
+    else:
+        verts, faces = model.mesh(level, cfg["mesh_upsample"])
+        mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cfg["obstacle_cell"], supersample=args.supersample)
+    n_samp = args.samples or cfg["env_nerf_samples"]
+    seed, n = cfg["seed"], cfg["eval_episodes"]
+
+    def worlds():  # fresh per evaluation, seeded as train.py's validation stage
+        real = RealWorld(course, env_cfg, "day", cam, seed=seed + 7)
+        nerf = NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp)
+        return {"real": real, "nerf": nerf,
+                "nerf-obs": Hybrid(NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp), GroundTruthCollider(course.boxes), "nerf-obs"),
+                "nerf-geo": Hybrid(RealWorld(course, env_cfg, "day", cam, seed=seed + 7), NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp), "nerf-geo")}
+
+    print("geometry of the road barriers (outward offset from the true face; +: the NeRF's is bigger):")
+    gt_cells = ObstacleMap.from_boxes(course.boxes, course.aabb, cfg["obstacle_cell"])
+    barrier_extents(model, course, names, {"NeRF map (legacy)" if args.legacy else "NeRF map": mesh_map, "true boxes on the same grid": gt_cells}, level)
+    print("image alignment, NeRF vs real world at 30 poses along the road (day):")
+    alignment(model, course, env_cfg, cam, app["day"])
+    if args.checks_only:
+        return
+    pols = {}
+    for p in args.policies.split(","):
+        pol = PixelPolicy((env_cfg.obs_height, env_cfg.obs_width))
+        pol.load_state_dict(torch.load(run / "policies" / f"{p}.pt")["policy"])
+        pols[p] = pol
+    out = run / ("diagnose-legacy" if args.legacy else "diagnose")
+    out.mkdir(exist_ok=True)
+    summary = {"samples": n_samp, "mesh_level": level, "legacy_map": args.legacy}
+    print(f"{run}: NeRF env samples/ray {n_samp}, mesh level {level}{' (legacy map)' if args.legacy else ''}; success rate over {n} episodes (day)")
+    print("| policy | real | nerf | nerf-obs (NeRF pixels, true boxes) | nerf-geo (real pixels, NeRF map) |")
+    print("|---|---|---|---|---|")
+    causes = {}
+    for p, pol in pols.items():
+        row = {}
+        for wname, w in worlds().items():
+            res = evaluate(BatchDrive(course, w, env_cfg, n), lambda o, s, pol=pol: pol.act(o), n, seed=seed + 123, record=True)
+            row[wname] = res["success"]
+            geo = mesh_map if wname in ("nerf", "nerf-geo") else None
+            causes[(p, wname)] = episode_causes(res, course, names, geo)
+            if wname == "real":
+                row["replay"] = replay(res, course, {"exact boxes": GroundTruthCollider(course.boxes), "boxes on the map grid": gt_cells, "NeRF map": mesh_map})
+        summary[p] = row
+        print(f"| {p} | " + " | ".join(f"{row[w]:.3f}" for w in ("real", "nerf", "nerf-obs", "nerf-geo")) + " |")
+    print("\nthe real-world trajectories replayed through each collision rule (episodes that would end in a collision):")
+    for p in pols:
+        print(f"  {p}: " + ", ".join(f"{k} {v}" for k, v in summary[p]["replay"].items()))
+    print("\nepisode ends (count x cause):")
+    for (p, w), cs in causes.items():
+        u, c = np.unique(cs, return_counts=True)
+        print(f"  {p} in {w}: " + "; ".join(f"{k} x{v}" for k, v in sorted(zip(u, c), key=lambda z: -z[1])))
+    summary["causes"] = {f"{p} | {w}": cs for (p, w), cs in causes.items()}
+
+    # step by step: the same policy in the NeRF world and in the real world, each also seeing the other's image
+    pol = pols[args.step_policy]
+    rows, frames = [], []
+    w = worlds()
+    stepwise(course, w["nerf"], w["real"], pol, env_cfg, n, seed + 123, rows, "nerf", frames)
+    w = worlds()
+    stepwise(course, w["real"], w["nerf"], pol, env_cfg, n, seed + 123, rows, "real")
+    path = out / f"steps_{args.step_policy}.csv"
+    with open(path, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
+        wr.writeheader()
+        wr.writerows(rows)
+    print(f"\nper-step log -> {path}")
+    R = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    for tag in ("nerf", "real"):
+        m = R["drive_world"] == tag
+        gap = np.abs(R["action_own"][m] - R["action_other"][m])
+        print(f"  driving on {tag} pixels: {m.sum()} steps; mean |NeRF - real| pixel difference {R['obs_mean_abs_diff'][m].mean():.1f} / 255; "
+              f"mean |action(NeRF image) - action(real image)| {gap.mean():.3f} (max {gap.max():.3f})")
+        for lo, hi in ((0, 3), (3, 6), (6, 9), (9, 12), (12, 15)):
+            k = m & (R["s"] >= lo) & (R["s"] < hi)
+            if k.any():
+                print(f"    s in [{lo}, {hi}) m: {k.sum():4d} steps, pixel diff {R['obs_mean_abs_diff'][k].mean():5.1f}, "
+                      f"action own {R['action_own'][k].mean():+.3f} vs other {R['action_other'][k].mean():+.3f}, "
+                      f"|diff| {np.abs(R['action_own'][k] - R['action_other'][k]).mean():.3f}, lateral d {R['d'][k].mean():+.2f} m")
+    (out / f"summary_{args.step_policy}.json").write_text(json.dumps(summary, indent=1, default=str))
+    # both views along the first failed NeRF episode
+    from driveenv_nerf import plots
+    ends = [r for r in rows if r["drive_world"] == "nerf" and r["end"] and r["end"] != "success"]
+    if ends:
+        ep = ends[0]["episode"]
+        top, bottom = [], []
+        for on, own, oth in frames:
+            k = np.flatnonzero(on == ep)
+            if len(k):
+                top.append(own[k[0]] / 255.0), bottom.append(oth[k[0]] / 255.0)
+        step = max(1, len(top) // 10)
+        plots.plot_image_grid(out / f"views_{args.step_policy}.png", [top[::step], bottom[::step]], ["NeRF", "real"],
+                              f"{args.step_policy}, NeRF episode {ep} ({ends[0]['end']}), every {step} steps")
+
+
+if __name__ == "__main__":
+    main()
