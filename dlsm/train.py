@@ -344,7 +344,7 @@ def main(cfg: Config):
     else:
         fnet, fparams = evalnets.fit_classifier(jax.random.fold_in(k_eval, 1), x, y, num_classes, cfg.eval_feature_steps)
         results["_feature_net_test_acc"] = evalnets.accuracy(fnet, fparams, xt, yt)
-        feat = lambda a: evalnets.predict(fnet, fparams, a, features=True)
+        feat = evalnets.make_predictor(fnet, fparams, features=True)  # one compile per input shape
         ref_x, ref_y = xt, yt
     for name, lt, scale in rows:
         prs, fds = [], []

@@ -42,9 +42,15 @@ def fit_classifier(key, x, y, num_classes: int, steps: int = 500, batch: int = 1
     return model, params
 
 
-def predict(model, params, x, batch: int = 1024, features: bool = False):
+def make_predictor(model, params, features: bool = False, batch: int = 1024):
+    """x -> logits (or penultimate features), in batches, with ONE jitted function reused across calls
+    (a new jit per call recompiles for every class and method of the evaluation)."""
     f = jax.jit(lambda xx: model.apply(params, xx, features=features))
-    return np.concatenate([np.asarray(f(jnp.asarray(x[i : i + batch]))) for i in range(0, len(x), batch)])
+    return lambda x: np.concatenate([np.asarray(f(jnp.asarray(x[i : i + batch]))) for i in range(0, len(x), batch)])
+
+
+def predict(model, params, x, batch: int = 1024, features: bool = False):
+    return make_predictor(model, params, features, batch)(x)
 
 
 def accuracy(model, params, x, y) -> float:

@@ -142,7 +142,7 @@ def test_dlsm_reduce_mean_is_sum_over_dims():
     x = jax.random.uniform(jax.random.PRNGKey(0), (6, 4, 4, 1))
     y = jnp.array([0, 1, 2, 0, 1, 2])
     s = jnp.ones(6)
-    up, cp = um.init(jax.random.PRNGKey(1), x, s), cm.init(jax.random.PRNGKey(2), x, s)
+    up, cp = jax.jit(um.init)(jax.random.PRNGKey(1), x, s), jax.jit(cm.init)(jax.random.PRNGKey(2), x, s)
     args = (lambda a, b: cm.apply(cp, a, b), lambda a, b: um.apply(up, a, b), x, y, jax.random.PRNGKey(3), VESDE(0.01, 10.0))
     mean, _ = losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, True)
     summed, _ = losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, False)
