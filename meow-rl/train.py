@@ -98,7 +98,7 @@ class Logger:
 
 def train_jax(algo, cfg: Config, run_dir, logger, history):
     """All seeds at once (vmapped); the collect+update loop of a chunk is one jit'd loop."""
-    env = make_jax_env(cfg.env_id, cfg.backend)
+    env = make_jax_env(cfg.env_id, cfg.backend, cfg.brax_pipeline, cfg.max_episode_steps)
     agent = make_agent(algo, cfg, env.obs_dim, env.act_dim)
     buffer_size = cfg.buffer_size
     tr = JaxTrainer(agent, env, num_envs=cfg.num_envs, batch_size=cfg.batch_size, buffer_size=buffer_size,

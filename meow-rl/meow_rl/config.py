@@ -38,6 +38,10 @@ class Config:
     """Pendulum-v1 / MultiGoal (backend jax), a Gymnasium id such as Hopper-v5 (backend gym), a Brax name (backend brax)"""
     backend: Literal["jax", "gym", "brax"] = "jax"
     """jax: whole loop in one jit (scan); gym: Gymnasium/MuJoCo, Python env loop; brax: vectorised Brax/MJX"""
+    brax_pipeline: Literal["mjx", "generalized", "positional", "spring"] = "mjx"
+    """backend brax: Brax's physics pipeline (mjx on a GPU; generalized/positional are cheaper to compile on a CPU)"""
+    max_episode_steps: int = 1000
+    """backend brax: episodes are cut (truncated, not terminated) after this many steps"""
     algos: tuple[str, ...] = ("meow", "sac")
     seeds: tuple[int, ...] = (1, 2, 3)
     total_steps: int = 8_000
@@ -74,7 +78,8 @@ def validate(cfg: Config) -> None:
         errors.append(f"algos must be a non-empty subset of (meow, sac), got {cfg.algos}")
     if not cfg.seeds:
         errors.append("seeds must not be empty")
-    for name in ("total_steps", "eval_every", "eval_episodes", "batch_size", "buffer_size", "num_envs", "updates_per_step"):
+    for name in ("total_steps", "eval_every", "eval_episodes", "batch_size", "buffer_size", "num_envs", "updates_per_step",
+                 "max_episode_steps"):
         if getattr(cfg, name) <= 0:
             errors.append(f"{name} must be positive, got {getattr(cfg, name)}")
     if cfg.warmup < 0:

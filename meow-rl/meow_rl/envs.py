@@ -88,7 +88,7 @@ def require_brax():
     try:
         from brax import envs as brax_envs  # optional dependency
     except ImportError as e:
-        raise ImportError("backend 'brax' needs the optional package brax: pip install -e '.[full]' "
+        raise ImportError("backend 'brax' needs the optional package brax: make setup-full (pip install -e '.[full]') "
                           "(on a GPU also make setup JAX_SPEC='jax[cuda12]')") from e
     return brax_envs
 
@@ -113,9 +113,9 @@ def brax_env(name: str, backend: str = "mjx", max_steps: int = 1000) -> JaxEnv:
 JAX_ENVS = {"Pendulum-v1": pendulum, "MultiGoal": multigoal}
 
 
-def make_jax_env(env_id: str, backend: str = "jax") -> JaxEnv:
+def make_jax_env(env_id: str, backend: str = "jax", brax_pipeline: str = "mjx", max_steps: int = 1000) -> JaxEnv:
     if backend == "brax":
-        return brax_env(env_id)
+        return brax_env(env_id, brax_pipeline, max_steps)
     if env_id not in JAX_ENVS:
         raise ValueError(f"no JAX version of {env_id!r}; JAX envs: {sorted(JAX_ENVS)} (use --backend gym or brax)")
     return JAX_ENVS[env_id]()

@@ -1,8 +1,10 @@
-"""The Brax/MJX path without the brax package: a clear error when it is missing, and the adapter
-(meow_rl.envs.brax_env) driven by a stand-in `brax.envs` module that has Brax's interface
+"""The Brax/MJX path. Without brax (the default `make test` install): a clear error, and the adapter
+(meow_rl.envs.brax_env) driven by a stand-in `brax.envs` module with Brax's interface
 (get_environment(name, backend=...), reset(key) / step(state, action) -> State(obs, reward, done),
-observation_size, action_size), through the vectorised jit'd training loop. Brax itself is not
-tested here: it is an optional extra that is not installed on the CPU machines."""
+observation_size, action_size) through the vectorised jit'd training loop. With brax (`make setup-full`,
+then `make test-full`): the same adapter on real Brax (inverted_pendulum, generalized pipeline) against
+Brax's own step, and through the training loop and its evaluation. Those tests skip only when brax is
+absent."""
 import importlib.util
 import sys
 import types
@@ -88,3 +90,48 @@ def test_brax_backend_runs_the_vectorised_loop(fake_brax):
     assert int(carry["env_steps"]) == 40 and np.all(np.asarray(carry["buffer"]["size"]) == 40)
     assert np.all(np.isfinite(np.asarray(metrics["loss"])))
     assert np.all(np.isfinite(np.asarray(tr.evaluate(carry["agent"], jax.random.split(jax.random.PRNGKey(1), 2), True))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Real Brax (skipped only when the optional [full] extra is not installed)
+needs_brax = pytest.mark.skipif(not HAVE_BRAX, reason="brax not installed (make setup-full)")
+
+
+@needs_brax
+def test_real_brax_adapter_matches_brax_step():
+    from brax import envs as real_envs
+
+    ref = real_envs.get_environment("inverted_pendulum", backend="generalized")
+    env = make_jax_env("inverted_pendulum", "brax", "generalized", 30)
+    assert (env.name, env.obs_dim, env.act_dim, env.max_steps) == ("brax-inverted_pendulum", ref.observation_size,
+                                                                   ref.action_size, 30)
+    key = jax.random.PRNGKey(3)
+    st, obs = jax.jit(env.reset)(key)
+    ref_st = jax.jit(ref.reset)(key)
+    np.testing.assert_array_equal(np.asarray(obs), np.asarray(ref_st.obs))
+    step, ref_step = jax.jit(env.step), jax.jit(ref.step)
+    a = jnp.ones(env.act_dim)  # push the cart one way until the pole falls (Brax: done = 1.0)
+    for t in range(100):
+        st, obs, r, term = step(st, a)
+        ref_st = ref_step(ref_st, a)
+        np.testing.assert_allclose(np.asarray(obs), np.asarray(ref_st.obs), rtol=1e-5, atol=1e-6)
+        assert float(r) == float(ref_st.reward) and bool(term) == bool(ref_st.done > 0.5)
+        if bool(term):
+            break
+    assert bool(term) and t > 0  # the float done became a boolean termination, not at the first step
+
+
+@needs_brax
+def test_real_brax_runs_the_vectorised_loop():
+    env = make_jax_env("inverted_pendulum", "brax", "generalized", 20)
+    tr = JaxTrainer(make_meow(MEowHParams(hidden=16, shift_hidden=16), env.obs_dim, env.act_dim), env, num_envs=4,
+                    batch_size=8, buffer_size=256, warmup=16, updates_per_step=1, chunk=10, eval_episodes=2)
+    carry = tr.init(jax.random.split(jax.random.PRNGKey(0), 2))
+    carry, metrics = tr.run_chunk(carry)
+    assert int(carry["env_steps"]) == 40 and np.all(np.asarray(carry["buffer"]["size"]) == 40)
+    buf = jax.device_get(carry["buffer"])
+    assert np.all(np.isfinite(buf["obs"][:, :40])) and np.all(np.abs(buf["action"][:, :40]) <= 1.0)
+    assert np.all(buf["reward"][:, :40] == 1.0)  # inverted_pendulum: +1 per step alive
+    assert np.all(np.isfinite(np.asarray(metrics["loss"])))
+    ret = np.asarray(tr.evaluate(carry["agent"], jax.random.split(jax.random.PRNGKey(1), 2), True))
+    assert np.all((ret >= 1.0) & (ret <= 20.0))  # +1 per step until termination or the 20-step cut
