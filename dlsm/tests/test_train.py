@@ -76,10 +76,13 @@ def test_named_configs_parse():
 
 
 def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
-    """Image path (digits): held-out DLSM loss per guidance, and its reduction against g = 0."""
+    """Image path (digits): held-out DLSM loss per guidance, and its reduction against g = 0. One-level
+    nets and no corrector keep the compiles small (the U-Net's two levels and the image DLSM step are
+    in test_models.py, the Langevin corrector in test_sampling.py)."""
     cfg = train.parse(["--config", "digits", "--score-steps", "4", "--clf-steps", "2", "--losses", "ce", "total",
                        "--samples-per-class", "8", "--sample-steps", "3", "--eval-sigmas", "2",
                        "--eval-feature-steps", "4", "--cas-steps", "4", "--unet-ch", "8", "--clf-nf", "8",
+                       "--unet-ch-mult", "1", "--clf-stage-sizes", "1", "--n-corrector", "0",
                        "--out-dir", str(tmp_path)])
     results, run_dir = train.main(cfg)
     assert os.path.exists(os.path.join(run_dir, "heldout_dlsm.csv"))
