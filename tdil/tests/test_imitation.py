@@ -14,13 +14,6 @@ TINY = Config(hidden=16, disc_hidden=16, batch_size=32, warmup_steps=50, steps=1
               reward_refresh_every=40, checkpoint_every=0)
 
 
-@pytest.fixture(scope="module")
-def demo():
-    env = make_env("Pendulum-v1")
-    env.action_space.seed(0)
-    return record_demonstration(env, "Pendulum-v1", lambda o: env.action_space.sample(), 0)
-
-
 def _params(im):
     return torch.cat([p.detach().flatten() for p in im.agent.actor.parameters()])
 

@@ -6,8 +6,6 @@ import pytest
 import torch
 
 from tdil.config import Config
-from tdil.demonstrations import record_demonstration
-from tdil.envs import make_env
 from tdil.imitation import Imitator
 from tdil.iq_learn import IQConfig, IQLearn
 
@@ -82,13 +80,6 @@ def test_recovered_reward_ranks_expert_pairs_above_replay_pairs_after_training()
 def test_bad_value_loss_is_refused():
     with pytest.raises(ValueError, match="value loss"):
         IQLearn(3, 2, IQConfig(value_loss="nope"))
-
-
-@pytest.fixture(scope="module")
-def demo():
-    env = make_env("Pendulum-v1")
-    env.action_space.seed(0)
-    return record_demonstration(env, "Pendulum-v1", lambda o: env.action_space.sample(), 0)
 
 
 def _params(im):
