@@ -35,7 +35,7 @@ def test_ml_is_mean_negative_log_likelihood():
 def test_ssm_is_unbiased_for_exact_score_matching():
     flow, p = _flow_params()
     x = jnp.tile(jax.random.normal(jax.random.PRNGKey(2), (4, 4)), (4000, 1))  # many slices per point
-    ssm = get_objective("ssm")(flow, p, x, jax.random.PRNGKey(3), ObjectiveConfig())
+    ssm = jax.jit(lambda q: get_objective("ssm")(flow, q, x, jax.random.PRNGKey(3), ObjectiveConfig()))(p)
     scale = float(jnp.mean(0.5 * jnp.sum(flow.score(p, x[:4]) ** 2, 1))) / flow.dim
     np.testing.assert_allclose(ssm, _exact_score_matching(flow, p, x[:4]), atol=0.03 * scale)
     assert scale > 0.1
@@ -56,8 +56,8 @@ def test_dsm_gradient_matches_score_matching_for_small_sigma():
     flow, p = _flow_params(d=3)
     x = jnp.tile(jax.random.normal(jax.random.PRNGKey(2), (2, 3)), (3000, 1))
     cfg = ObjectiveConfig(sigma=0.05)
-    g_dsm = jax.grad(lambda q: get_objective("dsm")(flow, q, x, jax.random.PRNGKey(5), cfg))(p)
-    g_sm = jax.grad(lambda q: _exact_score_matching(flow, q, x[:2]))(p)
+    g_dsm = jax.jit(jax.grad(lambda q: get_objective("dsm")(flow, q, x, jax.random.PRNGKey(5), cfg)))(p)  # one compile
+    g_sm = jax.jit(jax.grad(lambda q: _exact_score_matching(flow, q, x[:2])))(p)
     a, b = jax.flatten_util.ravel_pytree(g_dsm)[0], jax.flatten_util.ravel_pytree(g_sm)[0]
     cos = float(a @ b / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))
     assert cos > 0.95, cos
@@ -67,8 +67,8 @@ def test_sml_gradient_matches_ml_gradient():
     """grad log Z = -E_model[grad E]: SML's gradient estimates ML's without any log-det."""
     flow, p = _flow_params(d=3, scale=0.2)
     x = jax.random.normal(jax.random.PRNGKey(2), (40000, 3))
-    g_sml = jax.grad(lambda q: get_objective("sml")(flow, q, x, jax.random.PRNGKey(6), ObjectiveConfig()))(p)
-    g_ml = jax.grad(lambda q: get_objective("ml")(flow, q, x, None, ObjectiveConfig()))(p)
+    g_sml = jax.jit(jax.grad(lambda q: get_objective("sml")(flow, q, x, jax.random.PRNGKey(6), ObjectiveConfig())))(p)
+    g_ml = jax.jit(jax.grad(lambda q: get_objective("ml")(flow, q, x, None, ObjectiveConfig())))(p)
     a, b = jax.flatten_util.ravel_pytree(g_sml)[0], jax.flatten_util.ravel_pytree(g_ml)[0]
     np.testing.assert_allclose(a, b, atol=0.03 * float(jnp.abs(b).max()))
 
@@ -82,7 +82,7 @@ def test_score_matching_never_touches_the_linear_log_determinants(monkeypatch):
     monkeypatch.setattr(jnp.linalg, "slogdet", boom)
     monkeypatch.setattr(jax.lax.linalg, "lu", boom)
     for name in ("ssm", "dsm", "fdssm"):
-        jax.grad(lambda q: get_objective(name)(flow, q, x, jax.random.PRNGKey(0), ObjectiveConfig()))(p)
+        jax.jit(jax.grad(lambda q: get_objective(name)(flow, q, x, jax.random.PRNGKey(0), ObjectiveConfig())))(p)
     with pytest.raises(AssertionError, match="slogdet called"):
         get_objective("ml")(flow, p, x, None, ObjectiveConfig())
 
