@@ -57,6 +57,7 @@ class Config:
     glow_width: int = 512  # Glow: channels of the coupling nets
     glow_split_prior: bool = True  # Glow: multi-scale, half the channels factored out after each level but the last
     glow_actnorm_init: bool = True  # Glow: data-dependent ActNorm init from the first batch (False: identity)
+    glow_coupling: str = "ours"  # Glow coupling/prior nets: ours (alternating halves, SiLU, scale*tanh) | official (second half, LeakyReLU 0.1, 2 tanh(h/2), Conv2dZero)
     alpha: float = 0.3  # smooth leaky ReLU slope
     residual: bool = False  # residual smooth leaky ReLU (paper's CIFAR models)
     objectives: str = "ml,ssm,dsm,fdssm"  # comma-separated subset of ml,sml,ssm,dsm,fdssm
@@ -172,7 +173,8 @@ def build(cfg: Config):
         kw = dict(alpha=cfg.alpha, residual=cfg.residual, kernel_size=cfg.kernel_size, spectral_norm=cfg.spectral_norm)
     else:
         kw = dict(num_blocks=cfg.glow_blocks, block_size=cfg.glow_block_size, width=cfg.glow_width,
-                  split_prior=cfg.glow_split_prior, actnorm_data_init=cfg.glow_actnorm_init)
+                  split_prior=cfg.glow_split_prior, actnorm_data_init=cfg.glow_actnorm_init,
+                  coupling=cfg.glow_coupling)
     flow = build_flow(cfg.arch, shape, **kw)
     logit = Logit(cfg.logit_smoothness)
     if not cfg.map:  # the preprocessing becomes the model's first (nonlinear) layer

@@ -200,8 +200,12 @@ def cnn_flow(input_shape: Sequence[int], num_blocks: int = 3, convs_per_block: i
     return Flow(tuple(layers), tuple(input_shape))
 
 
+GLOW_COUPLINGS = ("ours", "official")
+
+
 def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int = 16, width: int = 512,
-              kernel_size: int = 3, split_prior: bool = True, actnorm_data_init: bool = True) -> Flow:
+              kernel_size: int = 3, split_prior: bool = True, actnorm_data_init: bool = True,
+              coupling: str = "ours") -> Flow:
     """Glow (Kingma & Dhariwal 2018), multi-scale, as in the paper's MNIST Glow (official models/mnist/glow.py):
 
         for each of num_blocks levels:
@@ -214,22 +218,41 @@ def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int =
       AffineCoupling               nonlinear (S_n): log-det sum s(x_a) depends on x -> energy.
       SplitPrior                   log N(x2; mu(x1), sigma(x1)) of the factored-out half -> energy.
       final N(0, I) on h_L         -> energy.
-    (The official code counts ActNorm's constant log-det in the energy; the score is the same either
-    way, only the low-energy regulariser sees the difference.)
+    ActNorm is affine, y = (x + b) exp(s): its Jacobian is the same for every x, so under the paper's
+    definition it is in S_l and its log-det H W sum(s) is part of -log Z. (The official code derives its
+    ActNorm from FlowActivationLayer, not LinearFlowLayer, so ``zero_ldj`` does not drop that constant and its
+    "energy" carries it; the score is the same either way, only the low-energy regulariser
+    lambda E[E(x)] / D sees the difference: there it adds a gradient on the ActNorm scales that ours lacks.)
+
+    ``coupling`` picks the coupling and prior nets:
+      "ours"      couplings alternate which half they transform; SiLU; s = scale * tanh(raw) with a learned
+                  per-dim scale; prior nets SiLU.
+      "official"  the official Glow (layers/coupling.py): every coupling transforms the second half of the
+                  channels (the 1x1 convolutions do the mixing); LeakyReLU(0.1); s = 2 tanh(raw / 2); the
+                  zero-initialised last conv scales its output by exp(3 logs) (Conv2dZero). The split prior's
+                  net uses ReLU (the official SplitPrior builds its Coupling without an activation) and the
+                  same exp(3 logs) output scale.
 
     ActNorm starts from data (``Flow.data_init`` on the first batch: zero mean, unit variance per channel)
     when ``actnorm_data_init``. The coupling and prior nets are 3x3 conv -> 1x1 conv -> zero-initialised
     3x3 conv with ``width`` channels.
     """
+    if coupling not in GLOW_COUPLINGS:
+        raise ValueError(f"unknown Glow coupling {coupling!r}; choose one of {GLOW_COUPLINGS}")
+    official = coupling == "official"
+    net = dict(hidden=(width, width), kernel_size=kernel_size, out_scale=official)
     layers: list[L.Layer] = []
     for level in range(num_blocks):
         layers.append(L.Squeeze())
         for k in range(block_size):
             layers.append(L.ActNorm(data_dependent=actnorm_data_init))
             layers.append(L.Invertible1x1Conv())
-            layers.append(L.AffineCoupling(hidden=(width, width), parity=bool(k % 2), kernel_size=kernel_size))
+            if official:
+                layers.append(L.AffineCoupling(parity=False, log_scale="2tanh", activation="leaky_relu", **net))
+            else:
+                layers.append(L.AffineCoupling(parity=bool(k % 2), **net))
         if split_prior and level < num_blocks - 1:
-            layers.append(L.SplitPrior(hidden=(width, width), kernel_size=kernel_size))
+            layers.append(L.SplitPrior(activation="relu" if official else "silu", **net))
     return Flow(tuple(layers), tuple(input_shape))
 
 

@@ -103,14 +103,34 @@ def _net_init(key, sizes: Sequence[int], kernel_size: int = 1) -> list[dict]:
     return net
 
 
-def _net_apply(net: list[dict], h: jnp.ndarray) -> jnp.ndarray:
+# hidden-layer nonlinearity of the coupling / prior nets. Official Glow (models/mnist/glow.py, layers/coupling.py):
+# LeakyReLU(0.1) in the couplings, ReLU in the split prior's coupling (its constructor passes no activation).
+NET_ACTIVATIONS = {
+    "silu": jax.nn.silu,
+    "leaky_relu": lambda h: jax.nn.leaky_relu(h, negative_slope=0.1),
+    "relu": jax.nn.relu,
+}
+OUT_LOGSCALE_FACTOR = 3.0  # official Conv2dZero: output * exp(3 logs), logs learned per output channel from 0
+LOG_SCALES = ("scale_tanh", "2tanh")
+
+
+def _check_activation(name: str) -> None:
+    if name not in NET_ACTIVATIONS:
+        raise ValueError(f"unknown coupling-net activation {name!r}; choose one of {tuple(NET_ACTIVATIONS)}")
+
+
+def _net_apply(net: list[dict], h: jnp.ndarray, activation: str = "silu", out_logs=None) -> jnp.ndarray:
+    """Apply the net; ``out_logs`` (optional, per output) rescales the output by exp(3 out_logs) (Conv2dZero)."""
+    act = NET_ACTIVATIONS[activation]
     for i, lyr in enumerate(net):
         if lyr["w"].ndim == 4:  # k x k convolution over (B, H, W, C)
             h = jax.lax.conv_general_dilated(h, lyr["w"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + lyr["b"]
         else:
             h = h @ lyr["w"] + lyr["b"]
         if i < len(net) - 1:
-            h = jax.nn.silu(h)
+            h = act(h)
+    if out_logs is not None:
+        h = h * jnp.exp(OUT_LOGSCALE_FACTOR * out_logs)
     return h
 
 
@@ -250,6 +270,11 @@ class ActNorm(Layer):
     s = -log(std + 1e-6) of the first batch per channel (over batch and pixels), so that batch leaves the
     layer with zero mean and unit variance per channel. Afterwards b and s are ordinary parameters, so
     the log-det stays constant in x (S_l). ``False`` keeps the identity start (our toy flow).
+
+    Why S_l: the paper puts in S_l the layers whose Jacobian does not depend on x (linear maps Wx + b);
+    ActNorm is one, with Jacobian diag(exp(s)) repeated over the pixels for every x, so its log-det
+    H W sum(s) is a function of the parameters only and belongs to -log Z, not to the energy E. (The
+    official code keeps this constant in its energy, see ``glow_flow``; that changes no score.)
     """
 
     data_dependent: bool = True
@@ -345,15 +370,28 @@ class AffineCoupling(Layer):
     """RealNVP/Glow affine coupling on the last axis.
 
     x = [x_a, x_b] (halves of the last axis, swapped when ``parity``); y_a = x_a,
-    y_b = x_b * exp(s(x_a)) + t(x_a), s = scale * tanh(raw). log|det J| = sum s(x_a) depends on x,
-    so it belongs to the energy. s, t come from an MLP of ``hidden`` units (a 1x1-conv net on images);
-    with ``kernel_size=k > 1`` on (H, W, C) inputs the first and last layers of that net are k x k
-    convolutions ('SAME'), as in Glow's coupling net (3x3 conv, 1x1 conv, zero-initialised 3x3 conv).
+    y_b = x_b * exp(s(x_a)) + t(x_a). log|det J| = sum s(x_a) depends on x, so it belongs to the energy.
+    s, t come from an MLP of ``hidden`` units (a 1x1-conv net on images); with ``kernel_size=k > 1`` on
+    (H, W, C) inputs the first and last layers of that net are k x k convolutions ('SAME'), as in Glow's
+    coupling net (3x3 conv, 1x1 conv, zero-initialised 3x3 conv).
+
+    Options (defaults = our toy / smoke-run choice; the official Glow's choice after the bar):
+      ``log_scale``   "scale_tanh": s = scale * tanh(raw), a learned per-dim scale starting at 1
+                      | "2tanh": s = 2 tanh(raw / 2) (official ``Coupling``, logs_range = 2)
+      ``activation``  "silu" | "leaky_relu" (slope 0.1, official) | "relu"
+      ``out_scale``   False | True: the last layer's output times exp(3 logs), logs learned from 0 (official
+                      ``Conv2dZero``)
+    The official coupling also never swaps halves (``parity=False`` everywhere; the 1x1 convolutions mix the
+    channels) and takes s, t from the even / odd output channels where we take the two halves: a fixed
+    permutation of a zero-initialised last layer, so the same family of maps from the same start.
     """
 
     hidden: tuple[int, ...] = (64, 64)
     parity: bool = False
     kernel_size: int = 1
+    log_scale: str = "scale_tanh"
+    activation: str = "silu"
+    out_scale: bool = False
 
     def _split(self, x):
         c = x.shape[-1]
@@ -368,14 +406,25 @@ class AffineCoupling(Layer):
         c = in_shape[-1]
         if c < 2:
             raise ValueError(f"AffineCoupling needs at least 2 features on the last axis, got {in_shape}")
+        if self.log_scale not in LOG_SCALES:
+            raise ValueError(f"unknown coupling log_scale {self.log_scale!r}; choose one of {LOG_SCALES}")
+        _check_activation(self.activation)
         na = c // 2 if not self.parity else c - c // 2
         nb = c - na
         if self.kernel_size > 1 and len(in_shape) != 3:
             raise ValueError(f"AffineCoupling with kernel_size {self.kernel_size} expects (H, W, C) inputs, got {in_shape}")
-        return {"net": _net_init(key, (na,) + tuple(self.hidden) + (2 * nb,), self.kernel_size), "scale": jnp.ones(nb)}
+        p = {"net": _net_init(key, (na,) + tuple(self.hidden) + (2 * nb,), self.kernel_size)}
+        if self.log_scale == "scale_tanh":
+            p["scale"] = jnp.ones(nb)
+        if self.out_scale:
+            p["out_logs"] = jnp.zeros(2 * nb)
+        return p
 
     def _st(self, p, a):
-        raw_s, t = jnp.split(_net_apply(p["net"], a), 2, axis=-1)
+        h = _net_apply(p["net"], a, self.activation, p.get("out_logs"))
+        raw_s, t = jnp.split(h, 2, axis=-1)
+        if self.log_scale == "2tanh":
+            return 2.0 * jnp.tanh(raw_s / 2.0), t
         return p["scale"] * jnp.tanh(raw_s), t
 
     def forward(self, p, x):
@@ -407,6 +456,8 @@ class SplitPrior(Layer):
 
     hidden: tuple[int, ...] = (512, 512)
     kernel_size: int = 3
+    activation: str = "silu"  # official: "relu" (the split prior's Coupling is built without an activation)
+    out_scale: bool = False  # official: True (Conv2dZero's exp(3 logs) on the net's output)
 
     factors_out = True
 
@@ -419,8 +470,12 @@ class SplitPrior(Layer):
     def init(self, key, in_shape):
         if self.kernel_size > 1 and len(in_shape) != 3:
             raise ValueError(f"SplitPrior with kernel_size {self.kernel_size} expects (H, W, C) inputs, got {in_shape}")
+        _check_activation(self.activation)
         c1, c2 = self._halves(in_shape)
-        return {"net": _net_init(key, (c1,) + tuple(self.hidden) + (2 * c2,), self.kernel_size)}
+        p = {"net": _net_init(key, (c1,) + tuple(self.hidden) + (2 * c2,), self.kernel_size)}
+        if self.out_scale:
+            p["out_logs"] = jnp.zeros(2 * c2)
+        return p
 
     def output_shape(self, in_shape):
         return tuple(in_shape[:-1]) + (self._halves(in_shape)[0],)
@@ -430,7 +485,7 @@ class SplitPrior(Layer):
 
     def prior(self, p, x1):
         """(mu(x1), log sigma(x1)) of the conditional Gaussian p(x2 | x1)."""
-        mu, raw = jnp.split(_net_apply(p["net"], x1), 2, axis=-1)
+        mu, raw = jnp.split(_net_apply(p["net"], x1, self.activation, p.get("out_logs")), 2, axis=-1)
         return mu, 2.0 * jnp.tanh(raw / 2.0)
 
     def split(self, p, x):

@@ -18,6 +18,8 @@ CASES = [
     (L.AffineCoupling(hidden=(8,), parity=False), (5,)),
     (L.AffineCoupling(hidden=(8,), parity=True), (2, 2, 3)),
     (L.AffineCoupling(hidden=(6, 6), parity=False, kernel_size=3), (3, 2, 4)),
+    # the official Glow coupling: 2 tanh(h/2) log-scale, LeakyReLU(0.1), Conv2dZero output scale
+    (L.AffineCoupling(hidden=(6, 6), kernel_size=3, log_scale="2tanh", activation="leaky_relu", out_scale=True), (3, 2, 4)),
     (L.Squeeze(), (4, 4, 1)),
     (L.Flatten((2, 3, 1)), (2, 3, 1)),
     (L.Logit(smoothness=0.5), (6,)),

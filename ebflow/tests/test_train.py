@@ -118,7 +118,8 @@ def test_time_budget_stops_each_objective_before_the_step_cap(tmp_path):
 
 
 @pytest.mark.parametrize("arch_args", [
-    ["--arch", "glow", "--glow-blocks", "2", "--glow-block-size", "2", "--glow-width", "16", "--objectives", "ssm"],
+    ["--arch", "glow", "--glow-blocks", "2", "--glow-block-size", "2", "--glow-width", "16", "--glow-coupling", "official",
+     "--objectives", "ssm"],
     ["--arch", "cnn", "--kernel-size", "3", "--spectral-norm", "--residual", "--objectives", "ml,ssm"],
 ], ids=["glow", "cnn-spectral-norm"])
 def test_glow_and_cnn_flows_train_end_to_end(tmp_path, arch_args):
