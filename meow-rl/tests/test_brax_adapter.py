@@ -6,6 +6,7 @@ then `make test-full`): the same adapter on real Brax (inverted_pendulum, genera
 Brax's own step, and through the training loop and its evaluation. Those tests skip only when brax is
 absent."""
 import importlib.util
+import os
 import sys
 import types
 from typing import NamedTuple
@@ -91,6 +92,23 @@ def test_brax_backend_runs_the_vectorised_loop(fake_brax):
     assert np.all(np.isfinite(np.asarray(metrics["loss"])))
     assert np.all(np.isfinite(np.asarray(tr.evaluate(carry["agent"], jax.random.split(jax.random.PRNGKey(1), 2), True))))
 
+
+@pytest.mark.parametrize("algo", ["meow", "sac"])
+def test_train_py_brax_backend_end_to_end(fake_brax, tmp_path, algo):
+    """`train.py --backend brax` for both agents (SAC trained and evaluated like MEow), on the stand-in."""
+    import train
+
+    h = train.main(["--backend", "brax", "--env-id", "point", "--brax-pipeline", "positional", "--max-episode-steps", "20",
+                    "--algos", algo, "--seeds", "1", "--num-envs", "4", "--updates-per-step", "2", "--total-steps", "80",
+                    "--warmup", "16", "--eval-every", "40", "--eval-episodes", "2", "--batch-size", "8", "--buffer-size", "128",
+                    "--meow.hidden", "16", "--meow.shift-hidden", "16", "--sac.hidden", "16", "--multigoal.no-enabled",
+                    "--no-progress", "--no-tensorboard", "--no-stochastic-eval", "--out-dir", str(tmp_path)])
+    assert fake_brax == [("point", "positional")]
+    rows = h[algo]
+    assert [r["env_steps"] for r in rows] == [40, 80] and np.isfinite(rows[-1]["loss"])
+    assert all(-20 * 8.0 <= r["eval_return"] <= 0 for r in rows)  # reward -|pos|^2 <= 0; 20 steps, |pos|^2 < 8
+    run = tmp_path / os.listdir(tmp_path)[0]
+    assert {f"ckpt_{algo}.pkl", "results.md", "learning_curves.png"} <= set(os.listdir(run))
 
 # ---------------------------------------------------------------------------------------------
 # Real Brax (skipped only when the optional [full] extra is not installed)
