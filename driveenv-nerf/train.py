@@ -31,7 +31,7 @@ from driveenv_nerf.camera import Intrinsics, VehicleCamera
 from driveenv_nerf.capture import capture, sparse_depth
 from driveenv_nerf.course import campus_course
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld
-from driveenv_nerf.geometry import mesh_agreement, write_obj
+from driveenv_nerf.geometry import OBSTACLE_CELL, mesh_agreement, write_obj
 from driveenv_nerf.nerfstudio_data import read_transforms, write_transforms
 from driveenv_nerf.renderer import RealWorldRenderer, StandardSimRenderer
 from driveenv_nerf import plots
@@ -86,7 +86,7 @@ class Config:
     # 63% opaque; results.md lists the obstacle-map IoU at other levels too
     mesh_level: float = 2.0
     mesh_upsample: int = 1  # marching cubes on the density grid resampled this many times finer
-    obstacle_cell: float = 0.1
+    obstacle_cell: float = OBSTACLE_CELL  # the obstacle map's cell (m; geometry.py)
     # environments
     obs_width: int = 32
     obs_height: int = 24

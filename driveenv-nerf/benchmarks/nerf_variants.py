@@ -9,7 +9,9 @@ floor of the NeRF's scene box (default 0.0, the road surface, as `train.py --ner
 (training views from `seed`, held-out views from `seed + 1000`, as `train.py --seed`), the field's
 initialisation and the ray sampling; "depth_frac" gives that fraction of each training view's pixels a known
 depth (capture.sparse_depth, the stand-in for COLMAP's sparse points; used with "t": {"w_depth": ...}). Each line ends with what the field puts on the pixels that see a wall
-(day; `benchmarks/nerf_walls.py`): PSNR, opacity inside the box, share ending on an opaque box face, depth error.
+(day; `benchmarks/nerf_walls.py`): PSNR, opacity inside the box, share ending on an opaque box face, depth error;
+then the same for the pixels that see a lamp pole, and each pole's largest density and its share in the obstacle map
+(`nerf_walls.pole_density`: is the thin pole in the field at all?).
 """
 import json
 import sys
@@ -27,7 +29,7 @@ from driveenv_nerf.course import campus_course  # noqa: E402
 from driveenv_nerf.geometry import mesh_agreement  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nerf_walls import pixel_groups  # noqa: E402
+from nerf_walls import pixel_groups, pole_density  # noqa: E402
 
 
 def main(iters: int, variants: list[dict]):
@@ -66,14 +68,18 @@ def main(iters: int, variants: list[dict]):
             out.append(f"{name} {np.mean([NR.psnr(r[k], timgs[i]) for k, i in enumerate(idx)]):.2f}/"
                        f"{np.mean([NR.psnr(r2[k], imgs[i]) for k, i in enumerate(tri)]):.2f}")
         t_eval = time.time() - t1  # 15 held-out + 15 training views at 64x48
-        walls = []  # what the NeRF puts on wall pixels (benchmarks/nerf_walls.py), held-out / 20 training day views
+        walls, poles = [], []  # what the NeRF puts on wall pixels (benchmarks/nerf_walls.py), held-out / 20 training day views
         for split, (P, G, emb) in {"held-out": (tc2w, timgs, None), "train": (c2w, imgs, "own")}.items():
             ix = [i for i, l in enumerate(tlabels if emb is None else labels) if l == "day"][:20]
             e = app["day"][None].expand(len(ix), -1) if emb is None else model.appearance.weight[ix].detach()
             with torch.no_grad():
-                w = pixel_groups(model, course, P[ix], K, G[ix], e)["wall"]
+                groups = pixel_groups(model, course, P[ix], K, G[ix], e)
+            w = groups["wall"]
             walls.append(f"{split} PSNR {w['psnr']:.2f} dB, acc {w['acc']:.2f}, end on box {w['end_on_box']:.2f}, "
                          f"depth err {w['depth_err']:+.2f} m")
+            if "lamp pole" in groups:
+                q = groups["lamp pole"]
+                poles.append(f"{split} ({q['share'] * 100:.2f}% of pixels) PSNR {q['psnr']:.2f} dB, acc {q['acc']:.2f}, depth err {q['depth_err']:+.2f} m")
         vol = model.density_volume()
         origin, spacing = model.grid_coords()
         mesh = []
@@ -82,9 +88,12 @@ def main(iters: int, variants: list[dict]):
                 if vol.min() < lev < vol.max():
                     m = mesh_agreement(*model.mesh(lev, up), course)
                     mesh.append(f"{lev:g}/m x{up}: {m['iou_road']:.2f}/{m['iou_corridor']:.2f}/{m['chamfer_m']:.2f}")
+        m2 = mesh_agreement(*model.mesh(2.0), course) if vol.min() < 2.0 < vol.max() else None
+        poles += pole_density(model, course, 2.0, {"map @2/m": m2["mesh_map"]} if m2 else None)
         print(f"{json.dumps(v)}: {dt:.0f}s ({tc.iters} it, {tc.iters / dt:.1f} it/s); held-out/training PSNR {', '.join(out)}; "
               f"eval {30 / t_eval:.1f} frames/s; sigma max {vol.max():.1f} / m, 99.5% quantile {np.quantile(vol, 0.995):.2f} / m; "
-              f"mesh IoU road/corridor/Chamfer (m) at level x upsampling: {'; '.join(mesh)}; wall pixels, day: {'; '.join(walls)}", flush=True)
+              f"mesh IoU road/corridor/Chamfer (m) at level x upsampling: {'; '.join(mesh)}; wall pixels, day: {'; '.join(walls)}; "
+              f"lamp poles (pixels that see one, day; density and obstacle map at the pole): {'; '.join(poles)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def pixel_groups(model, course, c2w, K, images, emb) -> dict:
     p = o + t.clamp(max=1e3)[:, None] * d
     inside = ((p >= model.lo) & (p <= model.hi)).all(-1) & torch.isfinite(t)
     groups = {"ground": (sid == -1) & inside}
-    for kind, name in (("wall", "wall"), ("obstacle", "barrier")):
+    for kind, name in (("wall", "wall"), ("obstacle", "barrier"), ("pole", "lamp pole")):
         groups[name] = torch.isin(sid, torch.as_tensor(np.nonzero(kinds == kind)[0])) & inside
     groups["beyond box"] = ~inside
     res = {}
@@ -60,6 +60,26 @@ def pixel_groups(model, course, c2w, K, images, emb) -> dict:
                      "end_on_box": out["end"][g].float().mean().item(),
                      "depth_err": (out["depth"][g] - t[g]).median().item() if name != "beyond box" else float("nan")}
     return res
+
+
+@torch.no_grad()
+def pole_density(model, course, level: float, maps: dict | None = None, pad: float = 0.05) -> list[str]:
+    """For each lamp pole: the largest sigma (1/m) the field has within `pad` m of the pole's footprint in the
+    vehicle's height band (is the pole in the density at all? the mesh needs sigma > level there), and the share
+    of the pole's footprint each obstacle map marks occupied (is it in the collision map?)."""
+    from driveenv_nerf.geometry import HEIGHT_BAND, ObstacleMap
+    out = []
+    for k, b in enumerate(b for b in course.boxes if b.kind == "pole"):
+        g = np.arange(-b.half[0] - pad, b.half[0] + pad + 1e-9, 0.01)
+        X, Y, Z = np.meshgrid(b.center[0] + g, b.center[1] + g, np.linspace(*HEIGHT_BAND, 8), indexing="ij")
+        pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel(), Z.ravel()], -1), dtype=torch.float32)
+        sig = model.sigma(model.query(pts)[0]).max().item()
+        foot = ObstacleMap.from_boxes([b], course.aabb, 0.01)
+        fx, fy = foot.cell_centers()
+        fp = np.stack([fx[foot.occ], fy[foot.occ]], -1)
+        cov = "".join(f", {name} covers {m.occupied(fp).mean():.2f} of it" for name, m in (maps or {}).items())
+        out.append(f"pole {k + 1} ({b.center[0]:.1f}, {b.center[1]:.1f}): max sigma {sig:.2f} / m (level {level:g}){cov}")
+    return out
 
 
 @torch.no_grad()

@@ -8,6 +8,10 @@ ways the NeRF world differs from the real one:
   nerf      NeRF pixels,        the NeRF mesh's obstacle map
   nerf-obs  NeRF pixels,        exact boxes        (only the observation differs from `real`)
   nerf-geo  real-world pixels,  the NeRF obstacle map (only the collision geometry differs from `real`)
+and, chosen with --worlds, two worlds without the lamp poles (which the NeRF lacks, in its images and its map):
+  real-nopole      real-world pixels and exact boxes of the course with its lamp poles removed
+  nerf-obs-nopole  NeRF pixels, exact boxes without the lamp poles (does a NeRF-pixel trajectory that passes
+                   where pole 2 stands then hit a true box?)
 
 Each episode's end is attributed: success, timeout, off-road (left / right side, arc length), or a
 collision with a named box (exact boxes), or, for the NeRF obstacle map, with the occupied cells nearest
@@ -22,6 +26,7 @@ the first failed NeRF episode.
 
     python benchmarks/nerf_world_diagnose.py runs/quick-20261126-054230 [--policies ppo-sim,dagger-sim] [--samples 32]
     python benchmarks/nerf_world_diagnose.py runs/quick-20261126-054230 --legacy   # the collision map built as before
+    python benchmarks/nerf_world_diagnose.py runs/quick-20261126-082044 --worlds real,nerf,real-nopole,nerf-obs-nopole --no-checks --no-steps
 
 Also printed first: how far each road barrier's NeRF surface and obstacle map reach outside the true box, and
 whether NeRF and real images of the same poses line up (a pose / intrinsics convention error would make a
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -39,6 +45,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.agents import PixelPolicy, evaluate  # noqa: E402
 from driveenv_nerf.camera import VehicleCamera  # noqa: E402
@@ -246,6 +253,47 @@ def replay(res, course, colliders: dict) -> dict:
     return out
 
 
+def footprint_replay(path: Path, mesh_map: ObstacleMap, verts=None, faces=None, course=None, cells=(0.1, 0.05, 0.025)):
+    """The per-step states of a logged rollout (steps_<policy>.csv) replayed through the obstacle map with the
+    footprint sampled on the fixed 5 x 3 grid used before (0.125 x 0.15 m) and at half a cell (ObstacleMap.collides
+    now): the first step each flags, for the episodes where they differ. Only the states before each step are
+    logged (not the final, colliding one), so a collision the old test found at the last step is not re-checked."""
+    rows = list(csv.DictReader(open(path)))
+    for w in ("nerf", "real"):
+        eps = {}
+        for r in rows:
+            if r["drive_world"] == w:
+                eps.setdefault(int(r["episode"]), []).append(r)
+        ends, differ = {}, 0
+        for e, rs in eps.items():
+            st = np.array([[float(r["x"]), float(r["y"]), float(r["yaw"])] for r in rs])
+            old = np.flatnonzero(mesh_map.occupied(footprint_points(st)).any(-1))
+            new = np.flatnonzero(mesh_map.collides(st))
+            a, b = (int(old[0]) if len(old) else None), (int(new[0]) if len(new) else None)
+            end = rs[-1]["end"] or "timeout"
+            ends[end] = ends.get(end, 0) + 1
+            if a != b:
+                differ += 1
+                s_at = float(rs[b]["s"]) if b is not None else float("nan")
+                print(f"  driving on {w} pixels, episode {e} (ended: {end}): first step on an occupied cell, 5 x 3 grid {a}, "
+                      f"half-cell sampling {b} (s = {s_at:.2f} m) of {len(rs)} steps")
+        print(f"  driving on {w} pixels: {len(eps)} episodes ({ends}); {differ} flagged differently")
+    if verts is None:
+        return
+    print("the same states, half-cell footprint test, per map cell: episodes touching the NeRF map / the true boxes on that grid / the exact boxes")
+    exact = GroundTruthCollider(course.boxes)
+    for cell in cells:
+        nerf_m = ObstacleMap.from_mesh(verts, faces, course.aabb, cell)
+        box_m = ObstacleMap.from_boxes(course.boxes, course.aabb, cell)
+        for w in ("nerf", "real"):
+            eps = {}
+            for r in rows:
+                if r["drive_world"] == w:
+                    eps.setdefault(int(r["episode"]), []).append([float(r["x"]), float(r["y"]), float(r["yaw"])])
+            n = [sum(bool(c.collides(np.array(st)).any()) for st in eps.values()) for c in (nerf_m, box_m, exact)]
+            print(f"  cell {cell:g} m, driving on {w} pixels: {n[0]} / {n[1]} / {n[2]} of {len(eps)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run")
@@ -256,6 +304,11 @@ def main():
     ap.add_argument("--supersample", type=int, default=4, help="the NeRF map's rasterisation (ObstacleMap.from_mesh); 1: at the map's own cells")
     ap.add_argument("--legacy", action="store_true", help="the NeRF world's collision map as built before this round (legacy_map)")
     ap.add_argument("--checks-only", action="store_true", help="geometry and image-alignment checks only (no rollouts)")
+    ap.add_argument("--no-checks", action="store_true", help="skip the geometry and image-alignment checks")
+    ap.add_argument("--footprint-replay", action="store_true",
+                    help="only replay <run>/diagnose/steps_<step-policy>.csv through the NeRF map with the old and the new footprint test")
+    ap.add_argument("--no-steps", action="store_true", help="skip the step-by-step rollout")
+    ap.add_argument("--worlds", default="real,nerf,nerf-obs,nerf-geo", help="of real, nerf, nerf-obs, nerf-geo, real-nopole, nerf-obs-nopole")
     args = ap.parse_args()
     torch.set_num_threads(2)
     run = Path(args.run)
@@ -276,18 +329,33 @@ def main():
     n_samp = args.samples or cfg["env_nerf_samples"]
     seed, n = cfg["seed"], cfg["eval_episodes"]
 
-    def worlds():  # fresh per evaluation, seeded as train.py's validation stage
-        real = RealWorld(course, env_cfg, "day", cam, seed=seed + 7)
-        nerf = NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp)
-        return {"real": real, "nerf": nerf,
-                "nerf-obs": Hybrid(NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp), GroundTruthCollider(course.boxes), "nerf-obs"),
-                "nerf-geo": Hybrid(RealWorld(course, env_cfg, "day", cam, seed=seed + 7), NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp), "nerf-geo")}
+    no_poles = dataclasses.replace(course, boxes=[b for b in course.boxes if b.kind != "pole"])
+    world_names = args.worlds.split(",")
 
-    print("geometry of the road barriers (outward offset from the true face; +: the NeRF's is bigger):")
+    def worlds():  # fresh per evaluation, seeded as train.py's validation stage
+        nerf = lambda: NeRFWorld(model, mesh_map, env_cfg, app["day"], cam, n_samp)  # noqa: E731
+        make = {"real": lambda: RealWorld(course, env_cfg, "day", cam, seed=seed + 7), "nerf": nerf,
+                "nerf-obs": lambda: Hybrid(nerf(), GroundTruthCollider(course.boxes), "nerf-obs"),
+                "nerf-geo": lambda: Hybrid(RealWorld(course, env_cfg, "day", cam, seed=seed + 7), nerf(), "nerf-geo"),
+                "real-nopole": lambda: RealWorld(no_poles, env_cfg, "day", cam, seed=seed + 7),
+                "nerf-obs-nopole": lambda: Hybrid(nerf(), GroundTruthCollider(no_poles.boxes), "nerf-obs-nopole")}
+        return {w: make[w]() for w in world_names}
+
     gt_cells = ObstacleMap.from_boxes(course.boxes, course.aabb, cfg["obstacle_cell"])
-    barrier_extents(model, course, names, {"NeRF map (legacy)" if args.legacy else "NeRF map": mesh_map, "true boxes on the same grid": gt_cells}, level)
-    print("image alignment, NeRF vs real world at 30 poses along the road (day):")
-    alignment(model, course, env_cfg, cam, app["day"])
+    if args.footprint_replay:
+        path = run / ("diagnose-legacy" if args.legacy else "diagnose") / f"steps_{args.step_policy}.csv"
+        print(f"{path} replayed through the NeRF map{' (legacy)' if args.legacy else ''}:")
+        footprint_replay(path, mesh_map, verts, faces, course)
+        return
+    if not args.no_checks:
+        print("geometry of the road barriers (outward offset from the true face; +: the NeRF's is bigger):")
+        barrier_extents(model, course, names, {"NeRF map (legacy)" if args.legacy else "NeRF map": mesh_map, "true boxes on the same grid": gt_cells}, level)
+        print("the lamp poles in the NeRF's density and in the obstacle maps:")
+        from nerf_walls import pole_density
+        for line in pole_density(model, course, level, {"the NeRF map": mesh_map, "the true boxes on the map grid": gt_cells}):
+            print("  " + line)
+        print("image alignment, NeRF vs real world at 30 poses along the road (day):")
+        alignment(model, course, env_cfg, cam, app["day"])
     if args.checks_only:
         return
     pols = {}
@@ -299,8 +367,8 @@ def main():
     out.mkdir(exist_ok=True)
     summary = {"samples": n_samp, "mesh_level": level, "legacy_map": args.legacy}
     print(f"{run}: NeRF env samples/ray {n_samp}, mesh level {level}{' (legacy map)' if args.legacy else ''}; success rate over {n} episodes (day)")
-    print("| policy | real | nerf | nerf-obs (NeRF pixels, true boxes) | nerf-geo (real pixels, NeRF map) |")
-    print("|---|---|---|---|---|")
+    print("| policy | " + " | ".join(world_names) + " |")
+    print("|---" * (len(world_names) + 1) + "|")
     causes = {}
     for p, pol in pols.items():
         row = {}
@@ -308,19 +376,24 @@ def main():
             res = evaluate(BatchDrive(course, w, env_cfg, n), lambda o, s, pol=pol: pol.act(o), n, seed=seed + 123, record=True)
             row[wname] = res["success"]
             geo = mesh_map if wname in ("nerf", "nerf-geo") else None
-            causes[(p, wname)] = episode_causes(res, course, names, geo)
+            course_w = no_poles if wname.endswith("nopole") else course
+            causes[(p, wname)] = episode_causes(res, course_w, names if course_w is course else box_names(course_w), geo)
             if wname == "real":
                 row["replay"] = replay(res, course, {"exact boxes": GroundTruthCollider(course.boxes), "boxes on the map grid": gt_cells, "NeRF map": mesh_map})
         summary[p] = row
-        print(f"| {p} | " + " | ".join(f"{row[w]:.3f}" for w in ("real", "nerf", "nerf-obs", "nerf-geo")) + " |")
-    print("\nthe real-world trajectories replayed through each collision rule (episodes that would end in a collision):")
-    for p in pols:
-        print(f"  {p}: " + ", ".join(f"{k} {v}" for k, v in summary[p]["replay"].items()))
+        print(f"| {p} | " + " | ".join(f"{row[w]:.3f}" for w in world_names) + " |")
+    if "real" in world_names:
+        print("\nthe real-world trajectories replayed through each collision rule (episodes that would end in a collision):")
+        for p in pols:
+            print(f"  {p}: " + ", ".join(f"{k} {v}" for k, v in summary[p]["replay"].items()))
     print("\nepisode ends (count x cause):")
     for (p, w), cs in causes.items():
         u, c = np.unique(cs, return_counts=True)
         print(f"  {p} in {w}: " + "; ".join(f"{k} x{v}" for k, v in sorted(zip(u, c), key=lambda z: -z[1])))
     summary["causes"] = {f"{p} | {w}": cs for (p, w), cs in causes.items()}
+    if args.no_steps:
+        (out / "summary_worlds.json").write_text(json.dumps(summary, indent=1, default=str))
+        return
 
     # step by step: the same policy in the NeRF world and in the real world, each also seeing the other's image
     pol = pols[args.step_policy]

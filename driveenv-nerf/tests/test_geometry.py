@@ -4,8 +4,8 @@ import math
 import numpy as np
 
 from driveenv_nerf.course import Box
-from driveenv_nerf.geometry import (CAR_LENGTH, CAR_WIDTH, GroundTruthCollider, ObstacleMap, box_surface_points, chamfer_distance,
-                                    extract_mesh, obstacle_iou)
+from driveenv_nerf.geometry import (CAR_LENGTH, CAR_WIDTH, OBSTACLE_CELL, GroundTruthCollider, ObstacleMap, box_surface_points,
+                                    chamfer_distance, extract_mesh, obstacle_iou)
 
 
 def test_marching_cubes_recovers_sphere():
@@ -76,3 +76,53 @@ def test_mesh_obstacle_map_is_not_fatter_than_the_box():
         car = np.array([[cx, cy + half[1] + CAR_WIDTH / 2 + 0.12, 0.0]])  # passing 0.12 m beside the box
         assert not m.collides(car)[0] and not GroundTruthCollider([Box((cx, cy, 0.3), half)]).collides(car)[0]
     assert 0.85 < np.mean(ratios) < 1.15, ratios
+
+
+def test_obstacle_map_catches_a_single_cell_under_the_car():
+    """A lone occupied 0.1 m cell (a lamp pole's size) wholly under the vehicle collides, wherever it lies and
+    whatever the heading; one wholly outside the footprint does not. The footprint sampled on a fixed 5 x 3
+    grid (0.125 x 0.15 m) let such a cell pass between its points."""
+    aabb = ((-2.0, -2.0, -0.2), (2.0, 2.0, 1.0))
+    rng = np.random.default_rng(0)
+    m = ObstacleMap.empty(aabb, 0.1)
+    X, Y = m.cell_centers()
+    inside_hits, outside_hits, n_in, n_out = 0, 0, 0, 0
+    for _ in range(300):
+        i, j = rng.integers(15, 25, 2)
+        m.occ[:] = False
+        m.occ[i, j] = True
+        car = np.array([[X[i, j] + rng.uniform(-0.3, 0.3), Y[i, j] + rng.uniform(-0.3, 0.3), rng.uniform(-np.pi, np.pi)]])
+        c, s = math.cos(car[0, 2]), math.sin(car[0, 2])
+        corners = np.array([[X[i, j] + a * 0.05, Y[i, j] + b * 0.05] for a in (-1, 1) for b in (-1, 1)]) - car[0, :2]
+        u, v = corners @ np.array([c, s]), corners @ np.array([-s, c])  # corners in the car's frame
+        if (np.abs(u) < CAR_LENGTH / 2).all() and (np.abs(v) < CAR_WIDTH / 2).all():
+            n_in += 1
+            inside_hits += m.collides(car)[0]
+        elif not GroundTruthCollider([Box((X[i, j], Y[i, j], 0.3), (0.05, 0.05, 0.3))]).collides(car)[0]:
+            n_out += 1
+            outside_hits += m.collides(car)[0]
+    assert n_in > 20 and n_out > 50
+    assert inside_hits == n_in and outside_hits == 0
+    # the case the fixed 5 x 3 grid missed: the cell between its rows and columns, car heading +x
+    m.occ[:] = False
+    m.occ[20, 20] = True
+    assert m.collides(np.array([[X[20, 20] - 0.0625, Y[20, 20] - 0.075, 0.0]]))[0]
+
+
+def test_obstacle_map_at_the_default_cell_keeps_centimetre_passes():
+    """Cars passing 5 cm beside a barrier-sized box (PPO passes barrier 2 about that close) do not collide with the
+    box's obstacle map at the default cell, wherever the box lies on the grid and whatever its yaw; cars 5 cm into
+    it do. At 0.1 m cells the map's edge lies up to 5-7 cm outside the box, which ended passes the exact boxes allow."""
+    aabb = ((-1.0, -1.0, -0.2), (1.0, 1.0, 0.8))
+    rng = np.random.default_rng(1)
+    half = (0.2, 0.3, 0.3)
+    for _ in range(40):
+        cx, cy, yaw = rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(-0.3, 0.3)
+        box = Box((cx, cy, 0.3), half, yaw)
+        m = ObstacleMap.from_boxes([box], aabb, OBSTACLE_CELL)
+        c, s = math.cos(yaw), math.sin(yaw)
+        for gap, hit in ((0.05, False), (-0.05, True)):
+            off = half[1] + CAR_WIDTH / 2 + gap  # beside the box's long side, heading along it
+            car = np.array([[cx - s * off, cy + c * off, yaw]])
+            assert GroundTruthCollider([box]).collides(car)[0] == hit
+            assert m.collides(car)[0] == hit, (cx, cy, yaw, gap)
