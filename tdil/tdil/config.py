@@ -72,6 +72,9 @@ class Config:
     """IQ-Learn target critic Polyak rate (official critic_tau 0.005)"""
     iq_use_target: bool = True
     """IQ-Learn: V(s') from the target critic without gradient (official train.use_target for MuJoCo)"""
+    iq_official_networks: bool = True
+    """IQ-Learn: orthogonal init of actor and critic and a tanh-squashed log sigma in [-5, 2], as the official
+    `SingleQCritic` / `DiagGaussianActor` (the other methods keep PyTorch's default init and a clamped log sigma)"""
     bc_steps: int = 2000
     """gradient steps of the BC baseline"""
     # expert and demonstration

@@ -65,7 +65,8 @@ def sac_config(cfg: Config) -> SACConfig:
 def iq_config(cfg: Config) -> IQConfig:
     return IQConfig(hidden=cfg.hidden, layers=cfg.layers, critic_lr=cfg.lr, actor_lr=cfg.iq_actor_lr, gamma=cfg.gamma,
                     tau=cfg.iq_tau, log_alpha=cfg.iq_log_alpha, chi2_alpha=cfg.iq_chi2_alpha, value_loss=cfg.iq_value_loss,
-                    regularize=cfg.iq_regularize, use_target=cfg.iq_use_target)
+                    regularize=cfg.iq_regularize, use_target=cfg.iq_use_target,
+                    official_networks=cfg.iq_official_networks)
 
 
 def run_bc(cfg: Config, demo: Demonstration, seed: int, progress: Callable | None = None) -> tuple[RunResult, Actor]:

@@ -23,7 +23,9 @@ conf/): online batches are 256 replay + 256 expert transitions; V(s') comes from
 halves (HalfCheetah, Ant) or `v0` = (1 - gamma) E[V(s)] over the expert states of the batch (Hopper,
 Walker2d, Humanoid); alpha_chi = 0.5 (`method.alpha`, so 1/(4 alpha_chi) = 0.5); actor lr 3e-5, critic lr
 3e-4; temperature fixed at 0.01 (`init_temp`, `learn_temp: false`); a single Q network for MuJoCo
-(`SingleQCritic`). Only the loss terms and settings above were taken from it.
+(`SingleQCritic`); V(s) (`getV`) and the chi^2 term's Q(s, a~pi) (`sampleQ`) use two independent action
+samples; orthogonal weight init (`orthogonal_init_`) and a tanh-squashed log sigma in [-5, 2]
+(`DiagGaussianActor`), both `official_networks` here. Only the loss terms and settings above were taken from it.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .networks import Actor, mlp, polyak
+from .networks import Actor, mlp, orthogonal_init, polyak
 
 VALUE_LOSSES = ("value", "v0", "value_expert")
 
@@ -52,6 +54,7 @@ class IQConfig:
     value_loss: str = "value"  # value | v0 | value_expert (official method.loss)
     regularize: bool = True  # chi^2 term on expert pairs and policy samples (official method.regularize=True)
     use_target: bool = True  # V(s') from the target critic, no gradient (official train.use_target)
+    official_networks: bool = True  # orthogonal init of actor and critic, tanh-squashed log sigma (official models)
 
 
 class SoftQ(nn.Module):
@@ -70,8 +73,11 @@ class IQLearn:
         if cfg.value_loss not in VALUE_LOSSES:
             raise ValueError(f"unknown IQ-Learn value loss {cfg.value_loss!r}; expected one of {VALUE_LOSSES}")
         self.cfg = cfg
-        self.actor = Actor(obs_dim, act_dim, cfg.hidden, cfg.layers)
+        self.actor = Actor(obs_dim, act_dim, cfg.hidden, cfg.layers, squash_log_std=cfg.official_networks)
         self.critic = SoftQ(obs_dim, act_dim, cfg.hidden, cfg.layers)
+        if cfg.official_networks:
+            self.actor.apply(orthogonal_init)
+            self.critic.apply(orthogonal_init)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(cfg.log_alpha)  # fixed, not learned
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, foreach=True)
@@ -87,18 +93,23 @@ class IQLearn:
         self.log_alpha = self.log_alpha.to(device)
         return self
 
-    def value(self, critic: nn.Module, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """V^pi(s) = Q(s, a) - alpha log pi(a|s) with one a ~ pi(.|s); also returns Q(s, a~pi).
+    def value(self, critic: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        """V^pi(s) = Q(s, a) - alpha log pi(a|s) with one a ~ pi(.|s) (official `getV`).
         The action is sampled without a gradient to the actor (the critic loss only updates Q)."""
         with torch.no_grad():
             a, logp = self.actor.sample(obs)
-        q = critic(obs, a)
-        return q - self.alpha * logp, q
+        return critic(obs, a) - self.alpha * logp
+
+    def sample_q(self, critic: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        """Q(s, a) with a fresh a ~ pi(.|s), independent of the one in V(s) (official `sampleQ`)."""
+        with torch.no_grad():
+            a, _ = self.actor.sample(obs)
+        return critic(obs, a)
 
     def recovered_reward(self, obs, act, next_obs, done) -> torch.Tensor:
         """The implicit reward r(s, a) = Q(s, a) - gamma (1 - d) V^pi(s') (inverse soft Bellman operator)."""
         with torch.no_grad():
-            v_next, _ = self.value(self.critic_target if self.cfg.use_target else self.critic, next_obs)
+            v_next = self.value(self.critic_target if self.cfg.use_target else self.critic, next_obs)
             return self.critic(obs, act) - self.cfg.gamma * (1 - done) * v_next
 
     def iq_loss(self, policy: tuple, expert: tuple) -> tuple[torch.Tensor, dict]:
@@ -109,11 +120,11 @@ class IQLearn:
                                torch.ones(len(expert[0]), dtype=torch.bool, device=obs.device)])
         if cfg.use_target:
             with torch.no_grad():
-                v_next, _ = self.value(self.critic_target, next_obs)
+                v_next = self.value(self.critic_target, next_obs)
         else:
-            v_next, _ = self.value(self.critic, next_obs)
+            v_next = self.value(self.critic, next_obs)
         y = cfg.gamma * (1 - done) * v_next
-        v, q_pi = self.value(self.critic, obs)
+        v = self.value(self.critic, obs)
         r = self.critic(obs, act) - y  # recovered reward of the batch's own (s, a)
         # 1st term: -E_{rho_E}[Q(s, a) - gamma V(s')]
         expert_term = -r[is_expert].mean()
@@ -125,7 +136,11 @@ class IQLearn:
         else:  # v0: (1 - gamma) E[V(s_0)], the batch's expert states standing in for initial states
             value_term = (1 - cfg.gamma) * v[is_expert].mean()
         # chi^2 regulariser 1/(4 alpha_chi) E[r^2]: expert pairs (+ policy samples Q(s, a~pi) - gamma V(s'))
-        r_reg = torch.cat([r[is_expert], (q_pi - y)[~is_expert]]) if cfg.regularize else r[is_expert]
+        if cfg.regularize:
+            q_pi = self.sample_q(self.critic, obs[~is_expert])
+            r_reg = torch.cat([r[is_expert], q_pi - y[~is_expert]])
+        else:
+            r_reg = r[is_expert]
         chi2_term = (r_reg**2).mean() / (4 * cfg.chi2_alpha)
         loss = expert_term + value_term + chi2_term
         logs = {"iq_loss": loss.item(), "iq_expert_term": expert_term.item(), "iq_value_term": value_term.item(),

@@ -19,14 +19,19 @@ def mlp(inp: int, out: int, hidden: int = 256, layers: int = 3) -> nn.Sequential
 
 
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy; actions live in [-1, 1]^A (rescaled to the env's box outside)."""
+    """Tanh-squashed Gaussian policy; actions live in [-1, 1]^A (rescaled to the env's box outside).
+    log sigma is clamped to [LOG_STD_MIN, LOG_STD_MAX]; `squash_log_std` maps it smoothly into that range
+    instead, log sigma = min + (max - min) (tanh(x) + 1) / 2 (IQ-Learn's official `DiagGaussianActor`)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, layers: int = 3):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256, layers: int = 3, squash_log_std: bool = False):
         super().__init__()
         self.net = mlp(obs_dim, 2 * act_dim, hidden, layers)
+        self.squash_log_std = squash_log_std
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_std = self.net(obs).chunk(2, dim=-1)
+        if self.squash_log_std:
+            return mu, LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mu, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,6 +65,13 @@ class TwinCritic(nn.Module):
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([obs, act], -1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+
+
+def orthogonal_init(m: nn.Module) -> None:
+    """Orthogonal weights, zero biases for every Linear layer (`module.apply(orthogonal_init)`)."""
+    if isinstance(m, nn.Linear):
+        nn.init.orthogonal_(m.weight)
+        nn.init.zeros_(m.bias)
 
 
 @torch.no_grad()

@@ -32,8 +32,7 @@ def test_shapes_and_the_loss_is_the_sum_of_its_named_terms(value_loss):
     assert loss.shape == ()
     assert logs["iq_loss"] == pytest.approx(logs["iq_expert_term"] + logs["iq_value_term"] + logs["iq_chi2_term"], rel=1e-5)
     assert logs["iq_chi2_term"] >= 0
-    v, q = iq.value(iq.critic, policy[0])
-    assert v.shape == q.shape == (24,)
+    assert iq.value(iq.critic, policy[0]).shape == iq.sample_q(iq.critic, policy[0]).shape == (24,)
     assert iq.recovered_reward(*expert).shape == (16,)
     assert iq.actor.deterministic(policy[0]).shape == (24, 2)
 
@@ -46,10 +45,49 @@ def test_chi2_term_matches_the_formula_and_expert_term_is_minus_the_expert_rewar
     _, logs = _loss(iq, policy, expert)
     torch.manual_seed(1)  # the same draws as inside iq_loss (V(s') is computed first)
     with torch.no_grad():
-        v_next, _ = iq.value(iq.critic_target, torch.cat([policy[2], expert[2]]))
+        v_next = iq.value(iq.critic_target, torch.cat([policy[2], expert[2]]))
         r_e = iq.critic(expert[0], expert[1]) - cfg.gamma * v_next[8:]
     assert logs["iq_expert_term"] == pytest.approx(-r_e.mean().item(), rel=1e-5)
     assert logs["iq_chi2_term"] == pytest.approx((r_e**2).mean().item() / (4 * 0.25), rel=1e-5)
+
+
+def test_chi2_term_on_policy_samples_uses_its_own_action_draw():
+    """regularize: the chi^2 term takes Q(s, a~pi) - gamma V(s') at replay states with an action drawn
+    independently of the one inside V(s) (official `sampleQ` vs `getV`)."""
+    torch.manual_seed(0)
+    cfg = IQConfig(hidden=16, regularize=True, chi2_alpha=0.5)
+    iq = IQLearn(3, 2, cfg)
+    policy, expert = _batch(8), _batch(8, seed=1)
+    _, logs = _loss(iq, policy, expert)
+    torch.manual_seed(1)  # replay the draws of iq_loss in order: V(s'), V(s), then Q(s, a~pi) at replay states
+    with torch.no_grad():
+        y = cfg.gamma * iq.value(iq.critic_target, torch.cat([policy[2], expert[2]]))
+        a_v, logp_v = iq.actor.sample(torch.cat([policy[0], expert[0]]))
+        a_q, _ = iq.actor.sample(policy[0])
+        r_e = iq.critic(expert[0], expert[1]) - y[8:]
+        r_pi = iq.critic(policy[0], a_q) - y[:8]
+        r_pi_same_draw = iq.critic(policy[0], a_v[:8]) - y[:8]
+    expected = (torch.cat([r_e, r_pi]) ** 2).mean().item() / (4 * 0.5)
+    assert logs["iq_chi2_term"] == pytest.approx(expected, rel=1e-5)
+    assert logs["iq_chi2_term"] != pytest.approx((torch.cat([r_e, r_pi_same_draw]) ** 2).mean().item() / 2, rel=1e-3)
+
+
+def test_official_networks_orthogonal_init_and_squashed_log_std():
+    torch.manual_seed(0)
+    iq = IQLearn(3, 2, IQConfig(hidden=16))
+    assert iq.actor.squash_log_std and not IQLearn(3, 2, IQConfig(hidden=16, official_networks=False)).actor.squash_log_std
+    for m in [*iq.critic.modules(), *iq.actor.modules()]:
+        if isinstance(m, torch.nn.Linear):
+            w = m.weight if m.weight.shape[0] <= m.weight.shape[1] else m.weight.T
+            assert torch.allclose(w @ w.T, torch.eye(len(w)), atol=1e-5) and torch.all(m.bias == 0)
+    obs = torch.randn(64, 3) * 10
+    with torch.no_grad():  # huge pre-activations: log sigma stays inside [-5, 2]
+        iq.actor.net[-1].weight.mul_(1e3)
+    log_std = iq.actor(obs)[1]
+    assert log_std.min() >= -5.0 and log_std.max() <= 2.0 and log_std.min() < -4.9 and log_std.max() > 1.9
+    with torch.no_grad():  # a zero pre-activation maps to the middle of [-5, 2] (a clamp would give 0)
+        iq.actor.net[-1].weight.zero_()
+    assert torch.allclose(iq.actor(obs)[1], torch.full((64, 2), -1.5))
 
 
 def test_one_critic_update_lowers_the_loss_on_a_fixed_batch():
