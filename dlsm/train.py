@@ -28,8 +28,8 @@ from tqdm import tqdm
 import configs
 from dlsm import data as data_lib
 from dlsm import evalnets, metrics, models, sampling, steps
-from dlsm.losses import LOSS_TYPES, dlsm_loss_fixed, likelihood_score
-from dlsm.oracle import GaussianMixture, batched
+from dlsm.losses import LOSS_TYPES, dlsm_loss_fixed
+from dlsm.oracle import GaussianMixture
 from dlsm.sde import VESDE
 
 
@@ -85,26 +85,62 @@ class Config:
     oracle_sample_points: int = 1000  # points per class in the oracle used by the "oracle scores" sampling row (speed); 0 = all
     # run
     out_dir: str = "runs"
-    resume: str = ""  # a run folder to continue (its config.json is used)
+    resume: str = ""  # a run folder to continue (its config.json is used; only --losses may be changed, to add classifiers)
     log_every: int = 100
     ckpt_every: int = 1000
     n_devices: int = 1  # data-parallel devices (0 = all visible)
 
 
 def parse(argv=None) -> Config:
+    """--config NAME picks the defaults; with --resume RUN they come from RUN/config.json instead, and
+    only the fields in RESUME_MAY_CHANGE may be given (e.g. --losses ce dlsm total adds a classifier)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    name = "quick"
-    for i, a in enumerate(argv):
-        if a == "--config" and i + 1 < len(argv):
-            name = argv[i + 1]
-        elif a.startswith("--config="):
-            name = a.split("=", 1)[1]
+    name, resume = _flag_value(argv, "--config") or "quick", _flag_value(argv, "--resume")
     if name not in configs.NAMES and not any(a in ("-h", "--help") for a in argv):
         raise SystemExit(f"error: unknown config {name!r}; choose one of {', '.join(configs.NAMES)}")
-    base = Config(config=name, **(configs.get(name) if name in configs.NAMES else {}))
+    if resume:
+        base = dataclasses.replace(load_run_config(resume), resume=resume)
+    else:
+        base = Config(config=name, **(configs.get(name) if name in configs.NAMES else {}))
     cfg = tyro.cli(Config, default=base, args=argv, description=__doc__)
     validate(cfg)
+    if resume:
+        check_resume(cfg, base)
     return cfg
+
+
+def _flag_value(argv, flag: str):
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+# fields that may differ from a run's config.json when it is resumed: the classifiers to train (a new
+# one is trained from the shared initialisation; the finished phases load their checkpoints)
+RESUME_MAY_CHANGE = ("resume", "losses")
+
+
+def load_run_config(run_dir: str) -> Config:
+    """The Config a run folder was started with (its config.json). Fields the file lacks (added to
+    Config after the run) take the value of the run's named config, as they had then."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no config.json in {run_dir!r}: not a train.py run folder")
+    with open(path) as f:
+        saved = {k: tuple(v) if isinstance(v, list) else v for k, v in json.load(f).items()}
+    name = saved.get("config", "quick")
+    return dataclasses.replace(Config(config=name, **(configs.get(name) if name in configs.NAMES else {})), **saved)
+
+
+def check_resume(cfg: Config, saved: Config):
+    changed = [f.name for f in dataclasses.fields(Config)
+               if f.name not in RESUME_MAY_CHANGE and getattr(cfg, f.name) != getattr(saved, f.name)]
+    if changed:
+        raise ValueError(f"--resume continues a run with its config.json; only {', '.join(RESUME_MAY_CHANGE[1:])} "
+                         f"may be changed, not {', '.join(changed)}")
 
 
 def validate(cfg: Config):
@@ -193,12 +229,13 @@ def train_phase(name, cfg, run_dir, logger, init_params, opt, step_fn, n_steps, 
 
 def main(cfg: Config):
     t0 = time.time()
-    if cfg.resume:
+    if cfg.resume:  # cfg comes from parse(["--resume", run_dir, ...]): the saved config (+ losses)
         run_dir = cfg.resume
-        with open(os.path.join(run_dir, "config.json")) as f:
-            saved = json.load(f)
-        saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
-        cfg = dataclasses.replace(Config(**saved), resume=run_dir)
+        saved = load_run_config(run_dir)
+        check_resume(cfg, saved)
+        if cfg.losses != saved.losses:  # a classifier added: the folder's config.json records it
+            with open(os.path.join(run_dir, "config.json"), "w") as f:
+                json.dump(dataclasses.asdict(dataclasses.replace(cfg, resume="")), f, indent=2)
     else:
         run_dir = os.path.join(cfg.out_dir, f"{cfg.config}-{time.strftime('%Y%m%d-%H%M%S')}")
         os.makedirs(run_dir, exist_ok=True)
@@ -239,14 +276,7 @@ def main(cfg: Config):
     score_fn = lambda xx, s: score_model.apply(score_params, xx, s)
     logits = {lt: (lambda p: (lambda xx, s: clf.apply(p, xx, s)))(clf_params[lt]) for lt in cfg.losses}
 
-    # guidance settings to compare: (row name, classifier loss, guidance scale)
-    rows = []
-    if "ce" in cfg.losses:
-        rows += [("base (CE)", "ce", 1.0), (f"scaling (CE, x{cfg.scaling_factor:g})", "ce", cfg.scaling_factor)]
-    if "dlsm" in cfg.losses:
-        rows.append(("DLSM only", "dlsm", 1.0))
-    if "total" in cfg.losses:
-        rows.append(("DLSM + CE", "total", 1.0))
+    rows = guidance_rows(cfg)
     oracle = GaussianMixture.from_data(x, y) if toy else None
     if toy:
         rows.append(("oracle scores", "oracle", 1.0))
@@ -255,31 +285,12 @@ def main(cfg: Config):
 
     # 3) score errors against the oracle (2-D only), over a sigma grid
     if toy:
-        sig_grid = np.geomspace(max(cfg.sigma_min, 1e-2), cfg.sigma_max, cfg.eval_sigmas)
+        sig_grid = toy_sigma_grid(cfg)
         rng = np.random.default_rng(cfg.seed + 1)
-        idx = rng.choice(len(x), cfg.eval_points, replace=False)
-        err_curves = {r[0]: {"likelihood": [], "posterior": []} for r in rows if r[1] != "oracle"}
-        err_curves["score model (prior)"] = {"prior": []}
-        oracle_prior = jax.jit(lambda a, sg: oracle.score(a, sg))
-        oracle_lik = [jax.jit(lambda a, sg, c=c: oracle.likelihood_score(a, sg, c)) for c in range(num_classes)]
-        for sg in tqdm(sig_grid, desc="score errors", mininterval=2.0):
-            z = rng.standard_normal((cfg.eval_points, 2)).astype(np.float32)
-            xq = x[idx] + sg * z
-            yq = y[idx]
-            s_arr = jnp.full((cfg.eval_points,), sg, jnp.float32)
-            prior_o = batched(lambda a: oracle_prior(a, sg), xq)
-            lik_o = np.zeros_like(xq)
-            for c in range(num_classes):
-                m = yq == c
-                lik_o[m] = batched(lambda a: oracle_lik[c](a, sg), xq[m])
-            s_est = np.asarray(score_fn(jnp.asarray(xq), s_arr))
-            err_curves["score model (prior)"]["prior"].append(sg * metrics.score_errors(s_est, prior_o))
-            for name, lt, scale in rows:
-                if lt == "oracle":
-                    continue
-                g = scale * np.asarray(likelihood_score(logits[lt], jnp.asarray(xq), s_arr, jnp.asarray(yq)))
-                err_curves[name]["likelihood"].append(sg * metrics.score_errors(g, lik_o))
-                err_curves[name]["posterior"].append(sg * metrics.score_errors(s_est + g, prior_o + lik_o))
+        idx = rng.choice(len(x), cfg.eval_points, replace=False)  # training points (see the README: not held out)
+        zs = [rng.standard_normal((cfg.eval_points, 2)).astype(np.float32) for _ in sig_grid]
+        err_curves = metrics.oracle_score_errors(x[idx], y[idx], zs, sig_grid, oracle, score_fn,
+                                                 [(name, logits[lt], scale) for name, lt, scale in rows if lt != "oracle"])
         for name, d in err_curves.items():
             if name in results:
                 results[name]["sigma*D_L (likelihood score err)"] = float(np.mean(d["likelihood"]))
@@ -378,6 +389,23 @@ def main(cfg: Config):
         json.dump(results, f, indent=2)
     logger.close()
     return results, run_dir
+
+
+def guidance_rows(cfg: Config) -> list[tuple[str, str, float]]:
+    """The guidance settings compared: (row name, classifier loss, guidance scale)."""
+    rows = []
+    if "ce" in cfg.losses:
+        rows += [("base (CE)", "ce", 1.0), (f"scaling (CE, x{cfg.scaling_factor:g})", "ce", cfg.scaling_factor)]
+    if "dlsm" in cfg.losses:
+        rows.append(("DLSM only", "dlsm", 1.0))
+    if "total" in cfg.losses:
+        rows.append(("DLSM + CE", "total", 1.0))
+    return rows
+
+
+def toy_sigma_grid(cfg: Config) -> np.ndarray:
+    """The sigma grid of the 2-D score-error curves."""
+    return np.geomspace(max(cfg.sigma_min, 1e-2), cfg.sigma_max, cfg.eval_sigmas)
 
 
 def oracle_subset(x, y, per_class: int, seed: int) -> GaussianMixture:

@@ -13,7 +13,6 @@ class's data, the off-class rate, and the class-wise precision / recall (k = 5) 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,13 +30,6 @@ from dlsm import metrics, sampling, steps
 from dlsm.sde import VESDE
 
 
-def load_params(run_dir, phase, model, x0, lr, clip):
-    p0 = model.init(jax.random.PRNGKey(0), x0, jnp.ones((2,)))
-    opt = steps.make_optimizer(lr, clip)
-    template = dict(params=p0, opt_state=opt.init(p0), step=0, key=jax.random.PRNGKey(0))
-    return steps.load_checkpoint(os.path.join(run_dir, f"ckpt_{phase}.msgpack"), template)["params"]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", required=True, help="a finished train.py run of the 2-D moons")
@@ -46,9 +38,7 @@ def main():
     ap.add_argument("--samples-per-class", type=int, default=None, help="default: the run's")
     args = ap.parse_args()
     t0 = time.time()
-    with open(os.path.join(args.run_dir, "config.json")) as f:
-        saved = json.load(f)
-    cfg = train.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    cfg = train.load_run_config(args.run_dir)
     if cfg.dataset != "moons":
         raise SystemExit(f"{args.run_dir} is a {cfg.dataset} run; this benchmark needs the 2-D moons")
     n_steps = args.sample_steps or cfg.sample_steps
@@ -58,13 +48,13 @@ def main():
     sde = VESDE(cfg.sigma_min, cfg.sigma_max)
     score_model, clf = train.build(cfg, num_classes)
     x0 = jnp.asarray(x[:2])
-    sp = load_params(args.run_dir, "score", score_model, x0, cfg.score_lr, cfg.grad_clip)
+    sp = steps.load_trained_params(args.run_dir, "score", score_model, x0, cfg.score_lr, cfg.grad_clip)
     score_fn = lambda xx, s: score_model.apply(sp, xx, s)
     shape = (per_class, 2)
     guidances = []  # (name, sampler factory (n_corrector, snr) -> draw(key, class)), jitted as train.py does
     for lt, name in (("ce", "base (CE)"), ("total", "DLSM + CE")):
         if lt in cfg.losses:
-            cp = load_params(args.run_dir, f"clf_{lt}", clf, x0, cfg.clf_lr, cfg.grad_clip)
+            cp = steps.load_trained_params(args.run_dir, f"clf_{lt}", clf, x0, cfg.clf_lr, cfg.grad_clip)
             logits = (lambda p: (lambda xx, s: clf.apply(p, xx, s)))(cp)
             guidances.append((name, lambda nc, snr, lg=logits: jax.jit(lambda k, c: sampling.sample(
                 k, sampling.guided_score(score_fn, lg, c, 1.0), shape, sde, "pc", n_steps, snr, nc))))

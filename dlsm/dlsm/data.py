@@ -32,6 +32,26 @@ def moons(n: int = 10000, scale: float = 20.0, n_test: int = 2000):
     return f(x), y.astype(np.int32), f(xt), yt.astype(np.int32)
 
 
+def moons_curve_draw(n: int, seed: int, n_train: int = 10000, scale: float = 20.0):
+    """n fresh points of the continuous moons (held out from `moons()`'s training set).
+
+    make_moons puts its points on a linspace of the angle t in [0, pi], so its noiseless "test
+    split" is a second grid on the same curves. Here t ~ U(0, pi) is drawn at random instead (class
+    0: (cos t, sin t), class 1: (1 - cos t, 1/2 - sin t), as in make_moons), n // 2 points of class 0
+    and the rest of class 1, centred with the training mean and scaled like `moons()`. The points
+    lie on the training curves, between training points (their spacing there is pi * scale / (n_train / 2)).
+    """
+    from sklearn.datasets import make_moons
+
+    mean = make_moons(n_train, noise=0.0, random_state=1)[0].mean(0)
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t0, t1 = rng.uniform(0.0, np.pi, n0), rng.uniform(0.0, np.pi, n - n0)
+    x = np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1), np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], 1)])
+    y = np.concatenate([np.zeros(n0, np.int32), np.ones(n - n0, np.int32)])
+    return ((x - mean) * scale).astype(np.float32), y
+
+
 def digits(test_fraction: float = 0.2, seed: int = 0):
     """sklearn's 8x8 digits (1797 images, 10 classes), scaled to [0, 1], NHWC."""
     from sklearn.datasets import load_digits

@@ -1,4 +1,4 @@
-"""Evaluation: score errors against the oracle, precision/recall/density/coverage, Frechet
+"""Evaluation: score errors against the oracle (2-D), precision/recall/density/coverage, Frechet
 distance in a feature space, and the classification accuracy score (CAS).
 """
 from __future__ import annotations
@@ -56,3 +56,44 @@ def off_class_fraction(samples, cls: int, ref_x, ref_y):
 
     _, idx = cKDTree(np.asarray(ref_x).reshape(len(ref_x), -1)).query(np.asarray(samples).reshape(len(samples), -1))
     return float(np.mean(np.asarray(ref_y)[idx] != cls))
+
+
+def oracle_score_errors(points, labels, noises, sig_grid, oracle, score_fn, guidances, progress: bool = True):
+    """The toy study's score errors at x~ = points + sigma z, per sigma of `sig_grid` (z = noises[i]).
+
+    guidances: [(name, logits_fn, scale)]; the estimated likelihood score is scale * g with
+    g = grad_x~ log softmax(logits_fn(x~, sigma))_y, the estimated posterior score s_phi(x~) + scale * g.
+    Returns {name: {"likelihood": [...], "posterior": [...]}, "score model (prior)": {"prior": [...]}},
+    each entry sigma * the mean L2 error against the oracle (`oracle`, a GaussianMixture) at that sigma.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from tqdm import tqdm
+
+    from .losses import likelihood_score
+    from .oracle import batched
+
+    points, labels = np.asarray(points, np.float32), np.asarray(labels)
+    if len(noises) != len(sig_grid) or any(np.shape(z) != points.shape for z in noises):
+        raise ValueError(f"need one noise array of shape {points.shape} per sigma ({len(sig_grid)})")
+    num_classes = oracle.num_classes
+    oracle_prior = jax.jit(lambda a, sg: oracle.score(a, sg))
+    oracle_lik = [jax.jit(lambda a, sg, c=c: oracle.likelihood_score(a, sg, c)) for c in range(num_classes)]
+    curves = {name: {"likelihood": [], "posterior": []} for name, _, _ in guidances}
+    curves["score model (prior)"] = {"prior": []}
+    for sg, z in tqdm(list(zip(sig_grid, noises)), desc="score errors", mininterval=2.0, disable=not progress):
+        xq = points + sg * np.asarray(z, np.float32)
+        s_arr = jnp.full((len(points),), sg, jnp.float32)
+        prior_o = batched(lambda a: oracle_prior(a, sg), xq)
+        lik_o = np.zeros_like(xq)
+        for c in range(num_classes):
+            m = labels == c
+            lik_o[m] = batched(lambda a: oracle_lik[c](a, sg), xq[m])
+        s_est = np.asarray(score_fn(jnp.asarray(xq), s_arr))
+        curves["score model (prior)"]["prior"].append(sg * score_errors(s_est, prior_o))
+        for name, logits_fn, scale in guidances:
+            g = scale * np.asarray(likelihood_score(logits_fn, jnp.asarray(xq), s_arr, jnp.asarray(labels)))
+            curves[name]["likelihood"].append(sg * score_errors(g, lik_o))
+            curves[name]["posterior"].append(sg * score_errors(s_est + g, prior_o + lik_o))
+    return curves

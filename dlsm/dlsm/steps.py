@@ -94,6 +94,14 @@ def load_checkpoint(path: str, template: dict) -> dict:
         return flax.serialization.from_bytes(template, f.read())
 
 
+def load_trained_params(run_dir: str, phase: str, model, x0, lr: float, grad_clip: float = 1.0):
+    """The parameters of a finished phase (ckpt_<phase>.msgpack of a train.py run folder)."""
+    p0 = model.init(jax.random.PRNGKey(0), x0, jnp.ones((x0.shape[0],)))
+    opt = make_optimizer(lr, grad_clip)
+    template = dict(params=p0, opt_state=opt.init(p0), step=0, key=jax.random.PRNGKey(0))
+    return load_checkpoint(os.path.join(run_dir, f"ckpt_{phase}.msgpack"), template)["params"]
+
+
 def check_finite(loss, what: str, step: int):
     if not np.isfinite(float(loss)):
         raise FloatingPointError(f"{what}: loss became {float(loss)} at step {step}; lower the learning rate or check the data scaling")

@@ -92,3 +92,19 @@ def test_unknown_dataset_and_missing_cifar(tmp_path):
         data.load("imagenet")
     with pytest.raises(FileNotFoundError, match="never downloads"):
         data.load("cifar10", str(tmp_path))
+
+
+def test_moons_curve_draw_is_held_out_on_the_training_curves():
+    """The held-out moons of benchmarks/heldout_scores_2d.py: on the training curves (within half the
+    training spacing of a training point of the same class), not training points, seeded."""
+    from scipy.spatial import cKDTree
+
+    x, y, _, _ = data.moons()
+    xh, yh = data.moons_curve_draw(2000, seed=5)
+    assert xh.shape == (2000, 2) and xh.dtype == np.float32 and np.sum(yh == 0) == 1000
+    d, j = cKDTree(x).query(xh)
+    spacing = np.pi * 20.0 / 5000  # arc length between neighbouring training points
+    assert d.max() <= 0.5 * spacing * 1.01 and np.mean(d < 1e-4) < 0.02
+    assert np.all(y[j] == yh)
+    np.testing.assert_array_equal(xh, data.moons_curve_draw(2000, seed=5)[0])
+    assert not np.allclose(xh, data.moons_curve_draw(2000, seed=6)[0])

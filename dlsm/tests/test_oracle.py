@@ -48,3 +48,37 @@ def test_empirical_mixture_and_batched():
     np.testing.assert_allclose(batched(lambda a: gm.score(a, 0.3), q, batch=8), full, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="from_data"):
         GaussianMixture.from_data(x, y[:10])
+
+
+def test_oracle_score_errors_zero_for_the_oracle_and_exact_for_zero_guidance():
+    """metrics.oracle_score_errors (the 2-D score-error evaluation of train.py and
+    benchmarks/heldout_scores_2d.py): the oracle's own score model and classifier score 0 error; a
+    classifier with constant logits (g = 0) has likelihood error sigma * E||grad log p(y|x~)||, and
+    guidance x2 with the oracle classifier the same error again (2g - g = g)."""
+    from dlsm import metrics
+
+    gm = small_mixture()
+    rng = np.random.default_rng(0)
+    pts = gm.means[rng.integers(0, 4, 200)] + 0.3 * rng.standard_normal((200, 2)).astype(np.float32)
+    labels = gm.labels[np.argmin(((pts[:, None] - gm.means[None]) ** 2).sum(-1), 1)]
+    sig = np.array([0.1, 1.0])
+    zs = [rng.standard_normal(pts.shape).astype(np.float32) for _ in sig]
+    score_fn = lambda x, s: gm.score(x, s[0])
+    oracle_clf = lambda x, s: gm.log_posterior_class(x, s[0])
+    zero_clf = lambda x, s: jnp.zeros((x.shape[0], 2))
+    curves = metrics.oracle_score_errors(pts, labels, zs, sig, gm, score_fn,
+                                         [("oracle", oracle_clf, 1.0), ("zero", zero_clf, 1.0), ("x2", oracle_clf, 2.0)],
+                                         progress=False)
+    assert np.max(curves["score model (prior)"]["prior"]) < 1e-4
+    assert np.max(curves["oracle"]["likelihood"]) < 1e-3 and np.max(curves["oracle"]["posterior"]) < 1e-3
+    for i, sg in enumerate(sig):
+        xq = pts + sg * zs[i]
+        lik = np.zeros_like(xq)
+        for c in (0, 1):
+            lik[labels == c] = np.asarray(gm.likelihood_score(jnp.asarray(xq[labels == c]), sg, c))
+        want = sg * np.mean(np.linalg.norm(lik, axis=1))
+        assert want > 1e-3  # the classes overlap: a non-trivial likelihood score
+        assert curves["zero"]["likelihood"][i] == pytest.approx(want, rel=1e-3)
+        assert curves["x2"]["likelihood"][i] == pytest.approx(want, rel=1e-3)
+    with pytest.raises(ValueError, match="one noise array"):
+        metrics.oracle_score_errors(pts, labels, zs[:1], sig, gm, score_fn, [], progress=False)

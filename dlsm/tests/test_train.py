@@ -20,15 +20,43 @@ def test_tiny_run_writes_outputs_and_resumes(tiny_toy_run, tmp_path, capsys):
     for name, row in results.items():
         assert 0.0 <= row["CAS"] <= 1.0 and 0.0 <= row["CW precision"] <= 1.0
     assert "| method |" in out and "DLSM + CE" in out
-    # resume (a copy, so the shared run stays as written): every phase is already complete, so
-    # training is skipped and the same table comes out
+    # resume (a copy, so the shared run stays as written) and add the DLSM-only classifier: the
+    # finished phases are loaded, not retrained, only clf_dlsm trains, and every existing row of the
+    # table comes out identical (same keys, same noise), with a new "DLSM only" row
     copy = str(tmp_path / "resumed")
     shutil.copytree(run_dir, copy)
-    results2, run_dir2 = train.main(train.parse(["--resume", copy]))
+    results2, run_dir2 = train.main(train.parse(["--resume", copy, "--losses", "ce", "dlsm", "total"]))
     assert run_dir2 == copy
     printed = capsys.readouterr().out
     assert "[score] resumed at step 30" in printed and "[clf_total] resumed at step 10" in printed
-    assert results2 == results
+    assert "[clf_dlsm] resumed" not in printed and os.path.exists(os.path.join(copy, "ckpt_clf_dlsm.msgpack"))
+    assert {k: results2[k] for k in results} == results
+    assert set(results2) - set(results) == {"DLSM only"} and np.isfinite(results2["DLSM only"]["CAS"])
+    assert train.load_run_config(copy).losses == ("ce", "dlsm", "total")  # config.json records the added classifier
+    with pytest.raises(ValueError, match="only losses may be changed, not seed"):
+        train.parse(["--resume", copy, "--seed", "3"])
+
+
+def test_heldout_score_benchmark_repeats_the_run(tiny_toy_run):
+    """benchmarks/heldout_scores_2d.py on the tiny run: loaded from the checkpoints, its train.py
+    point set gives exactly the run's score errors; the held-out sets give finite errors for every
+    guidance, and share their noise (so held-out minus train-same-noise is the point set's effect)."""
+    import importlib.util
+
+    results, run_dir, _ = tiny_toy_run
+    spec = importlib.util.spec_from_file_location("heldout_scores_2d", os.path.join(os.path.dirname(train.__file__), "benchmarks", "heldout_scores_2d.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out, sig_grid, cfg = bench.evaluate(run_dir, n=50, heldout_seed=7, progress=False)
+    assert set(out) == {"train (train.py)", "held-out", "train, same noise"}
+    tab = bench.summary(out["train (train.py)"], sig_grid)
+    for name in ("base (CE)", "scaling (CE, x4)", "DLSM + CE"):
+        assert tab[name][0] == results[name]["sigma*D_L (likelihood score err)"]
+        assert tab[name][1] == results[name]["sigma*D_P (posterior score err)"]
+        for label in ("held-out", "train, same noise"):
+            assert len(out[label][name]["likelihood"]) == len(sig_grid) and np.all(np.isfinite(out[label][name]["posterior"]))
+    _, sets = bench.point_sets(cfg, *train.data_lib.load("moons")[:2], 50, 7)
+    assert sets[1][3] is sets[2][3] and sets[1][1].shape == (50, 2)
 
 
 def test_checkpoint_roundtrip(tmp_path):
