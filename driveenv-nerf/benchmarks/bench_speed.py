@@ -52,7 +52,7 @@ def main():
     print(f"NeRF rendering: {fps:.2f} frames/s at 64x48 ({model.cfg.n_samples} samples/ray)")
     cfg = EnvConfig()
     worlds = {"sim": SimWorld(course, cfg), "real": RealWorld(course, cfg, "night"),
-              "nerf": NeRFWorld(model, ObstacleMap.from_boxes(course.boxes, course.aabb, 0.1), cfg, app, n_samples=32)}
+              "nerf": NeRFWorld(model, ObstacleMap.from_boxes(course.boxes, course.aabb), cfg, app, n_samples=32)}
     for n in (1, 16):
         for name, w in worlds.items():
             env = BatchDrive(course, w, cfg, n)

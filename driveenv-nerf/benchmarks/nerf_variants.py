@@ -32,6 +32,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nerf_walls import pixel_groups, pole_density  # noqa: E402
 
 
+def train_variant(course, K, L, v: dict, iters: int, data: dict, max_seconds: float = float("inf")):
+    """Train the NeRF of one variant on the default capture (cached per seed in `data`) for `iters` iterations, or
+    until `max_seconds` of training have passed; returns the model, its TrainConfig, the training seconds, the
+    iterations done and the capture ((imgs, poses, labels), (held-out imgs, poses, labels))."""
+    seed = v.get("seed", 0)
+    if seed not in data:
+        data[seed] = capture(course, K, L, 60, seed), capture(course, K, L, 5, seed + 1000)
+    (imgs, poses, labels), _ = data[seed]
+    c2w = torch.as_tensor(poses, dtype=torch.float32)
+    torch.manual_seed(seed)
+    tc = NR.TrainConfig(**{"iters": iters, **v.get("t", {})})
+    aabb = ((*course.aabb[0][:2], v.get("floor_z", 0.0)), course.aabb[1])  # the NeRF's scene box, floor at floor_z
+    model = NR.GridNeRF(aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
+    opt = NR.make_optimizer(model, tc)
+    depth = sparse_depth(course, c2w, K, v["depth_frac"], seed, aabb) if v.get("depth_frac") else None
+    rays = NR.RayData(imgs, c2w, K, depth)
+    gen = torch.Generator().manual_seed(seed)
+    t0, done = time.time(), 0
+    for it in range(tc.iters):
+        NR.train_step(model, opt, rays.sample(tc.batch_rays, gen), tc, it)
+        done = it + 1
+        if time.time() - t0 > max_seconds:
+            break
+    return model, tc, time.time() - t0, done, data[seed]
+
+
 def main(iters: int, variants: list[dict]):
     torch.set_num_threads(2)
     course = campus_course()
@@ -39,23 +65,8 @@ def main(iters: int, variants: list[dict]):
     L = ["day", "dusk", "night"]
     data = {}
     for v in variants:
-        seed = v.get("seed", 0)
-        if seed not in data:
-            data[seed] = capture(course, K, L, 60, seed), capture(course, K, L, 5, seed + 1000)
-        (imgs, poses, labels), (timgs, tposes, tlabels) = data[seed]
+        model, tc, dt, _, ((imgs, poses, labels), (timgs, tposes, tlabels)) = train_variant(course, K, L, v, iters, data)
         c2w, tc2w = torch.as_tensor(poses, dtype=torch.float32), torch.as_tensor(tposes, dtype=torch.float32)
-        torch.manual_seed(seed)
-        tc = NR.TrainConfig(**{"iters": iters, **v.get("t", {})})
-        aabb = ((*course.aabb[0][:2], v.get("floor_z", 0.0)), course.aabb[1])  # the NeRF's scene box, floor at floor_z
-        model = NR.GridNeRF(aabb, len(imgs), NR.NeRFConfig(**v.get("n", {})))
-        opt = NR.make_optimizer(model, tc)
-        depth = sparse_depth(course, c2w, K, v["depth_frac"], seed, aabb) if v.get("depth_frac") else None
-        rays = NR.RayData(imgs, c2w, K, depth)
-        gen = torch.Generator().manual_seed(seed)
-        t0 = time.time()
-        for it in range(tc.iters):
-            NR.train_step(model, opt, rays.sample(tc.batch_rays, gen), tc, it)
-        dt = time.time() - t0
         model.eval()
         app = NR.lighting_embeddings(model, labels)
         t1 = time.time()

@@ -6,7 +6,8 @@ the lighting's mean), pixels are grouped by the surface the real-world renderer'
 pixels, the NeRF's PSNR there, its opacity inside the scene box (acc), the share of rays that end on
 an opaque face of the box (its floor; its sides too with `opaque_sides`), and the median of (NeRF depth - true depth) in m. Then the sigma profile over
 height at each wall's centre, and the mesh's agreement with ground truth (obstacle-map IoU road /
-corridor, Chamfer) for marching-cubes levels down to 0.1 / m (is there a level that finds the walls?).
+corridor, Chamfer; obstacle map at the default cell, geometry.OBSTACLE_CELL) for marching-cubes levels down to
+0.1 / m (is there a level that finds the walls?), and each lamp pole's largest density against free space around it.
 
     python benchmarks/nerf_walls.py runs/quick-20261125-235501
 """
@@ -62,23 +63,60 @@ def pixel_groups(model, course, c2w, K, images, emb) -> dict:
     return res
 
 
+def column_max_sigma(model, cx: float, cy: float, half: float, step: float = 0.01, n_z: int = 8) -> float:
+    """The largest sigma (1/m) of the field in the square column |x - cx|, |y - cy| <= half over the vehicle's height
+    band, sampled every `step` m across and at n_z heights."""
+    from driveenv_nerf.geometry import HEIGHT_BAND
+    g = np.arange(-half, half + 1e-9, step)
+    X, Y, Z = np.meshgrid(cx + g, cy + g, np.linspace(*HEIGHT_BAND, n_z), indexing="ij")
+    pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel(), Z.ravel()], -1), dtype=torch.float32)
+    return model.sigma(model.query(pts)[0]).max().item()
+
+
+def background_columns(course, cx: float, cy: float, half: float, radii=(0.4, 0.6, 0.8), n_dir: int = 8, clear: float = 0.1):
+    """Centres of columns of the same size around (cx, cy), `radii` m away in n_dir directions, that lie inside the
+    course's box and at least `clear` m from every box in the height band (free space: the field's background)."""
+    from driveenv_nerf.geometry import HEIGHT_BAND
+    lo, hi = np.asarray(course.aabb[0]), np.asarray(course.aabb[1])
+    out = []
+    for r in radii:
+        for a in np.arange(n_dir) * 2 * np.pi / n_dir:
+            x, y = cx + r * np.cos(a), cy + r * np.sin(a)
+            if not (lo[0] + half < x < hi[0] - half and lo[1] + half < y < hi[1] - half):
+                continue
+            free = True
+            for b in course.boxes:
+                if b.center[2] + b.half[2] < HEIGHT_BAND[0] or b.center[2] - b.half[2] > HEIGHT_BAND[1]:
+                    continue
+                c, s = np.cos(b.yaw), np.sin(b.yaw)
+                lx, ly = c * (x - b.center[0]) + s * (y - b.center[1]), -s * (x - b.center[0]) + c * (y - b.center[1])
+                reach = half * np.sqrt(2) + clear  # the column's corners and the clearance
+                if abs(lx) < b.half[0] + reach and abs(ly) < b.half[1] + reach:
+                    free = False
+                    break
+            if free:
+                out.append((x, y))
+    return out
+
+
 @torch.no_grad()
 def pole_density(model, course, level: float, maps: dict | None = None, pad: float = 0.05) -> list[str]:
     """For each lamp pole: the largest sigma (1/m) the field has within `pad` m of the pole's footprint in the
-    vehicle's height band (is the pole in the density at all? the mesh needs sigma > level there), and the share
-    of the pole's footprint each obstacle map marks occupied (is it in the collision map?)."""
-    from driveenv_nerf.geometry import HEIGHT_BAND, ObstacleMap
+    vehicle's height band (is the pole in the density at all? the mesh needs sigma > level there), against the same
+    column in free space around it (`background_columns`, 0.4-0.8 m away: median and largest of their maxima), and
+    the share of the pole's footprint each obstacle map marks occupied (is it in the collision map?)."""
+    from driveenv_nerf.geometry import ObstacleMap
     out = []
     for k, b in enumerate(b for b in course.boxes if b.kind == "pole"):
-        g = np.arange(-b.half[0] - pad, b.half[0] + pad + 1e-9, 0.01)
-        X, Y, Z = np.meshgrid(b.center[0] + g, b.center[1] + g, np.linspace(*HEIGHT_BAND, 8), indexing="ij")
-        pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel(), Z.ravel()], -1), dtype=torch.float32)
-        sig = model.sigma(model.query(pts)[0]).max().item()
+        half = b.half[0] + pad
+        sig = column_max_sigma(model, b.center[0], b.center[1], half)
+        bg = [column_max_sigma(model, x, y, half) for x, y in background_columns(course, b.center[0], b.center[1], half)]
+        bgs = f"background {len(bg)} columns: median {np.median(bg):.2f}, max {np.max(bg):.2f} / m" if bg else "no free background column"
         foot = ObstacleMap.from_boxes([b], course.aabb, 0.01)
         fx, fy = foot.cell_centers()
         fp = np.stack([fx[foot.occ], fy[foot.occ]], -1)
         cov = "".join(f", {name} covers {m.occupied(fp).mean():.2f} of it" for name, m in (maps or {}).items())
-        out.append(f"pole {k + 1} ({b.center[0]:.1f}, {b.center[1]:.1f}): max sigma {sig:.2f} / m (level {level:g}){cov}")
+        out.append(f"pole {k + 1} ({b.center[0]:.1f}, {b.center[1]:.1f}): max sigma {sig:.2f} / m ({bgs}; level {level:g}){cov}")
     return out
 
 
@@ -108,6 +146,8 @@ def main(run: str, n_train: int = 20):
         if vol.min() < lev < vol.max():
             m = mesh_agreement(*model.mesh(lev), course)
             print(f"level {lev:g} / m: IoU road {m['iou_road']:.3f}, corridor {m['iou_corridor']:.3f}; Chamfer {m['chamfer_m']:.2f} m")
+    for line in pole_density(model, course, 2.0):
+        print(" ", line)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ CAR_LENGTH, CAR_WIDTH = 0.5, 0.3
 HEIGHT_BAND = (0.15, 0.5)
 # the obstacle map's cell (m): a cell is an obstacle when its centre is, so the map's edge lies up to half a cell
 # outside a surface; at 0.1 m cells the true boxes alone ended 6 of PPO's 24 collision-free real-world
-# trajectories (passes within a few cm of barrier 2, README), at 0.05 m none (tests/test_geometry.py)
+# trajectories (passes within a few cm of barrier 2, README), at 0.05 m none (tests/test_geometry.py). The one source
+# of truth: every `cell` default of this package and train.py's --obstacle-cell read it (tests/test_geometry.py)
 OBSTACLE_CELL = 0.05
 
 
@@ -143,7 +144,7 @@ class ObstacleMap:
         return self.occupied(footprint_points(states, n_long, n_lat)).any(-1)
 
     @staticmethod
-    def from_boxes(boxes, aabb, cell=0.05):
+    def from_boxes(boxes, aabb, cell: float = OBSTACLE_CELL):
         m = ObstacleMap.empty(aabb, cell)
         X, Y = m.cell_centers()
         pts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], -1)
@@ -159,7 +160,7 @@ class ObstacleMap:
         return m
 
     @staticmethod
-    def from_mesh(verts, faces, aabb, cell=0.1, band=HEIGHT_BAND, min_layers: int = 2, layer: float = 0.1, supersample: int = 4):
+    def from_mesh(verts, faces, aabb, cell: float = OBSTACLE_CELL, band=HEIGHT_BAND, min_layers: int = 2, layer: float = 0.1, supersample: int = 4):
         """Rasterise the mesh's surface in the height band on a grid `supersample` times finer than `cell`
         (points spread over each triangle at the fine spacing); a fine cell is an obstacle when its surface
         spans at least `min_layers` height layers of `layer` m (a wall does, a flat floater does not); then
@@ -227,12 +228,13 @@ def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * (da.mean() + db.mean()))
 
 
-def mesh_agreement(verts, faces, course, cell: float = 0.1) -> dict:
+def mesh_agreement(verts, faces, course, cell: float = OBSTACLE_CELL) -> dict:
     """Agreement of a NeRF mesh with the course's ground truth: obstacle-map IoU at vehicle height on
     the road and in the corridor road +- 1.5 m (the part the captures cover), and the Chamfer distance
-    between mesh vertices and box surfaces in the vehicle's height band within that corridor."""
+    between mesh vertices and box surfaces in the vehicle's height band within that corridor. The mesh's map has
+    `cell`; the ground truth is read at cell centres no coarser than OBSTACLE_CELL."""
     mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cell)
-    gt_map = ObstacleMap.from_boxes(course.boxes, course.aabb, 0.05)
+    gt_map = ObstacleMap.from_boxes(course.boxes, course.aabb, min(cell, OBSTACLE_CELL))
     X, Y = gt_map.cell_centers()
     _, dd = course.frenet(X.ravel(), Y.ravel())
     lim = course.half_width + 1.5

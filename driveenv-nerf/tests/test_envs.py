@@ -19,7 +19,7 @@ def make_world(kind, course):
         return RealWorld(course, CFG, "night")
     torch.manual_seed(0)
     model = NR.GridNeRF(course.aabb, 3, NR.NeRFConfig(voxel=0.5, n_features=4, appearance_dim=4, hidden=16, n_samples=16))
-    return NeRFWorld(model, ObstacleMap.from_boxes(course.boxes, course.aabb, 0.1), CFG,
+    return NeRFWorld(model, ObstacleMap.from_boxes(course.boxes, course.aabb), CFG,
                      lambda rng, n: torch.as_tensor(rng.normal(size=(n, 4)), dtype=torch.float32), n_samples=16)
 
 

@@ -126,3 +126,55 @@ def test_obstacle_map_at_the_default_cell_keeps_centimetre_passes():
             car = np.array([[cx - s * off, cy + c * off, yaw]])
             assert GroundTruthCollider([box]).collides(car)[0] == hit
             assert m.collides(car)[0] == hit, (cx, cy, yaw, gap)
+
+
+def _cell_defaults():
+    """Every default of a parameter or config field named `cell` / `*_cell` in the package and in train.py."""
+    import dataclasses
+    import importlib
+    import inspect
+    import pkgutil
+
+    import driveenv_nerf
+    import train
+    mods = [importlib.import_module(f"driveenv_nerf.{m.name}") for m in pkgutil.iter_modules(driveenv_nerf.__path__)] + [train]
+    found = {}
+
+    def scan(fn, name):
+        for p in inspect.signature(fn).parameters.values():
+            if (p.name == "cell" or p.name.endswith("_cell")) and p.default is not inspect.Parameter.empty:
+                found[f"{name}({p.name})"] = p.default
+
+    for mod in mods:
+        for oname, obj in vars(mod).items():
+            if getattr(obj, "__module__", None) != mod.__name__:
+                continue  # imported from elsewhere: scanned where it is defined
+            if inspect.isfunction(obj):
+                scan(obj, f"{mod.__name__}.{oname}")
+            elif inspect.isclass(obj):
+                for aname, attr in vars(obj).items():
+                    fn = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+                    if inspect.isfunction(fn):
+                        scan(fn, f"{mod.__name__}.{oname}.{aname}")
+                if dataclasses.is_dataclass(obj):
+                    for f in dataclasses.fields(obj):
+                        if (f.name == "cell" or f.name.endswith("_cell")) and f.default is not dataclasses.MISSING:
+                            found[f"{mod.__name__}.{oname}.{f.name}"] = f.default
+    return found
+
+
+def test_every_cell_default_is_the_obstacle_cell(course):
+    """One source of truth for the obstacle map's cell: the library's defaults (ObstacleMap.from_mesh / from_boxes,
+    mesh_agreement, which the benchmarks call without a cell) and train.py's --obstacle-cell all equal
+    OBSTACLE_CELL. (from_mesh and mesh_agreement defaulted to 0.1 m after train.py moved to 0.05 m, so the
+    benchmarks measured another map than the default run.)"""
+    found = _cell_defaults()
+    for name in ("ObstacleMap.from_mesh(cell)", "ObstacleMap.from_boxes(cell)", "geometry.mesh_agreement(cell)", "Config.obstacle_cell"):
+        assert any(k.endswith(name) for k in found), (name, sorted(found))  # the scan sees them
+    assert {k: v for k, v in found.items() if v != OBSTACLE_CELL} == {}
+    # and the default call builds the map at that cell
+    from driveenv_nerf.geometry import mesh_agreement
+    b = course.boxes[0]
+    verts, faces = extract_mesh(np.pad(np.ones((3, 3, 3)) * 20, 1), np.asarray(b.center) - 0.3, (0.15,) * 3, 10.0)
+    m = mesh_agreement(verts, faces, course)
+    assert m["mesh_map"].cell == OBSTACLE_CELL and m["gt_map"].cell == OBSTACLE_CELL
