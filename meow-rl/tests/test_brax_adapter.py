@@ -153,3 +153,18 @@ def test_real_brax_runs_the_vectorised_loop():
     assert np.all(np.isfinite(np.asarray(metrics["loss"])))
     ret = np.asarray(tr.evaluate(carry["agent"], jax.random.split(jax.random.PRNGKey(1), 2), True))
     assert np.all((ret >= 1.0) & (ret <= 20.0))  # +1 per step until termination or the 20-step cut
+
+
+@needs_brax
+def test_real_brax_cpu_config_trains_through_train_py(tmp_path):
+    """`train.py --config brax-inverted-pendulum-cpu` on real Brax, shrunk (tiny nets, 20-step episodes):
+    MEow trains and evaluates; returns are episode lengths (+1 per step upright), so within [1, 20]."""
+    import train
+
+    h = train.main(["--config", "brax-inverted-pendulum-cpu", "--algos", "meow", "--total-steps", "96", "--warmup", "32",
+                    "--eval-every", "48", "--eval-episodes", "2", "--batch-size", "8", "--buffer-size", "96",
+                    "--max-episode-steps", "20", "--meow.hidden", "16", "--meow.shift-hidden", "16", "--no-progress",
+                    "--no-tensorboard", "--no-stochastic-eval", "--out-dir", str(tmp_path)])
+    rows = h["meow"]
+    assert [r["env_steps"] for r in rows] == [48, 96] and np.isfinite(rows[-1]["loss"])
+    assert all(1.0 <= r["eval_return"] <= 20.0 for r in rows)

@@ -59,3 +59,23 @@ def test_bad_config_rejected(tmp_path, args, msg):
 def test_unknown_named_config():
     with pytest.raises(SystemExit):
         train.main(["--config", "paper-nonexistent"])
+
+
+def test_brax_cpu_config_loads_and_validates():
+    """The vectorised-Brax CPU config: parsed through train.py's --config, valid, the paper's Hopper MEow row
+    (alpha 0.25, tau 0.005, 5k warm-up, s_max -0.3), update-to-data 1, a buffer that holds the whole run."""
+    from configs import CONFIGS
+    from meow_rl.config import validate
+
+    cfg = train.parse_args(["--config", "brax-inverted-pendulum-cpu"])
+    assert cfg == CONFIGS["brax-inverted-pendulum-cpu"]
+    validate(cfg)
+    assert (cfg.backend, cfg.env_id, cfg.brax_pipeline) == ("brax", "inverted_pendulum", "generalized")
+    hopper = CONFIGS["paper-hopper"].meow
+    assert (cfg.meow.alpha, cfg.meow.tau, cfg.meow.sigma_max, cfg.warmup) == (hopper.alpha, hopper.tau,
+                                                                              hopper.sigma_max, 5_000)
+    assert cfg.updates_per_step == cfg.num_envs  # UTD 1, the paper's ratio
+    assert cfg.buffer_size >= cfg.total_steps and set(cfg.algos) == {"meow", "sac"}
+    # overrides still validate: an eval interval that is not a multiple of the 8 envs is rejected
+    with pytest.raises(ValueError, match="multiple of num_envs"):
+        validate(train.parse_args(["--config", "brax-inverted-pendulum-cpu", "--eval-every", "2004"]))
