@@ -33,8 +33,8 @@ from ebflow.layers import Logit
 from ebflow.objectives import OBJECTIVES, ObjectiveConfig
 from ebflow.preprocess import to_model_space, to_pixels
 from ebflow.toy import make_eval_set, toy_divergences, toy_objective_config, toy_train_batch
-from ebflow.training import (check_finite, init_state, load_checkpoint, make_mesh, make_optimizer, make_train_step,
-                             save_checkpoint, shard)
+from ebflow.training import (check_finite, eval_params, init_state, load_checkpoint, make_mesh, make_optimizer,
+                             make_train_step, save_checkpoint, shard)
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
@@ -51,7 +51,8 @@ class Config:
     arch: str = "fc"  # fc | cnn | glow | toy
     num_layers: int = 2  # FC flow: number of fully connected layers
     kernel_size: int = 7  # CNN flow: convolution size
-    spectral_norm: bool = False  # CNN flow: spectral normalisation of the kernels (paper's CIFAR-10 CNN)
+    spectral_norm: bool = False  # CNN flow: spectral norm of the kernels, torch-style power iteration, 1 per step (paper's CIFAR-10 CNN)
+    cnn_neg_init: bool = False  # CNN flow: kernels start at minus the Dirac kernel (official neg_init; False: Dirac + 1e-3 noise)
     glow_blocks: int = 2  # Glow: squeeze levels
     glow_block_size: int = 16  # Glow: steps (actnorm, 1x1 conv, coupling) per level
     glow_width: int = 512  # Glow: channels of the coupling nets
@@ -170,7 +171,8 @@ def build(cfg: Config):
     if cfg.arch == "fc":
         kw = dict(alpha=cfg.alpha, residual=cfg.residual, num_layers=cfg.num_layers)
     elif cfg.arch == "cnn":
-        kw = dict(alpha=cfg.alpha, residual=cfg.residual, kernel_size=cfg.kernel_size, spectral_norm=cfg.spectral_norm)
+        kw = dict(alpha=cfg.alpha, residual=cfg.residual, kernel_size=cfg.kernel_size, spectral_norm=cfg.spectral_norm,
+                  neg_init=cfg.cnn_neg_init)
     else:
         kw = dict(num_blocks=cfg.glow_blocks, block_size=cfg.glow_block_size, width=cfg.glow_width,
                   split_prior=cfg.glow_split_prior, actnorm_data_init=cfg.glow_actnorm_init,
@@ -318,7 +320,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
             t_last = now
             row = {"step": s, "loss": lv, "val_nll": "", "seconds": round(train_seconds, 2)}
             if cfg.eval_every and (s % cfg.eval_every == 0) and len(data["val"]):
-                row["val_nll"] = evaluate_nll(cfg, flow, state.ema_params, logit, data["val"], jax.random.PRNGKey(1), is_toy)
+                row["val_nll"] = evaluate_nll(cfg, flow, eval_params(flow, state), logit, data["val"], jax.random.PRNGKey(1), is_toy)
                 writer.add_scalar("val_nll", row["val_nll"], s)
                 t_last = time.time()  # evaluation time is not training time
             writer.add_scalar("loss", lv, s)
@@ -337,7 +339,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     steps_done = int(state.step)
     mf.close()
 
-    params = state.ema_params
+    params = eval_params(flow, state)  # EMA weights; spectral-norm u, v as training left them, no iteration
     test_key = jax.random.PRNGKey(2024)  # same dequantisation noise for every objective
     nll = evaluate_nll(cfg, flow, params, logit, data["test"], test_key, is_toy)
     writer.add_scalar("test_nll", nll, cfg.steps)

@@ -56,6 +56,26 @@ class Flow:
         keys = jax.random.split(key, len(self.layers))
         return [layer.init(k, s) for layer, k, s in zip(self.layers, keys, self.shapes())]
 
+    # ------------------------------------------------- state (the ``stats`` collection)
+    def init_stats(self, key) -> list[Any]:
+        """Non-trainable per-layer state, kept apart from the params like flax's ``batch_stats`` collection:
+        the spectral-norm vectors u, v of each spectral-norm Conv2d ({} for every other layer)."""
+        keys = jax.random.split(key, len(self.layers))
+        return [layer.init_stats(k, s) for layer, k, s in zip(self.layers, keys, self.shapes())]
+
+    @property
+    def has_stats(self) -> bool:
+        return any(getattr(layer, "spectral_norm", False) for layer in self.layers)
+
+    def update_stats(self, params, stats) -> list[Any]:
+        """One training-step update of the state: one power iteration per spectral-norm layer (no gradient)."""
+        return [layer.update_stats(p, s) for layer, p, s in zip(self.layers, params, stats)]
+
+    def bind(self, params, stats) -> list[Any]:
+        """Params with each layer's state merged in, what ``forward`` / ``energy`` / ``inverse`` read.
+        Gradients taken through a bound tree reach only the params (the state enters via stop_gradient)."""
+        return [{**p, **s} if s else p for p, s in zip(params, stats)]
+
     @property
     def has_data_init(self) -> bool:
         return any(getattr(layer, "data_dependent", False) for layer in self.layers)
@@ -182,19 +202,21 @@ def fc_flow(input_shape: Sequence[int], num_layers: int = 2, alpha: float = 0.3,
 
 
 def cnn_flow(input_shape: Sequence[int], num_blocks: int = 3, convs_per_block: int = 2, kernel_size: int = 7,
-             alpha: float = 0.3, residual: bool = True, spectral_norm: bool = False) -> Flow:
+             alpha: float = 0.3, residual: bool = True, spectral_norm: bool = False, neg_init: bool = False) -> Flow:
     """The paper's CNN flow: 3 blocks of 2 convolutions (7x7) with residual SLReLU, squeeze between.
 
     Needs H, W divisible by 2^(num_blocks-1). The convolution log-dets are those of the dense
     Toeplitz matrices (computed for ML / evaluation only). ``spectral_norm`` normalises every
-    convolution kernel (the official CIFAR-10 CNN).
+    convolution kernel (the official CIFAR-10 CNN; state in ``Flow.init_stats``). ``neg_init`` starts
+    every convolution at minus the Dirac kernel (the official MNIST and CIFAR-10 CNN configs, ``neg_init: 1``);
+    otherwise Dirac + 1e-3 noise.
     """
     layers: list[L.Layer] = []
     for blk in range(num_blocks):
         if blk > 0:
             layers.append(L.Squeeze())
         for _ in range(convs_per_block):
-            layers.append(L.Conv2d(kernel_size=kernel_size, spectral_norm=spectral_norm))
+            layers.append(L.Conv2d(kernel_size=kernel_size, spectral_norm=spectral_norm, neg_init=neg_init))
             layers.append(L.SmoothLeakyReLU(alpha=alpha, residual=residual))
     layers.pop()  # end on a linear layer, like the FC flow
     return Flow(tuple(layers), tuple(input_shape))

@@ -64,28 +64,35 @@ def _logabsdet_bwd(res, g):
 logabsdet.defvjp(_logabsdet_fwd, _logabsdet_bwd)
 
 
-def spectral_normalize(kernel: jnp.ndarray, iterations: int = 50) -> jnp.ndarray:
-    """W / sigma(W) (Miyato et al. 2018), W = the HWIO kernel as a (C_out, k*k*C_in) matrix.
+SN_EPS = 1e-12  # torch.nn.utils.spectral_norm's eps (official EBFlow CNN: default n_power_iterations=1, eps=1e-12)
 
-    sigma = u^T W v from ``iterations`` power-iteration steps started at a fixed vector; u, v carry no
-    gradient, so d sigma / dW = u v^T as in torch.nn.utils.spectral_norm. Stateless (torch keeps u
-    between steps and runs 1 iteration per step); with 50 iterations sigma is the largest singular value
-    to float precision unless the top two are nearly tied, where the normalised kernel is still
-    W / (a value between them) and the layer stays an exact bijection.
+
+def _normalize(x: jnp.ndarray, eps: float = SN_EPS) -> jnp.ndarray:
+    """x / max(||x||, eps), as torch.nn.functional.normalize."""
+    return x / jnp.maximum(jnp.linalg.norm(x), eps)
+
+
+def kernel_matrix(kernel: jnp.ndarray) -> jnp.ndarray:
+    """The HWIO kernel as the (C_out, k*k*C_in) matrix that spectral norm normalises (torch: weight.reshape(C_out, -1);
+    our columns are ordered (kh, kw, C_in) instead of (C_in, kh, kw): a column permutation, same singular values)."""
+    return kernel.reshape(-1, kernel.shape[-1]).T
+
+
+def power_iteration(w: jnp.ndarray, u: jnp.ndarray, eps: float = SN_EPS):
+    """One step of torch.nn.utils.spectral_norm's power iteration on W (Miyato et al. 2018):
+
+        v <- W^T u / ||W^T u||,   u <- W v / ||W v||
+
+    Returns (u, v) without gradient. Repeated over training steps, u^T W v converges to sigma_max(W).
     """
-    w = kernel.reshape(-1, kernel.shape[-1]).T  # (C_out, k*k*C_in)
-    v = jnp.ones((w.shape[1],), w.dtype) / jnp.sqrt(w.shape[1])
+    v = _normalize(w.T @ u, eps)
+    u = _normalize(w @ v, eps)
+    return jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
 
-    def step(_, uv):
-        _, v = uv
-        u = w @ v
-        u = u / (jnp.linalg.norm(u) + 1e-12)
-        v = w.T @ u
-        return u, v / (jnp.linalg.norm(v) + 1e-12)
 
-    u, v = jax.lax.fori_loop(0, iterations, step, (jnp.zeros((w.shape[0],), w.dtype), v))
-    u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
-    return kernel / (u @ w @ v)
+def spectral_sigma(w: jnp.ndarray, u: jnp.ndarray, v: jnp.ndarray) -> jnp.ndarray:
+    """sigma(W) = u^T W v with u, v constants, so d sigma / dW = u v^T (torch.nn.utils.spectral_norm)."""
+    return jax.lax.stop_gradient(u) @ w @ jax.lax.stop_gradient(v)
 
 
 def _net_init(key, sizes: Sequence[int], kernel_size: int = 1) -> list[dict]:
@@ -148,6 +155,14 @@ class Layer:
         """Data-dependent initialisation from a batch ``x`` of this layer's inputs (default: none)."""
         return p
 
+    def init_stats(self, key, in_shape: tuple[int, ...]) -> Params:
+        """Non-trainable state (the ``stats`` collection, like flax's ``batch_stats``); default: none."""
+        return {}
+
+    def update_stats(self, p: Params, s: Params) -> Params:
+        """One training-step update of the state from the current params (default: none)."""
+        return s
+
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(in_shape)
 
@@ -205,18 +220,25 @@ class Conv2d(Layer):
     Its Jacobian is the dense (HWC) x (HWC) Toeplitz-block matrix T(kernel). It is linear, so
     log|det T| is constant in x; we build T once by applying the convolution to the identity
     basis and take its slogdet (O(D^3), evaluation / ML only). The inverse solves T x = y - b.
-    Initialised to a Dirac kernel plus noise, as in the paper's CNN flow.
 
-    ``spectral_norm=True`` (the official CIFAR CNN) uses kernel / sigma everywhere (forward, inverse,
-    log-det), sigma = the largest singular value of the kernel reshaped to (C_out, k*k*C_in), as
-    torch.nn.utils.spectral_norm does; see ``spectral_normalize``.
+    Init: ``neg_init=False`` (ours) Dirac kernel + ``init_noise`` N(0, 1), zero bias; ``neg_init=True`` (the
+    official CNN, ``Convolution(neg_init=True)``) exactly minus the Dirac kernel (T = -I, log|det| = 0) and a
+    bias drawn from N(0, s^2), s = 0.01 sqrt(2 / (2 k^2 C)) (the std of torch's xavier_normal_(gain=0.01) that
+    the official code draws only to size the bias).
+
+    ``spectral_norm=True`` (the official CIFAR CNN, torch.nn.utils.spectral_norm with its defaults) uses
+    kernel / sigma everywhere (forward, inverse, log-det), sigma = u^T W v with W = ``kernel_matrix``. The
+    vectors u, v are **state**, not parameters: ``init_stats`` draws them (normalised N(0, I), as torch),
+    ``update_stats`` runs one power iteration from the current kernel (once per training step, as torch's
+    forward hook in training mode), and evaluation uses the stored u, v without iterating (torch's eval
+    mode). The layer reads them from ``p["u"], p["v"]``: call it with ``Flow.bind(params, stats)``.
     """
 
     kernel_size: int = 3
     bias: bool = True
     init_noise: float = 1e-3
-    spectral_norm: bool = False  # paper's CIFAR CNN: kernel / sigma_max, as torch.nn.utils.spectral_norm
-    power_iterations: int = 50
+    neg_init: bool = False  # official CNN: kernel = -Dirac, bias ~ N(0, (0.01 sqrt(2 / (2 k^2 C)))^2)
+    spectral_norm: bool = False  # official CIFAR CNN: kernel / sigma, sigma by a stateful power iteration
 
     linear = True
 
@@ -225,13 +247,38 @@ class Conv2d(Layer):
             raise ValueError(f"Conv2d expects (H, W, C) inputs, got shape {in_shape}")
         k, c = self.kernel_size, in_shape[-1]
         dirac = jnp.zeros((k, k, c, c)).at[k // 2, k // 2].set(jnp.eye(c))
-        p = {"kernel": dirac + self.init_noise * jax.random.normal(key, (k, k, c, c))}
+        if self.neg_init:
+            p = {"kernel": -dirac}
+            bias = 0.01 * math.sqrt(2.0 / (2 * k * k * c)) * jax.random.normal(key, (c,))
+        else:
+            p = {"kernel": dirac + self.init_noise * jax.random.normal(key, (k, k, c, c))}
+            bias = jnp.zeros(c)
         if self.bias:
-            p["b"] = jnp.zeros(c)
+            p["b"] = bias
         return p
 
+    def init_stats(self, key, in_shape):
+        if not self.spectral_norm:
+            return {}
+        k, c = self.kernel_size, in_shape[-1]
+        ku, kv = jax.random.split(key)
+        return {"u": _normalize(jax.random.normal(ku, (c,))), "v": _normalize(jax.random.normal(kv, (k * k * c,)))}
+
+    def update_stats(self, p, s):
+        if not self.spectral_norm:
+            return s
+        u, v = power_iteration(kernel_matrix(p["kernel"]), s["u"])
+        return {"u": u, "v": v}
+
+    def sigma(self, p):
+        """The spectral-norm divisor u^T W v from the stored (bound) u, v."""
+        if "u" not in p or "v" not in p:
+            raise ValueError("a spectral-norm Conv2d needs its power-iteration vectors u, v: call the flow with "
+                             "flow.bind(params, stats) (training.eval_params(flow, state) for a TrainState)")
+        return spectral_sigma(kernel_matrix(p["kernel"]), p["u"], p["v"])
+
     def kernel(self, p):
-        return spectral_normalize(p["kernel"], self.power_iterations) if self.spectral_norm else p["kernel"]
+        return p["kernel"] / self.sigma(p) if self.spectral_norm else p["kernel"]
 
     def _conv(self, kernel, x):
         return jax.lax.conv_general_dilated(

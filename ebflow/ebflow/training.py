@@ -19,6 +19,13 @@ class TrainState(NamedTuple):
     params: Any
     ema_params: Any
     opt_state: Any
+    stats: Any = ()  # non-trainable state (flax's batch_stats pattern): spectral-norm u, v per layer; not EMA'd
+
+
+def eval_params(flow, state: TrainState):
+    """What evaluation runs: the EMA params bound to the current state, no power iteration (torch's eval mode,
+    where the EMA copies the weights and the u, v buffers stay as training left them)."""
+    return flow.bind(state.ema_params, state.stats)
 
 
 def make_optimizer(lr: float = 1e-4, grad_clip: float = 0.0, lr_decay: float = 1.0, decay_every: int = 0,
@@ -36,13 +43,15 @@ def make_optimizer(lr: float = 1e-4, grad_clip: float = 0.0, lr_decay: float = 1
 
 def init_state(flow, key, optimizer, init_batch=None) -> TrainState:
     """Random init; then, if the flow has data-dependent layers (Glow's ActNorm), ``flow.data_init`` on
-    ``init_batch`` (train.py passes the first training batch, as the official code's first forward pass)."""
+    ``init_batch`` (train.py passes the first training batch, as the official code's first forward pass).
+    The state (spectral-norm u, v) is drawn from its own key, so the params do not depend on whether a flow has any."""
     params = flow.init(key)
+    stats = flow.init_stats(jax.random.fold_in(key, 1))
     if flow.has_data_init:
         if init_batch is None:
             raise ValueError("this flow has data-dependent initialisation (ActNorm): pass init_batch to init_state")
         params = jax.jit(flow.data_init)(params, init_batch)
-    return TrainState(jnp.zeros((), jnp.int32), params, params, optimizer.init(params))
+    return TrainState(jnp.zeros((), jnp.int32), params, params, optimizer.init(params), stats)
 
 
 def make_train_step(flow, objective: str, ocfg: ObjectiveConfig, optimizer, ema_decay: float = 0.999):
@@ -50,22 +59,26 @@ def make_train_step(flow, objective: str, ocfg: ObjectiveConfig, optimizer, ema_
 
     EMA of parameters (paper Sec. 4): ema <- d * ema + (1 - d) * params. The EMA weights are the
     ones evaluated. Works unchanged on a batch sharded over a device mesh (see ``shard``).
+
+    Spectral norm as torch runs it in training mode: first one power iteration on the current kernels
+    (``flow.update_stats``, no gradient), then the loss with kernel / (u^T W v) from the new u, v.
     """
     get_objective(objective)  # fail early on an unknown name
 
-    def loss_fn(params, x, key):
-        return total_loss(objective, flow, params, x, key, ocfg)
+    def loss_fn(params, stats, x, key):
+        return total_loss(objective, flow, flow.bind(params, stats), x, key, ocfg)
 
     @jax.jit
     def step(state: TrainState, x, key):
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, x, key)
+        stats = flow.update_stats(state.params, state.stats)
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, stats, x, key)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         # warm-up d_t = min(decay, (1 + t) / (10 + t)) so short runs are not dominated by the init
         t = state.step.astype(jnp.float32)
         d = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t)) if ema_decay > 0 else 0.0
         ema = jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params, params)
-        return TrainState(state.step + 1, params, ema, opt_state), loss
+        return TrainState(state.step + 1, params, ema, opt_state, stats), loss
 
     return step
 

@@ -12,10 +12,12 @@ from ebflow.preprocess import bits_per_dim
 
 
 def _perturbed(flow, seed=0, scale=0.2):
+    """Perturbed params, bound to their state (spectral-norm u, v after one power iteration, as in training)."""
     p = flow.init(jax.random.PRNGKey(seed))
     leaves, tree = jax.tree_util.tree_flatten(p)
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
-    return jax.tree_util.tree_unflatten(tree, [l + scale * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    p = jax.tree_util.tree_unflatten(tree, [l + scale * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    return flow.bind(p, flow.update_stats(p, flow.init_stats(jax.random.PRNGKey(seed + 2))))
 
 
 FLOWS = [
@@ -83,3 +85,19 @@ def test_fc_flow_starts_at_minus_identity():
     flow = fc_flow((3,), num_layers=2, neg_init=True)
     p = flow.init(jax.random.PRNGKey(0))
     np.testing.assert_array_equal(p[0]["w"], -np.eye(3))
+
+
+def test_cnn_neg_init_with_spectral_norm_starts_as_minus_identity_per_conv():
+    """The official CIFAR CNN at init (neg_init + spectral norm): every convolution is -I (sigma = 1 after the first
+    power iteration), so -log Z = 0; the flow inverts; the state is only u, v of the convolutions."""
+    flow = cnn_flow((4, 4, 1), num_blocks=2, convs_per_block=2, kernel_size=3, spectral_norm=True, neg_init=True)
+    params = flow.init(jax.random.PRNGKey(0))
+    stats = flow.init_stats(jax.random.PRNGKey(1))
+    assert [sorted(s) for s in stats if s] == [["u", "v"]] * 4 and flow.has_stats
+    p = flow.bind(params, flow.update_stats(params, stats))
+    convs = [(layer, q, s) for layer, q, s in zip(flow.layers, p, flow.shapes()) if isinstance(layer, L.Conv2d)]
+    for layer, q, s in convs:
+        np.testing.assert_allclose(layer.dense_matrix(q, s), -np.eye(math.prod(s)), atol=1e-12)
+    np.testing.assert_allclose(flow.linear_logdet(p), 0.0, atol=1e-10)
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 4, 4, 1))
+    np.testing.assert_allclose(flow.inverse(p, flow.forward(p, x)[0]), x, atol=1e-8)

@@ -11,6 +11,7 @@ CASES = [
     (L.FullyConnected(neg_init=True, init_noise=0.3), (6,)),
     (L.Conv2d(kernel_size=3, init_noise=0.2), (4, 4, 2)),
     (L.Conv2d(kernel_size=3, init_noise=0.2, spectral_norm=True), (4, 4, 2)),
+    (L.Conv2d(kernel_size=3, neg_init=True, spectral_norm=True), (4, 4, 2)),
     (L.Invertible1x1Conv(), (2, 3, 3)),
     (L.ActNorm(), (3, 3, 2)),
     (L.SmoothLeakyReLU(alpha=0.3), (6,)),
@@ -27,8 +28,8 @@ CASES = [
 
 
 def _params_and_input(layer, shape, seed=0):
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
-    p = layer.init(k1, shape)
+    k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(seed), 4)
+    p = {**layer.init(k1, shape), **layer.init_stats(k4, shape)}  # bound: params + state (spectral-norm u, v)
     # perturb every parameter so nothing sits at a trivial identity value
     leaves, tree = jax.tree_util.tree_flatten(p)
     keys = jax.random.split(k2, max(len(leaves), 1))
@@ -91,16 +92,46 @@ def test_logabsdet_value_and_gradient_match_slogdet():
     np.testing.assert_allclose(jax.grad(L.logabsdet)(w), jnp.linalg.inv(w).T, rtol=1e-9, atol=1e-12)
 
 
-def test_spectral_normalize_gives_unit_top_singular_value():
-    """kernel / sigma_max of its (C_out, k*k*C_in) matrix, as torch.nn.utils.spectral_norm."""
-    kernel = jax.random.normal(jax.random.PRNGKey(4), (3, 3, 2, 5))
-    w = np.asarray(L.spectral_normalize(kernel)).reshape(-1, 5).T
-    np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False)[0], 1.0, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(L.spectral_normalize(kernel)) * np.linalg.svd(
-        np.asarray(kernel).reshape(-1, 5).T, compute_uv=False)[0], kernel, rtol=1e-6)
-    # the Dirac init has all singular values equal (degenerate): the gradient must still be finite
-    dirac = L.Conv2d(kernel_size=3, init_noise=0.0, spectral_norm=True).init(jax.random.PRNGKey(0), (4, 4, 2))["kernel"]
-    g = jax.grad(lambda k: jnp.sum(L.spectral_normalize(k) ** 2))(dirac)
+def test_power_iteration_converges_over_steps_to_the_top_singular_value():
+    """torch's spectral norm runs one power iteration per training step, keeping u between steps: on a fixed
+    matrix, sigma_t = u_t^T W v_t approaches numpy's largest singular value step by step."""
+    w = jax.random.normal(jax.random.PRNGKey(4), (5, 18))
+    top = np.linalg.svd(np.asarray(w), compute_uv=False)[0]
+    u = L._normalize(jax.random.normal(jax.random.PRNGKey(5), (5,)))
+    errs = []
+    for _ in range(60):
+        u, v = L.power_iteration(w, u)
+        errs.append(abs(float(L.spectral_sigma(w, u, v)) - top) / top)
+    assert errs[0] > 1e-4  # one iteration is not yet converged: the state matters
+    assert errs[-1] < 1e-10 and errs[20] < errs[0]
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(u)), 1.0, rtol=1e-12)
+
+
+def test_spectral_norm_conv_state_converges_and_normalises_the_kernel():
+    """Through the layer: update_stats on a fixed kernel -> sigma = sigma_max of the (C_out, k*k*C_in) matrix, and
+    the kernel it convolves with has top singular value 1; without its state the layer says what is missing."""
+    layer, shape = L.Conv2d(kernel_size=3, init_noise=0.3, spectral_norm=True), (4, 4, 5)
+    p, s = layer.init(jax.random.PRNGKey(6), shape), layer.init_stats(jax.random.PRNGKey(7), shape)
+    assert s["u"].shape == (5,) and s["v"].shape == (45,)
+    for _ in range(100):
+        s = layer.update_stats(p, s)
+    mat = np.asarray(p["kernel"]).reshape(-1, 5).T
+    np.testing.assert_allclose(layer.sigma({**p, **s}), np.linalg.svd(mat, compute_uv=False)[0], rtol=1e-9)
+    normed = np.asarray(layer.kernel({**p, **s})).reshape(-1, 5).T
+    np.testing.assert_allclose(np.linalg.svd(normed, compute_uv=False)[0], 1.0, rtol=1e-9)
+    with pytest.raises(ValueError, match="power-iteration vectors"):
+        layer.forward(p, jnp.zeros((1,) + shape))
+
+
+@pytest.mark.parametrize("neg_init", [False, True])
+def test_spectral_norm_at_the_degenerate_dirac_init(neg_init):
+    """(Minus) the Dirac kernel has all singular values 1 (degenerate): one iteration already gives sigma = 1
+    from any u, and the gradient through kernel / sigma is finite."""
+    layer, shape = L.Conv2d(kernel_size=3, init_noise=0.0, neg_init=neg_init, spectral_norm=True), (4, 4, 2)
+    p, s = layer.init(jax.random.PRNGKey(0), shape), layer.init_stats(jax.random.PRNGKey(1), shape)
+    s = layer.update_stats(p, s)
+    np.testing.assert_allclose(layer.sigma({**p, **s}), 1.0, rtol=1e-12)
+    g = jax.grad(lambda k: jnp.sum(layer.kernel({**p, **s, "kernel": k}) ** 2))(p["kernel"])
     assert np.all(np.isfinite(g))
 
 
@@ -109,9 +140,30 @@ def test_spectral_norm_rescales_the_convolution_log_det():
     shape = (4, 4, 2)
     plain, sn = L.Conv2d(kernel_size=3, init_noise=0.3), L.Conv2d(kernel_size=3, init_noise=0.3, spectral_norm=True)
     p = plain.init(jax.random.PRNGKey(5), shape)
+    s = sn.init_stats(jax.random.PRNGKey(6), shape)
+    for _ in range(100):
+        s = sn.update_stats(p, s)
     sigma = np.linalg.svd(np.asarray(p["kernel"]).reshape(-1, 2).T, compute_uv=False)[0]
     assert abs(sigma - 1.0) > 1e-3  # not vacuous
-    np.testing.assert_allclose(sn.const_logdet(p, shape), plain.const_logdet(p, shape) - 32 * np.log(sigma), atol=1e-6)
+    np.testing.assert_allclose(sn.const_logdet({**p, **s}, shape), plain.const_logdet(p, shape) - 32 * np.log(sigma),
+                               atol=1e-6)
+
+
+def test_neg_init_conv_is_minus_identity_at_init():
+    """Official CNN init (neg_init): kernel = -Dirac, so T = -I, log|det| = 0 and the inverse is x = b - y; the bias
+    is drawn with std 0.01 sqrt(2 / (2 k^2 C)) (torch's xavier_normal_(gain=0.01) std of the kernel shape)."""
+    shape = (4, 4, 3)
+    layer = L.Conv2d(kernel_size=5, neg_init=True)
+    p = layer.init(jax.random.PRNGKey(0), shape)
+    np.testing.assert_array_equal(layer.dense_matrix(p, shape), -np.eye(48))
+    assert float(layer.const_logdet(p, shape)) == 0.0
+    x = jax.random.normal(jax.random.PRNGKey(1), (2,) + shape)
+    y, _ = layer.forward(p, x)
+    np.testing.assert_allclose(y, p["b"] - x, atol=1e-12)
+    np.testing.assert_allclose(layer.inverse(p, y), x, atol=1e-10)
+    np.testing.assert_allclose(layer.inverse(p, y), p["b"] - y, atol=1e-10)
+    biases = jax.vmap(lambda k: layer.init(k, shape)["b"])(jax.random.split(jax.random.PRNGKey(2), 3000))
+    np.testing.assert_allclose(float(jnp.std(biases)), 0.01 * np.sqrt(2.0 / (2 * 25 * 3)), rtol=0.05)
 
 
 def test_invertible_1x1_conv_log_det_is_pixels_times_log_det_w():

@@ -128,5 +128,12 @@ def test_glow_and_cnn_flows_train_end_to_end(tmp_path, arch_args):
     The objectives' own code paths are checked on small flows in test_objectives.py."""
     with jax.enable_x64(False):
         res = _run(tmp_path, *arch_args, "--steps", "20", "--eval-every", "0", "--inpaint-steps", "0")
+        if "--spectral-norm" in arch_args:  # the power-iteration state went into the checkpoint
+            cfg = train.parse_args(TINY + arch_args)
+            flow = train.build(cfg)[0]
+            tmpl = init_state(flow, jax.random.PRNGKey(0), make_optimizer(cfg.lr))
+            st, _ = load_checkpoint(str(_only_run_dir(tmp_path) / "ssm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
+            moved = [float(np.abs(a["v"] - b["v"]).max()) for a, b in zip(st.stats, tmpl.stats) if a]
+            assert len(moved) == 6 and min(moved) > 1e-3, moved
     for r in res:
         assert np.isfinite(r["test_nll"]) and r["test_nll"] < 9.0, r
