@@ -10,6 +10,11 @@ layer is ever on the GPU. With --device auto the model is placed by accelerate's
 The result is a Hugging Face checkpoint: `AutoModelForCausalLM.from_pretrained(out)` for pruned models
 (native layout), `from_pretrained(out, trust_remote_code=True)` for merged ones (remote layout), or
 `hcsmoe.checkpoint.load_reduced(out)` for either.
+
+--stock-out DIR also (or, without --out, only) writes a STOCK checkpoint of the family: every router output keeps
+its own expert slot holding its cluster's merged weights, so `AutoModelForCausalLM.from_pretrained(DIR)` and tools
+that read only the stock architecture (e.g. vLLM; not tried here) load it with no remote code and route exactly as
+the merged model. It has NO size reduction (as large as the original): it is for compatibility.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 import torch
 
 from hcsmoe.calibration import collect_stats
-from hcsmoe.checkpoint import checkpoint_bytes, count_parameters, save_reduced
+from hcsmoe.checkpoint import checkpoint_bytes, count_parameters, save_reduced, save_stock
 from hcsmoe.clustering import LINKAGES
 from hcsmoe.data import c4_blocks, encode, load_corpus, random_blocks
 from hcsmoe.merging import MERGES
@@ -34,7 +39,10 @@ def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="hub id or local path of a Mixtral / Qwen2-MoE / Qwen3-MoE / OLMoE model")
     p.add_argument("--experts", type=int, required=True, help="k experts kept per MoE layer")
-    p.add_argument("--out", required=True, help="output directory (config.json, hcsmoe.json, model.safetensors)")
+    p.add_argument("--out", default="", help="output directory of the reduced checkpoint (config.json, hcsmoe.json, "
+                   "model.safetensors); k experts per layer")
+    p.add_argument("--stock-out", default="", help="output directory of a stock checkpoint of the family (E expert slots, "
+                   "slot i = its cluster's merged expert; loads without remote code; NO size reduction)")
     p.add_argument("--method", default="hc-smoe", choices=METHODS)
     p.add_argument("--clustering", default="hierarchical", choices=CLUSTERINGS)
     p.add_argument("--linkage", default="average", choices=LINKAGES)
@@ -55,7 +63,10 @@ def parse(argv):
     p.add_argument("--max-memory", default="", help='with --device auto: JSON per device, e.g. \'{"0": "70GiB", "cpu": "120GiB"}\'')
     p.add_argument("--offload-folder", default="", help="with --device auto: where layers that fit nowhere are offloaded")
     p.add_argument("--dtype", default="bfloat16" if torch.cuda.is_available() else "float32")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if not (a.out or a.stock_out):
+        p.error("give --out (reduced checkpoint), --stock-out (stock checkpoint) or both")
+    return a
 
 
 def main(argv=None) -> dict:
@@ -88,16 +99,25 @@ def main(argv=None) -> dict:
     t = time.time()
     info = reduce_model(model, stats, rc)
     t_red = time.time() - t
-    layout = save_reduced(model, a.out, extra={"method": vars(a), "groups": {str(k): v for k, v in info.items()}})
-    if tokenizer is not None:
-        tokenizer.save_pretrained(a.out)
     after = count_parameters(model)
+    extra = {"method": vars(a), "groups": {str(k): v for k, v in info.items()}}
     report = {"params_before": before["params"], "params_after": after["params"],
               "expert_params_before": before["expert_params"], "expert_params_after": after["expert_params"],
               "bytes_before_on_disk": checkpoint_bytes(a.model) if os.path.isdir(a.model) else None,
-              "bytes_after_on_disk": checkpoint_bytes(a.out), "layout": layout,
-              "load": f"AutoModelForCausalLM.from_pretrained({a.out!r}{', trust_remote_code=True' if layout == 'remote' else ''})",
               "param_bytes_before": before["param_bytes"], "calibration_s": round(t_cal, 2), "reduce_s": round(t_red, 2)}
+    if a.out:
+        layout = save_reduced(model, a.out, extra=extra)
+        report.update({"bytes_after_on_disk": checkpoint_bytes(a.out), "layout": layout, "load": (
+            f"AutoModelForCausalLM.from_pretrained({a.out!r}{', trust_remote_code=True' if layout == 'remote' else ''})")})
+    if a.stock_out:                                   # after save_reduced: expands the experts in memory (to_stock)
+        save_stock(model, a.stock_out, extra=extra)
+        report.update({"stock_params": count_parameters(model)["params"],
+                       "stock_bytes_on_disk": checkpoint_bytes(a.stock_out),
+                       "stock_load": f"AutoModelForCausalLM.from_pretrained({a.stock_out!r})"})
+    if tokenizer is not None:
+        for d in (a.out, a.stock_out):
+            if d:
+                tokenizer.save_pretrained(d)
     print(json.dumps(report, indent=1))
     return report
 

@@ -13,6 +13,15 @@ read back by `AutoModelForCausalLM.from_pretrained`:
 
 `load_reduced(path)` loads either layout without trusting remote code (it uses this package's copy of the
 same classes). `hcsmoe.json` records the layout, the per-layer structure and how the model was reduced.
+
+A third layout is for compatibility only, with NO size reduction (`save_stock`):
+
+  stock    every router output keeps its own expert slot, and slot i holds the merged weights of its cluster c(i)
+           (E slots, k distinct weight sets per layer), router unchanged; the config keeps E, so it is a stock
+           checkpoint of the family that transformers' own class (and tools reading only stock architectures)
+           loads without remote code. It routes exactly as the merged model: a token whose top-k hits two members
+           of one cluster gets w_i E'_c(x) + w_j E'_c(x) = (w_i + w_j) E'_c(x), the merged model's summed weight
+           (equal up to float rounding, tested). It is as large on disk as the original model.
 """
 from __future__ import annotations
 
@@ -64,6 +73,16 @@ def set_expert_count(config, k: int, top_k_: int | None = None) -> None:
         config.num_experts_per_tok = top_k_
 
 
+def _family_experts(block, config, gate_up_proj: torch.Tensor, down_proj: torch.Tensor,
+                    requires_grad: bool = True) -> nn.Module:
+    """The family's own experts module (expert count from `config`) holding the given fused tensors."""
+    with torch.device("meta"):
+        native = type(block)(config).experts
+    native.gate_up_proj = nn.Parameter(gate_up_proj, requires_grad=requires_grad)
+    native.down_proj = nn.Parameter(down_proj, requires_grad=requires_grad)
+    return native
+
+
 @torch.no_grad()
 def to_native(model):
     """IN PLACE: a model whose every sparse layer has k router outputs -> k experts becomes a stock model of its
@@ -76,13 +95,52 @@ def to_native(model):
     set_expert_count(model.config, k, tk)
     for _, block in moe_blocks(model):
         ex = block.experts
-        if isinstance(ex, MergedExperts):
-            with torch.device("meta"):
-                native = type(block)(model.config).experts          # the family's experts module, k experts
-            native.gate_up_proj = nn.Parameter(ex.gate_up_proj.data, requires_grad=ex.gate_up_proj.requires_grad)
-            native.down_proj = nn.Parameter(ex.down_proj.data, requires_grad=ex.down_proj.requires_grad)
-            block.experts = native
+        if isinstance(ex, MergedExperts):                           # the family's experts module, k experts
+            block.experts = _family_experts(block, model.config, ex.gate_up_proj.data, ex.down_proj.data,
+                                            ex.gate_up_proj.requires_grad)
         block.gate.num_experts = k
+    return model
+
+
+def stock_structure(model) -> dict:
+    """{layer: {router_outputs, distinct_experts, expert_to_cluster}} for every sparse layer (before to_stock)."""
+    out = {}
+    for i, block in moe_blocks(model):
+        ex = block.experts
+        mapping = ex.expert_to_cluster.cpu().tolist() if isinstance(ex, MergedExperts) else list(range(num_experts(block)))
+        out[str(i)] = {"router_outputs": router_outputs(block), "distinct_experts": num_experts(block),
+                       "expert_to_cluster": mapping}
+    return out
+
+
+@torch.no_grad()
+def to_stock(model):
+    """IN PLACE: every reduced layer gets back one expert slot per router output, slot i holding its cluster's merged
+    weights (E'_{c(i)}), in the family's own experts module; the router is not touched. The result is a stock model of
+    its family with as many experts as router outputs: no size reduction, for loaders that need the stock architecture.
+
+    Needs one router-output count and one top_k in all sparse layers (any merge of HC-SMoE / M-SMoE / random grouping,
+    with a uniform or global per-layer budget; pruning to one k); pruning to different k per layer has none."""
+    blocks = moe_blocks(model)
+    shapes = {(router_outputs(b), top_k(b)) for _, b in blocks}
+    if len(shapes) != 1:
+        raise ValueError(f"router outputs / top_k differ between sparse layers ({sorted(shapes)}): no single stock config "
+                         "(pruned to a different k per layer); save it with save_reduced (remote-code layout)")
+    (r, tk), = shapes
+    set_expert_count(model.config, r, tk)
+    for i, block in blocks:
+        ex = block.experts
+        if isinstance(ex, MergedExperts):
+            idx = ex.expert_to_cluster.to(ex.gate_up_proj.device)
+            block.experts = _family_experts(block, model.config, ex.gate_up_proj.data[idx].contiguous(),
+                                            ex.down_proj.data[idx].contiguous(),      # slot i <- E'_{c(i)} (copies)
+                                            ex.gate_up_proj.requires_grad)
+        elif num_experts(block) != r:
+            raise ValueError(f"layer {i}: {num_experts(block)} experts for {r} router outputs and no E -> k map")
+        block.gate.num_experts = r
+    for attr in ("hcsmoe_layers", "auto_map"):
+        if hasattr(model.config, attr):
+            delattr(model.config, attr)
     return model
 
 
@@ -108,6 +166,20 @@ def save_reduced(model, path: str, extra: dict | None = None) -> str:
     with open(os.path.join(path, STRUCTURE_FILE), "w") as f:
         json.dump({"layout": layout, "layers": structure, **(extra or {})}, f, indent=1)
     return layout
+
+
+def save_stock(model, path: str, extra: dict | None = None) -> dict:
+    """Write the reduced model as a STOCK checkpoint of its family (to_stock, IN PLACE; no size reduction):
+    `AutoModelForCausalLM.from_pretrained(path)` loads it with no remote code. Returns the per-layer map written to
+    hcsmoe.json (which router outputs share one merged expert)."""
+    family_of(model)
+    structure = stock_structure(model)
+    to_stock(model)
+    os.makedirs(path, exist_ok=True)
+    model.save_pretrained(path)
+    with open(os.path.join(path, STRUCTURE_FILE), "w") as f:
+        json.dump({"layout": "stock", "layers": structure, **(extra or {})}, f, indent=1)
+    return structure
 
 
 def load_reduced(path: str, dtype: torch.dtype | None = None, **kwargs):

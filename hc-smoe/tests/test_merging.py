@@ -171,3 +171,35 @@ def test_bad_inputs(mixtral, ids):
         collect_stats(mixtral, [], progress=False)
     with pytest.raises(ValueError, match="empty calibration"):
         collect_stats(mixtral, [torch.zeros(0, 8, dtype=torch.long)], progress=False)
+
+
+def _ties_and_random_matrices():
+    rng = np.random.default_rng(0)
+    mats = [rng.standard_normal((n, n)) for n in (1, 2, 3, 5, 8, 33, 64) for _ in range(3)]
+    mats += [rng.integers(0, 3, (n, n)).astype(np.float64) for n in (4, 6, 16, 50) for _ in range(3)]   # many ties
+    mats += [np.zeros((7, 7)), -np.zeros((7, 7)), np.ones((12, 12)),                                    # all tied, +-0
+             np.outer(rng.standard_normal(10), np.ones(10)),                                            # row-constant
+             np.kron(rng.standard_normal((3, 3)), np.ones((4, 4)))]                                     # tied blocks
+    return mats
+
+
+def test_assignment_of_the_negated_copy_equals_scipys_maximize():
+    """_assignment solves min(-sim); scipy's maximize=True must pick the SAME permutation, ties included."""
+    import itertools
+
+    from scipy.optimize import linear_sum_assignment
+
+    from hcsmoe.merging import _assignment
+
+    for m in _ties_and_random_matrices():
+        row, col = linear_sum_assignment(m, maximize=True)
+        want = np.empty(len(m), dtype=np.int64)
+        want[row] = col
+        got = _assignment(torch.as_tensor(m)).numpy()
+        assert np.array_equal(got, want), m
+        assert np.array_equal(_assignment(torch.as_tensor(m)).numpy(), got)                      # deterministic
+        assert np.array_equal(_assignment(torch.as_tensor(m, dtype=torch.float32)).numpy(),
+                              _assignment(torch.as_tensor(m.astype(np.float32).astype(np.float64))).numpy())
+        if len(m) <= 6:                                                                          # and it is optimal
+            best = max(sum(m[i, p[i]] for i in range(len(m))) for p in itertools.permutations(range(len(m))))
+            assert m[np.arange(len(m)), got].sum() == pytest.approx(best)
