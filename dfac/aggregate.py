@@ -4,7 +4,10 @@ table (median / mean +- std of the final greedy test win rate over seeds) and wi
 Each job is one `python train.py --phases micro --map M --algs A --seeds S` run writing runs/<config>-<time>/;
 this script reads every runs/*/metrics.csv (+ config.json) it is given:
 
-    python aggregate.py runs/ [--out runs/aggregate]
+    python aggregate.py runs/ [--out runs/aggregate] [--seeds 0,1,2]
+
+`--seeds` keeps only those seeds (e.g. to print a 3-seed subset beside the full table). A job (env, map, alg, seed)
+found in two metrics.csv files (say a run cut by a time limit and its re-run) is an error: remove one of them.
 """
 import argparse
 import csv
@@ -15,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 
-def load(root: Path):
-    """-> {(env, map, alg): {seed: [(t_env, win, return), ...]}}"""
+def load(root: Path, seeds: set[int] | None = None):
+    """-> {(env, map, alg): {seed: [(t_env, win, return), ...]}}, only the given seeds when `seeds` is set."""
     curves = defaultdict(dict)
+    source: dict[tuple, Path] = {}
     for metrics in sorted(root.rglob("metrics.csv")):
         cfg_path = metrics.parent / "config.json"
         if not cfg_path.exists():
@@ -27,8 +31,13 @@ def load(root: Path):
             for row in csv.DictReader(f):
                 if row["phase"] != "micro":
                     continue
-                key = (cfg["env"], cfg["map"], row["alg"])
-                curves[key].setdefault(int(row["seed"]), []).append((int(row["t_env"]), float(row["test_win_rate"]), float(row["test_return"])))
+                key, seed = (cfg["env"], cfg["map"], row["alg"]), int(row["seed"])
+                if seeds is not None and seed not in seeds:
+                    continue
+                if source.setdefault(key + (seed,), metrics) != metrics:
+                    raise SystemExit(f"job {key + (seed,)} appears in both {source[key + (seed,)]} and {metrics}; "
+                                     "keep one of them")
+                curves[key].setdefault(seed, []).append((int(row["t_env"]), float(row["test_win_rate"]), float(row["test_return"])))
     return curves
 
 
@@ -77,13 +86,15 @@ def plot(curves, out: Path):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("root", nargs="?", default="runs")
-    p.add_argument("--out", default=None, help="folder for table.md and win_rates.png (default <root>/aggregate)")
+    p.add_argument("--out", default=None, help="folder for table.md and win_rates.png (default <root>/aggregate, "
+                   "or <root>/aggregate-s0-1-2 with --seeds 0,1,2)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds to keep (default: every seed found)")
     a = p.parse_args()
     root = Path(a.root)
-    curves = load(root)
+    curves = load(root, None if a.seeds is None else {int(x) for x in a.seeds.split(",")})
     if not curves:
         raise SystemExit(f"no micro-phase metrics.csv under {root}")
-    out = Path(a.out or root / "aggregate")
+    out = Path(a.out or root / ("aggregate" if a.seeds is None else "aggregate-s" + a.seeds.replace(",", "-")))
     out.mkdir(parents=True, exist_ok=True)
     t = table(curves)
     (out / "table.md").write_text(t + "\n")

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,3 +52,16 @@ def test_aggregate_makes_the_grid_table(tmp_path, capsys):
     assert "| smax | 3m | qmix | 1 | 0.20 | 0.20 +- 0.00 | 0.20 +- 0.00 | s0 0.20 / 0.20 | 1000 |" in out
     assert "| smax | 3m | iql | 1 | 0.10 | 0.10 +- 0.00 | 0.40 +- 0.00 | s0 0.10 / 0.40 | 1000 |" in out
     assert (tmp_path / "aggregate" / "win_rates.png").exists()
+    # --seeds keeps a subset (written to its own folder); a job found in two runs is refused, not merged
+    sys.argv = ["aggregate.py", str(tmp_path), "--seeds", "1"]
+    agg.main()
+    out = capsys.readouterr().out
+    assert "| smax | 3m | dmix | 1 | 0.70 | 0.70 +- 0.00 | 0.70 +- 0.00 | s1 0.70 / 0.70 | 1000 |" in out
+    assert "qmix" not in out and (tmp_path / "aggregate-s1" / "table.md").exists()
+    dup = tmp_path / "job0-rerun"
+    dup.mkdir()
+    for f in ("config.json", "metrics.csv"):
+        (dup / f).write_text((tmp_path / "job0" / f).read_text())
+    sys.argv = ["aggregate.py", str(tmp_path)]
+    with pytest.raises(SystemExit, match="appears in both"):
+        agg.main()
