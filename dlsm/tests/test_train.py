@@ -47,7 +47,10 @@ def test_heldout_score_benchmark_repeats_the_run(tiny_toy_run):
     spec = importlib.util.spec_from_file_location("heldout_scores_2d", os.path.join(os.path.dirname(train.__file__), "benchmarks", "heldout_scores_2d.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    out, sig_grid, cfg = bench.evaluate(run_dir, n=50, heldout_seed=7, progress=False)
+    # n = the run's eval_points: the held-out sets have the shapes of train.py's points, so the
+    # score model and classifiers reuse the ops this process already compiled for the tiny run
+    n = train.load_run_config(run_dir).eval_points
+    out, sig_grid, cfg = bench.evaluate(run_dir, n=n, heldout_seed=7, progress=False)
     assert set(out) == {"train (train.py)", "held-out", "train, same noise"}
     tab = bench.summary(out["train (train.py)"], sig_grid)
     for name in ("base (CE)", "scaling (CE, x4)", "DLSM + CE"):
@@ -55,7 +58,8 @@ def test_heldout_score_benchmark_repeats_the_run(tiny_toy_run):
         assert tab[name][1] == results[name]["sigma*D_P (posterior score err)"]
         for label in ("held-out", "train, same noise"):
             assert len(out[label][name]["likelihood"]) == len(sig_grid) and np.all(np.isfinite(out[label][name]["posterior"]))
-    _, sets = bench.point_sets(cfg, *train.data_lib.load("moons")[:2], 50, 7)
+            assert out[label][name]["likelihood"] != out["train (train.py)"][name]["likelihood"]  # other points or noise
+    _, sets = bench.point_sets(cfg, *train.data_lib.load("moons")[:2], 50, 7)  # numpy only: n is honoured
     assert sets[1][3] is sets[2][3] and sets[1][1].shape == (50, 2)
 
 
