@@ -69,6 +69,7 @@ class Config:
     lr: float = 1e-3
     lr_decay: float = 1.0  # multiply the LR by this every decay_every steps (paper: 0.95 per epoch on MNIST)
     decay_every: int = 0
+    max_decays: int = 0  # stop decaying after this many decays (official CNN MultiStepLR: 19 CIFAR, 49 MNIST; 0 = never stop)
     grad_clip: float = 0.0  # global-norm clip (paper: 5.0 for FDSSM; 0 = off)
     ema_decay: float = 0.999  # EMA of parameters; evaluated weights are the EMA ones (0 = off)
     sigma: float = 1.0  # DSM noise std
@@ -266,7 +267,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     ocfg = ObjectiveConfig(sigma=cfg.sigma, eps=cfg.eps, slices=cfg.slices, low_energy=cfg.low_energy)
     if is_toy:  # DSM denoises the toy smoothing noise itself (sigma = toy_smoothing), as the official toy code
         ocfg = toy_objective_config(objective, ocfg, cfg.toy_smoothing)
-    optimizer = make_optimizer(cfg.lr, cfg.grad_clip, cfg.lr_decay, cfg.decay_every, cfg.optimizer)
+    optimizer = make_optimizer(cfg.lr, cfg.grad_clip, cfg.lr_decay, cfg.decay_every, cfg.optimizer, cfg.max_decays)
     prep = None if is_toy else jax.jit(lambda k, x: to_model_space(k, x, logit)[0])
     base_key = jax.random.PRNGKey(cfg.seed + 1)  # batch and noise of step t depend only on (seed, t),
 

@@ -29,9 +29,15 @@ def eval_params(flow, state: TrainState):
 
 
 def make_optimizer(lr: float = 1e-4, grad_clip: float = 0.0, lr_decay: float = 1.0, decay_every: int = 0,
-                   optimizer: str = "rmsprop"):
-    """RMSprop (paper) or Adam (toys), optional global-norm clipping, step-wise LR decay per 'epoch'."""
-    sched = lr if not decay_every or lr_decay == 1.0 else optax.exponential_decay(lr, decay_every, lr_decay, staircase=True)
+                   optimizer: str = "rmsprop", max_decays: int = 0):
+    """RMSprop (paper) or Adam (toys), optional global-norm clipping, step-wise LR decay per 'epoch':
+    lr_t = lr * lr_decay^min(t // decay_every, max_decays) (max_decays 0 = no cap), as the official
+    MultiStepLR(milestones=range(1, M), gamma) stepped once per epoch decays M - 1 times and then holds."""
+    if not decay_every or lr_decay == 1.0:
+        sched = lr
+    else:
+        end = lr * lr_decay**max_decays if max_decays > 0 else None
+        sched = optax.exponential_decay(lr, decay_every, lr_decay, staircase=True, end_value=end)
     if optimizer == "rmsprop":
         opt = optax.rmsprop(sched, decay=0.99, eps=1e-8)  # torch.optim.RMSprop defaults
     elif optimizer == "adam":

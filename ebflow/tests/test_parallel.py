@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     assert len(jax.devices()) == 2, jax.devices()
     flow = fc_flow((16,))
     opt = make_optimizer(1e-3)
-    step = make_train_step(flow, "ssm", ObjectiveConfig(), opt)
+    step = make_train_step(flow, "dsm", ObjectiveConfig(), opt)
     x = jax.random.normal(jax.random.PRNGKey(1), (8, 16))
     s0 = init_state(flow, jax.random.PRNGKey(0), opt)
     ref, ref_loss = step(s0, x, jax.random.PRNGKey(2))

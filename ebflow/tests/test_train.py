@@ -48,20 +48,20 @@ def test_short_run_writes_everything_and_learns(digits_run):
 
 def test_resume_equals_uninterrupted_run(tmp_path):
     with jax.enable_x64(False):
-        _run(tmp_path / "a", "--objectives", "ssm", "--steps", "20", "--eval-every", "0", "--inpaint-steps", "0")
-        _run(tmp_path / "b", "--objectives", "ssm", "--steps", "10", "--eval-every", "0", "--inpaint-steps", "0")
+        _run(tmp_path / "a", "--objectives", "dsm", "--steps", "20", "--eval-every", "0", "--inpaint-steps", "0")
+        _run(tmp_path / "b", "--objectives", "dsm", "--steps", "10", "--eval-every", "0", "--inpaint-steps", "0")
         run_b = _only_run_dir(tmp_path / "b")
         train.main(["--resume", str(run_b), "--steps", "20"])
         run_a = _only_run_dir(tmp_path / "a")
         cfg = train.parse_args(TINY)
         flow, _, _, _ = train.build(cfg)
         tmpl = init_state(flow, jax.random.PRNGKey(0), make_optimizer(cfg.lr))
-        a, _ = load_checkpoint(str(run_a / "ssm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
-        b, _ = load_checkpoint(str(run_b / "ssm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
+        a, _ = load_checkpoint(str(run_a / "dsm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
+        b, _ = load_checkpoint(str(run_b / "dsm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
     assert int(a.step) == int(b.step) == 20
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
-    steps = [int(r["step"]) for r in csv.DictReader(open(run_b / "ssm" / "metrics.csv"))]
+    steps = [int(r["step"]) for r in csv.DictReader(open(run_b / "dsm" / "metrics.csv"))]
     assert steps[-1] == 20 and steps == sorted(steps)
 
 
@@ -119,20 +119,21 @@ def test_time_budget_stops_each_objective_before_the_step_cap(tmp_path):
 
 @pytest.mark.parametrize("arch_args", [
     ["--arch", "glow", "--glow-blocks", "2", "--glow-block-size", "2", "--glow-width", "16", "--glow-coupling", "official",
-     "--objectives", "ssm"],
-    ["--arch", "cnn", "--kernel-size", "3", "--spectral-norm", "--residual", "--objectives", "ml,ssm"],
+     "--objectives", "dsm"],
+    ["--arch", "cnn", "--kernel-size", "3", "--spectral-norm", "--residual", "--objectives", "ml,dsm"],
 ], ids=["glow", "cnn-spectral-norm"])
 def test_glow_and_cnn_flows_train_end_to_end(tmp_path, arch_args):
     """The image architectures other than FC run through train.main and learn: score matching on Glow (its
     split priors sit in the energy), ML and score matching on the spectral-norm CNN (conv log-dets in the loss).
-    The objectives' own code paths are checked on small flows in test_objectives.py."""
+    Score matching here is DSM (one derivative order below SSM, so it compiles faster); the objectives' own code
+    paths are checked on small flows in test_objectives.py."""
     with jax.enable_x64(False):
         res = _run(tmp_path, *arch_args, "--steps", "20", "--eval-every", "0", "--inpaint-steps", "0")
         if "--spectral-norm" in arch_args:  # the power-iteration state went into the checkpoint
             cfg = train.parse_args(TINY + arch_args)
             flow = train.build(cfg)[0]
             tmpl = init_state(flow, jax.random.PRNGKey(0), make_optimizer(cfg.lr))
-            st, _ = load_checkpoint(str(_only_run_dir(tmp_path) / "ssm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
+            st, _ = load_checkpoint(str(_only_run_dir(tmp_path) / "dsm" / "checkpoint.msgpack"), tmpl, {"train_seconds": 0.0})
             moved = [float(np.abs(a["v"] - b["v"]).max()) for a, b in zip(st.stats, tmpl.stats) if a]
             assert len(moved) == 6 and min(moved) > 1e-3, moved
     for r in res:

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from ebflow import layers as L
 from ebflow.flow import cnn_flow, fc_flow
@@ -48,12 +49,37 @@ def test_gradient_clipping_bounds_what_the_optimiser_sees():
         np.testing.assert_allclose(float(jnp.sum(nu["w"])), expect, rtol=1e-5)
 
 
-def test_train_step_runs_one_power_iteration_per_step():
+def test_lr_decay_stops_after_max_decays():
+    """lr_t = lr * lr_decay^min(t // decay_every, max_decays), read back from RMSprop's update on a constant gradient
+    (update_t = -lr_t g / (sqrt(nu_t) + eps), nu_t = (1 - 0.99^(t+1)) g^2); the paper CNN configs carry the official cap."""
+    g, params = {"w": jnp.full(3, 2.0)}, {"w": jnp.zeros(3)}
+    for cap, expect in ((3, [0.5 ** min(t // 2, 3) for t in range(12)]), (0, [0.5 ** (t // 2) for t in range(12)])):
+        opt = make_optimizer(1e-2, lr_decay=0.5, decay_every=2, max_decays=cap)
+        st, lrs = opt.init(params), []
+        for t in range(12):
+            u, st = opt.update(g, st, params)
+            nu = (1 - 0.99 ** (t + 1)) * 4.0
+            lrs.append(float(-u["w"][0]) * (np.sqrt(nu) + 1e-8) / 2.0)
+        np.testing.assert_allclose(lrs, 1e-2 * np.array(expect), rtol=1e-6)
+    assert lrs[-1] < 1e-2 * 0.5**3 * 0.9  # without the cap it keeps decaying: the cap is what holds it
+    import train
+    assert train.parse_args(["--config", "paper-cifar-cnn"]).max_decays == 19
+    assert train.parse_args(["--config", "paper-mnist-cnn"]).max_decays == 49
+
+
+@pytest.fixture(scope="module")
+def frozen_sn_step():
+    """One compiled DSM train step on the spectral-norm CNN with the kernels frozen (lr 0), shared by the two tests
+    below (compiling the step dominates their time)."""
+    opt = make_optimizer(0.0)
+    return opt, make_train_step(SN_FLOW, "dsm", ObjectiveConfig(sigma=0.5), opt)
+
+
+def test_train_step_runs_one_power_iteration_per_step(frozen_sn_step):
     """With the kernels frozen (lr 0) the state's sigma converges over steps to numpy's sigma_max: one iteration per
     step from the kept u (torch's training mode); evaluation binds the stored u, v to the EMA params, no iteration."""
     flow = SN_FLOW
-    opt = make_optimizer(0.0)
-    step = make_train_step(flow, "dsm", ObjectiveConfig(sigma=0.5), opt)
+    opt, step = frozen_sn_step
     s = init_state(flow, jax.random.PRNGKey(0), opt)
     s = s._replace(params=jax.tree_util.tree_map(  # away from the degenerate Dirac init
         lambda a: a + 0.3 * jax.random.normal(jax.random.PRNGKey(9), a.shape), s.params))
@@ -71,11 +97,12 @@ def test_train_step_runs_one_power_iteration_per_step():
             np.testing.assert_array_equal(q["kernel"], e["kernel"])
 
 
-def test_spectral_norm_state_is_checkpointed_and_resumes(tmp_path):
-    """u, v are saved with the params and restored: continuing from the checkpoint equals continuing in memory."""
+def test_spectral_norm_state_is_checkpointed_and_resumes(tmp_path, frozen_sn_step):
+    """u, v are saved with the params and restored: continuing from the checkpoint equals continuing in memory.
+    (lr 0 keeps the kernels, but u, v, RMSprop's second moment and the step count move; the template's params come
+    from another seed, so every part of the state has to come from the file.)"""
     flow = SN_FLOW
-    opt = make_optimizer(1e-2)
-    step = make_train_step(flow, "ssm", ObjectiveConfig(), opt)
+    opt, step = frozen_sn_step
     s = init_state(flow, jax.random.PRNGKey(0), opt)
     x = jax.random.normal(jax.random.PRNGKey(1), (8, 4, 4, 1))
     for t in range(3):
@@ -89,6 +116,10 @@ def test_spectral_norm_state_is_checkpointed_and_resumes(tmp_path):
     for a, c in zip(r.stats, template.stats):  # restored, not the template's (v; u is +-1 on a 1-channel conv)
         if a:
             assert np.abs(np.asarray(a["v"]) - np.asarray(c["v"])).max() > 1e-3
+    for a, b, c in zip(*(jax.tree_util.tree_leaves((t.params, t.opt_state)) for t in (r, s, template))):
+        np.testing.assert_array_equal(a, b)
+    assert max(float(np.abs(np.asarray(a) - np.asarray(c)).max()) for a, c in zip(
+        *(jax.tree_util.tree_leaves((t.params, t.opt_state)) for t in (r, template)))) > 1e-3
     s4, l4 = step(s, x, jax.random.PRNGKey(3))
     r4, m4 = step(r, x, jax.random.PRNGKey(3))
     np.testing.assert_allclose(m4, l4, rtol=1e-12)
