@@ -58,7 +58,8 @@ def settings(cfg, alg, t_max, **kw) -> JobSettings:
                 n_act_quantiles=cfg.n_act_quantiles, n_greedy_quantiles=cfg.n_greedy_quantiles, kappa=cfg.kappa, device=cfg.device, updates_per_run=cfg.updates_per_run,
                 test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval,
                 save_buffer=cfg.save_buffer, qplex_attention=cfg.qplex_attention, n_head=cfg.n_head,
-                attend_reg_coef=cfg.attend_reg_coef, optimizer=cfg.optimizer, double_q=cfg.double_q)
+                attend_reg_coef=cfg.attend_reg_coef, optimizer=cfg.optimizer, double_q=cfg.double_q,
+                dfac_double_q=cfg.dfac_double_q)
     base.update(kw)
     return JobSettings(**base)
 

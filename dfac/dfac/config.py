@@ -58,7 +58,10 @@ class Config:
     attend_reg_coef: float = 1e-3  # Qatten attention-logit regulariser
     kappa: float = 1.0
     optimizer: str = "auto"  # auto (Adam for DIQL/DDN/DMIX/DPLEX, RMSProp for IQL/VDN/QMIX/QPLEX, official yaml) | adam | rmsprop
-    double_q: bool = True  # IQL/VDN/QMIX/QPLEX: target action from the online network (official); DFAC variants never use it
+    double_q: bool = True  # IQL/VDN/QMIX/QPLEX: target action from the online network (official)
+    # DIQL/DDN/DMIX/DPLEX: target action = argmax of the online network's mean over its N fractions (the official
+    # iqn_learner's double_q branch); off by default, as the official dmix.yaml / ddn.yaml (double_q: False)
+    dfac_double_q: bool = False
     # --- infrastructure
     out_dir: str = "runs"
     resume: str = ""  # run directory to resume from (its checkpoints/<job>.pt)

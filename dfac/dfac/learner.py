@@ -35,7 +35,7 @@ def unroll(agent, batch, n_actions: int, taus=None):
 class Learner:
     def __init__(self, alg: str, agent, mixer, n_actions: int, gamma: float = 0.99, lr: float = 5e-4,
                  grad_clip: float = 10.0, n_quantiles: int = 8, n_target_quantiles: int = 8, kappa: float = 1.0,
-                 double_q: bool = True, optimizer: str = "auto", n_greedy_quantiles: int = 0):
+                 double_q: bool = True, optimizer: str = "auto", n_greedy_quantiles: int = 0, dfac_double_q: bool = False):
         if alg not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {alg!r}; choose from {sorted(ALGORITHMS)}")
         self.alg, self.distributional = alg, ALGORITHMS[alg][0]
@@ -44,6 +44,9 @@ class Learner:
         self.target_mixer = copy.deepcopy(mixer) if mixer is not None else None
         self.gamma, self.grad_clip, self.kappa = gamma, grad_clip, kappa
         self.N, self.N_target, self.double_q = n_quantiles, n_target_quantiles, double_q
+        # distributional learners: a* = argmax_a of the online network's mean over its N fractions (official iqn_learner
+        # double_q branch) instead of the target network's; off by default (official DFAC yaml: double_q False)
+        self.dfac_double_q = dfac_double_q
         # K of IQN's Algorithm 1: the target's greedy action a* = argmax_a (1/K) sum_k Z'(tau~_k, a) on K fresh
         # fractions; 0 = the mean of the N' target samples themselves (official DFAC iqn_learner)
         self.K = n_greedy_quantiles
@@ -125,6 +128,8 @@ class Learner:
         taus = self._taus(B, T1, n, self.N)
         z = unroll(self.agent, batch, self.n_actions, taus)  # [B, T+1, n, A, N]
         tz, t_mean, next_a = self.target_quantiles(batch)
+        if self.dfac_double_q:  # a* from the online network's mean E[Z_i] over its N fractions (official double_q branch)
+            next_a = z.detach().mean(-1).masked_fill(avail == 0, -1e10)[:, 1:].argmax(-1)
         a = actions[:, :-1]
         chosen = z[:, :-1].gather(3, a[..., None, None].expand(B, T1 - 1, n, 1, self.N)).squeeze(3)  # Z_i(tau_i, a_i)
         target_chosen = tz[:, 1:].gather(3, next_a[..., None, None].expand(B, T1 - 1, n, 1, self.N_target)).squeeze(3)

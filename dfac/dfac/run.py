@@ -43,6 +43,7 @@ class JobSettings:
     n_head: int = 4
     optimizer: str = "auto"  # auto: Adam for the DFAC variants, RMSProp for the expected-value ones (official yaml)
     double_q: bool = True  # expected-value learners: target action = argmax of the online network (PyMARL / QPLEX)
+    dfac_double_q: bool = False  # DFAC learners: the same from the online network's mean (official iqn_learner option, off)
     device: str = "cpu"
     updates_per_run: int = 1
     test_interval: int = 10_000
@@ -68,7 +69,7 @@ def build(alg: str, env, s: JobSettings):
         mixer.to(s.device)
     learner = Learner(alg, agent, mixer, env.n_actions, gamma=s.gamma, lr=s.lr, grad_clip=s.grad_clip,
                       n_quantiles=s.n_quantiles, n_target_quantiles=s.n_quantiles, kappa=s.kappa,
-                      double_q=s.double_q, optimizer=s.optimizer, n_greedy_quantiles=s.n_greedy_quantiles)
+                      double_q=s.double_q, dfac_double_q=s.dfac_double_q, optimizer=s.optimizer, n_greedy_quantiles=s.n_greedy_quantiles)
     controller = Controller(agent, env.n_agents, env.n_actions, distributional, s.n_act_quantiles)
     return learner, controller
 

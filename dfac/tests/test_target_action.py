@@ -6,6 +6,9 @@ Picking a* from the mean of N' = 1 target sample (the official DFAC code's DDN, 
 action 1 whenever that one fraction exceeds 0.6, i.e. 40% of the time, and its target is then the upper
 envelope max_a Z(tau', a), which overestimates E[Z'(a*)]. K = 32 fresh fractions pick action 0 almost always.
 """
+import importlib.util
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 
@@ -53,3 +56,53 @@ def test_default_is_the_official_choice():
     from dfac.run import JobSettings
 
     assert Config().n_greedy_quantiles == JobSettings(t_max=1).n_greedy_quantiles == 0  # official iqn_learner
+
+
+class ConstantUtilities(nn.Module):
+    """Z(tau, a) = values[a] for every tau: the mean picks argmax(values)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = torch.tensor(values)
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def init_hidden(self, batch):
+        return self.dummy.new_zeros(batch, 1)
+
+    def forward(self, inputs, h, taus):  # taus [M, N] -> z [M, A, N]
+        return self.values[None, :, None].expand(taus.shape[0], -1, taus.shape[1]) + 0 * self.dummy, h
+
+
+class RecordingMixer(DDNMixer):
+    def forward(self, agent_zs, states=None, actions_onehot=None, max_qs=None):
+        self.actions = actions_onehot.argmax(-1)
+        return super().forward(agent_zs)
+
+
+def _target_actions(dfac_double_q: bool):
+    torch.manual_seed(0)
+    learner = Learner("ddn", ConstantUtilities([0.0, 1.0]), RecordingMixer(), n_actions=2, n_quantiles=4, n_target_quantiles=4,
+                      dfac_double_q=dfac_double_q)
+    learner.target_agent = ConstantUtilities([1.0, 0.0])  # the target network prefers action 0, the online network 1
+    batch = {**_batch(B=4), "reward": torch.zeros(4, 6), "terminated": torch.zeros(4, 6), "state": torch.zeros(4, 6, 1)}
+    learner.loss(batch)
+    return learner.target_mixer.actions
+
+
+def test_dfac_double_q_takes_the_target_action_from_the_online_mean():
+    assert (_target_actions(False) == 0).all()  # official DFAC default: a* from the target network's mean
+    assert (_target_actions(True) == 1).all()  # --dfac_double_q true: a* from the online network's mean
+
+
+def test_dfac_double_q_reaches_the_learner_from_the_command_line():
+    from dfac.config import Config, parse_args
+    from dfac.envs.matrix_game import TwoStepMatrixGame
+    from dfac.run import build
+    spec = importlib.util.spec_from_file_location("train", Path(__file__).resolve().parents[1] / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+
+    assert Config().dfac_double_q is False  # official dmix.yaml / ddn.yaml: double_q False
+    cfg = parse_args(["--dfac_double_q", "true"])
+    learner, _ = build("dmix", TwoStepMatrixGame(n_envs=1), train.settings(cfg, "dmix", 10))
+    assert learner.dfac_double_q is True
