@@ -286,9 +286,7 @@ def main(cfg: Config):
     # 3) score errors against the oracle (2-D only), over a sigma grid
     if toy:
         sig_grid = toy_sigma_grid(cfg)
-        rng = np.random.default_rng(cfg.seed + 1)
-        idx = rng.choice(len(x), cfg.eval_points, replace=False)  # training points (see the README: not held out)
-        zs = [rng.standard_normal((cfg.eval_points, 2)).astype(np.float32) for _ in sig_grid]
+        idx, zs = toy_eval_draw(cfg, len(x), len(sig_grid))  # training points (see the README: not held out)
         err_curves = metrics.oracle_score_errors(x[idx], y[idx], zs, sig_grid, oracle, score_fn,
                                                  [(name, logits[lt], scale) for name, lt, scale in rows if lt != "oracle"])
         for name, d in err_curves.items():
@@ -406,6 +404,14 @@ def guidance_rows(cfg: Config) -> list[tuple[str, str, float]]:
 def toy_sigma_grid(cfg: Config) -> np.ndarray:
     """The sigma grid of the 2-D score-error curves."""
     return np.geomspace(max(cfg.sigma_min, 1e-2), cfg.sigma_max, cfg.eval_sigmas)
+
+
+def toy_eval_draw(cfg: Config, n_train: int, n_sigmas: int):
+    """The 2-D score-error points and noise: eval_points indices into the n_train training points and one
+    (eval_points, 2) noise array per sigma, all from one generator seeded with seed + 1, in this order."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    idx = rng.choice(n_train, cfg.eval_points, replace=False)
+    return idx, [rng.standard_normal((cfg.eval_points, 2)).astype(np.float32) for _ in range(n_sigmas)]
 
 
 def oracle_subset(x, y, per_class: int, seed: int) -> GaussianMixture:

@@ -47,9 +47,7 @@ SMALL_SIGMA = 0.1
 def point_sets(cfg, x, y, n: int, heldout_seed: int):
     """[(label, points, labels, noises)] on train.py's sigma grid (see the module docstring)."""
     sig_grid = train.toy_sigma_grid(cfg)
-    rng = np.random.default_rng(cfg.seed + 1)  # train.py, step 3: the same generator, the same order of draws
-    idx = rng.choice(len(x), cfg.eval_points, replace=False)
-    zs_train = [rng.standard_normal((cfg.eval_points, 2)).astype(np.float32) for _ in sig_grid]
+    idx, zs_train = train.toy_eval_draw(cfg, len(x), len(sig_grid))  # train.py's own draw (step 3)
     xh, yh = data_lib.moons_curve_draw(n, heldout_seed)
     rng_h = np.random.default_rng(heldout_seed + 1)
     zs_h = [rng_h.standard_normal((n, 2)).astype(np.float32) for _ in sig_grid]
