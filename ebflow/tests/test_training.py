@@ -67,6 +67,21 @@ def test_lr_decay_stops_after_max_decays():
     assert train.parse_args(["--config", "paper-mnist-cnn"]).max_decays == 49
 
 
+def test_paper_configs_carry_the_official_per_objective_schedule():
+    """The official configs set gamma / milestones / clipping per objective (cifar/cnn/ml.txt gamma 0.8, ssm.txt 0.9,
+    fdssm.txt 0.85 with milestones 50); ``objective_config`` resolves them, and a command-line override of them works."""
+    import train
+    cfg = train.parse_args(["--config", "paper-cifar-cnn"])
+    got = {o: train.objective_config(cfg, o) for o in ("ml", "sml", "ssm", "dsm", "fdssm")}
+    assert {o: c.lr_decay for o, c in got.items()} == {"ml": 0.8, "sml": 0.8, "ssm": 0.9, "dsm": 0.8, "fdssm": 0.85}
+    assert {o: c.max_decays for o, c in got.items()} == {"ml": 19, "sml": 19, "ssm": 19, "dsm": 19, "fdssm": 49}
+    assert isinstance(got["fdssm"].max_decays, int) and got["ml"].decay_every == 400 and got["ml"].lr == cfg.lr
+    fc = train.parse_args(["--config", "paper-mnist-fc"])
+    assert train.objective_config(fc, "fdssm").grad_clip == 5.0 and train.objective_config(fc, "ssm").grad_clip == 0.0
+    cli = train.parse_args(["--config", "paper-cifar-cnn", "--objective-overrides", '{"ssm": {"lr_decay": 0.5}}'])
+    assert train.objective_config(cli, "ssm").lr_decay == 0.5 and train.objective_config(cli, "ml").lr_decay == 0.9
+
+
 @pytest.fixture(scope="module")
 def frozen_sn_step():
     """One compiled DSM train step on the spectral-norm CNN with the kernels frozen (lr 0), shared by the two tests
