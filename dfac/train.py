@@ -59,7 +59,8 @@ def settings(cfg, alg, t_max, **kw) -> JobSettings:
                 test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval,
                 save_buffer=cfg.save_buffer, qplex_attention=cfg.qplex_attention, n_head=cfg.n_head,
                 attend_reg_coef=cfg.attend_reg_coef, optimizer=cfg.optimizer, double_q=cfg.double_q,
-                dfac_double_q=cfg.dfac_double_q)
+                dfac_double_q=cfg.dfac_double_q, agent=cfg.agent, reward_scale=cfg.reward_scale,
+                qmix_state_value=cfg.qmix_state_value)
     base.update(kw)
     return JobSettings(**base)
 

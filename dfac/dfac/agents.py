@@ -2,6 +2,10 @@
 
 RNNAgent    : PyMARL's fc1 -> ReLU -> GRUCell -> fc2, outputs Q_i(tau_i, .)      (VDN / QMIX / QPLEX / IQL)
 IQNRNNAgent : DFAC's IQN-RNN, outputs Z_i(tau_i, ., tau) for N quantile fractions (DIQL / DDN / DMIX / DPLEX)
+
+`quantile_input` says whether the agent takes the fractions tau. The pairing above is the default (`--agent auto`);
+`--agent rnn|iqn` swaps it for ablations: given fractions, the RNN agent returns Q_i for every tau (a constant quantile
+function, so a DFAC mixture's shape term is zero), and an expected-value learner uses the IQN agent's mean over tau.
 """
 import torch
 import torch.nn as nn
@@ -11,6 +15,8 @@ from .quantile import cosine_embedding
 
 
 class RNNAgent(nn.Module):
+    quantile_input = False
+
     def __init__(self, input_dim: int, n_actions: int, hidden: int = 64):
         super().__init__()
         self.hidden = hidden
@@ -22,12 +28,15 @@ class RNNAgent(nn.Module):
         return self.fc1.weight.new_zeros(batch, self.hidden)
 
     def forward(self, inputs, h, taus=None):
-        """inputs [M, input_dim], h [M, H] -> q [M, A], h'."""
+        """inputs [M, input_dim], h [M, H] -> q [M, A], h'; with taus [M, N]: q expanded to [M, A, N] (Z_i(tau) = Q_i)."""
         h = self.rnn(F.relu(self.fc1(inputs)), h)
-        return self.fc2(h), h
+        q = self.fc2(h)
+        return (q if taus is None else q.unsqueeze(-1).expand(-1, -1, taus.shape[-1])), h
 
 
 class IQNRNNAgent(nn.Module):
+    quantile_input = True
+
     def __init__(self, input_dim: int, n_actions: int, hidden: int = 64, n_cos: int = 64):
         super().__init__()
         self.hidden, self.n_cos = hidden, n_cos

@@ -62,6 +62,10 @@ class Config:
     # DIQL/DDN/DMIX/DPLEX: target action = argmax of the online network's mean over its N fractions (the official
     # iqn_learner's double_q branch); off by default, as the official dmix.yaml / ddn.yaml (double_q: False)
     dfac_double_q: bool = False
+    # --- ablations (defaults: the official algorithms)
+    agent: str = "auto"  # auto (IQN-RNN for DIQL/DDN/DMIX/DPLEX, RNN otherwise) | rnn | iqn (swap the agent network)
+    reward_scale: float = 1.0  # the learner's targets use r x this (SMAC's reward_scale_rate scales returns to <= 20)
+    qmix_state_value: bool = True  # the QMIX / DMIX head's state value V(s); false drops it
     # --- infrastructure
     out_dir: str = "runs"
     resume: str = ""  # run directory to resume from (its checkpoints/<job>.pt)
@@ -103,6 +107,10 @@ class Config:
                 raise ValueError(f"{name} must be >= 1")
         if self.n_greedy_quantiles < 0:
             raise ValueError("n_greedy_quantiles must be >= 0 (0: the target samples pick the target action)")
+        if self.agent not in ("auto", "rnn", "iqn"):
+            raise ValueError(f"agent must be auto, rnn or iqn, got {self.agent!r}")
+        if self.reward_scale <= 0:
+            raise ValueError("reward_scale must be > 0")
         if self.optimizer not in ("auto", "adam", "rmsprop"):
             raise ValueError(f"optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
         if self.batch_size > self.buffer_size:

@@ -20,15 +20,18 @@ def build_inputs(obs: torch.Tensor, last_actions: torch.Tensor, n_actions: int) 
     return torch.cat([obs, last, ids], -1)
 
 
-def make_agent(distributional: bool, obs_dim: int, n_actions: int, n_agents: int, hidden: int):
-    cls = IQNRNNAgent if distributional else RNNAgent
-    return cls(input_dim(obs_dim, n_actions, n_agents), n_actions, hidden)
+def make_agent(distributional: bool, obs_dim: int, n_actions: int, n_agents: int, hidden: int, kind: str = "auto"):
+    """kind: auto (IQN-RNN for the DFAC learners, RNN for the expected-value ones), rnn or iqn (ablations)."""
+    if kind not in ("auto", "rnn", "iqn"):
+        raise ValueError(f"agent must be auto, rnn or iqn, got {kind!r}")
+    iqn = distributional if kind == "auto" else kind == "iqn"
+    return (IQNRNNAgent if iqn else RNNAgent)(input_dim(obs_dim, n_actions, n_agents), n_actions, hidden)
 
 
 class Controller:
-    def __init__(self, agent, n_agents: int, n_actions: int, distributional: bool, n_act_quantiles: int = 32):
+    def __init__(self, agent, n_agents: int, n_actions: int, n_act_quantiles: int = 32):
         self.agent, self.n_agents, self.n_actions = agent, n_agents, n_actions
-        self.distributional, self.n_act_quantiles = distributional, n_act_quantiles
+        self.distributional, self.n_act_quantiles = agent.quantile_input, n_act_quantiles  # IQN agent: act on E[Z_i]
         self.h = None
 
     def init_hidden(self, n_envs: int):

@@ -35,7 +35,8 @@ def unroll(agent, batch, n_actions: int, taus=None):
 class Learner:
     def __init__(self, alg: str, agent, mixer, n_actions: int, gamma: float = 0.99, lr: float = 5e-4,
                  grad_clip: float = 10.0, n_quantiles: int = 8, n_target_quantiles: int = 8, kappa: float = 1.0,
-                 double_q: bool = True, optimizer: str = "auto", n_greedy_quantiles: int = 0, dfac_double_q: bool = False):
+                 double_q: bool = True, optimizer: str = "auto", n_greedy_quantiles: int = 0, dfac_double_q: bool = False,
+                 reward_scale: float = 1.0):
         if alg not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {alg!r}; choose from {sorted(ALGORITHMS)}")
         self.alg, self.distributional = alg, ALGORITHMS[alg][0]
@@ -43,6 +44,7 @@ class Learner:
         self.target_agent = copy.deepcopy(agent)
         self.target_mixer = copy.deepcopy(mixer) if mixer is not None else None
         self.gamma, self.grad_clip, self.kappa = gamma, grad_clip, kappa
+        self.reward_scale = reward_scale  # r is multiplied by this in the targets (SMAC's reward_scale_rate, ablation)
         self.N, self.N_target, self.double_q = n_quantiles, n_target_quantiles, double_q
         # distributional learners: a* = argmax_a of the online network's mean over its N fractions (official iqn_learner
         # double_q branch) instead of the target network's; off by default (official DFAC yaml: double_q False)
@@ -76,17 +78,25 @@ class Learner:
 
     def loss(self, batch):
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        r, term = batch["reward"][:, :-1], batch["terminated"][:, :-1]
+        r, term = batch["reward"][:, :-1] * self.reward_scale, batch["terminated"][:, :-1]
         mask = batch["filled"][:, :-1].clone()
         mask[:, 1:] = mask[:, 1:] * (1 - term[:, :-1])
         avail, actions, state = batch["avail"], batch["actions"], batch["state"]
         loss, info = (self._dist_loss if self.distributional else self._td_loss)(batch, r, term, mask, avail, actions, state)
         return loss + mixer_aux_loss(self.mixer), info  # + Qatten's attention regulariser (QPLEX / DPLEX), else + 0
 
+    def utilities(self, agent, batch, N=None):
+        """Q_i [B, T+1, n, A] for the expected-value learners: the RNN agent's output, or (`--agent iqn`) the IQN agent's
+        mean over N fractions (N = the learner's N), one tau vector shared by a sample's agents."""
+        if not getattr(agent, "quantile_input", False):
+            return unroll(agent, batch, self.n_actions)
+        B, T1, n = batch["obs"].shape[:3]
+        return unroll(agent, batch, self.n_actions, self._taus(B, T1, n, N or self.N)).mean(-1)
+
     def _td_loss(self, batch, r, term, mask, avail, actions, state):
-        q = unroll(self.agent, batch, self.n_actions)  # [B, T+1, n, A]
+        q = self.utilities(self.agent, batch)  # [B, T+1, n, A]
         with torch.no_grad():
-            tq = unroll(self.target_agent, batch, self.n_actions)
+            tq = self.utilities(self.target_agent, batch, self.N_target)
         chosen = q[:, :-1].gather(-1, actions[:, :-1, :, None]).squeeze(-1)  # Q_i(tau_i, a_i)
         q_masked = q.detach().masked_fill(avail == 0, -1e10)
         tq_masked = tq.masked_fill(avail == 0, -1e10)

@@ -38,11 +38,19 @@ def joint_values(learner, first, second, K: int = 32):
             return chosen.sum(2)[0].cpu()  # DIQL: no joint distribution; the sum is shown
         max_q = z.mean(-1).max(-1).values
         return learner.mixer(chosen, b["state"][:, :2], F.one_hot(a, 2).float(), max_q)[0].cpu()
-    q = unroll(learner.agent, b, 2)[:, :2]
+    q = _utilities(learner, b, K)[:, :2]
     chosen = q.gather(-1, a[..., None]).squeeze(-1)
     if learner.mixer is None:
         return chosen.sum(-1)[0][:, None].cpu()
     return learner.mixer(chosen, b["state"][:, :2], F.one_hot(a, 2).float(), q.max(-1).values)[0][:, None].cpu()
+
+
+def _utilities(learner, b, K: int):
+    """E[Z_i] over a grid of K fractions for an agent that takes fractions, else Q_i: [1, 3, n, A]."""
+    if not learner.agent.quantile_input:
+        return unroll(learner.agent, b, 2)
+    taus = torch.tensor(tau_grid(K), dtype=torch.float32, device=learner.device).expand(1, 3, 2, K)
+    return unroll(learner.agent, b, 2, taus).mean(-1)
 
 
 @torch.no_grad()
@@ -50,13 +58,10 @@ def greedy_policy(learner):
     """Greedy joint actions at state 1 and in the state they lead to (acting on the mean, as the controller)."""
     K = 64
     b = _episode_batch([0, 0], [0, 0], learner.device)
-    taus = torch.tensor(tau_grid(K), dtype=torch.float32, device=learner.device).expand(1, 3, 2, K) if learner.distributional else None
-    out = unroll(learner.agent, b, 2, taus)
-    q0 = (out.mean(-1) if learner.distributional else out)[0, 0]  # [n, A] at state 1
+    q0 = _utilities(learner, b, K)[0, 0]  # [n, A] at state 1
     first = q0.argmax(-1).tolist()
     b = _episode_batch(first, [0, 0], learner.device)
-    out = unroll(learner.agent, b, 2, taus)
-    q1 = (out.mean(-1) if learner.distributional else out)[0, 1]
+    q1 = _utilities(learner, b, K)[0, 1]
     return first, q1.argmax(-1).tolist()
 
 

@@ -20,11 +20,12 @@ class VDNMixer(nn.Module):
 
 class QMixer(nn.Module):
     """QMIX (Rashid et al. 2018): a monotonic two-layer mixing network whose weights come from
-    hypernetworks of the state, |W| >= 0 so dQ_jt/dQ_i >= 0 (QMIX monotonicity constraint), ELU hidden, state bias V(s)."""
+    hypernetworks of the state, |W| >= 0 so dQ_jt/dQ_i >= 0 (QMIX monotonicity constraint), ELU hidden, state bias V(s).
+    `state_value` False drops the V(s) term (an ablation; V's parameters then get no gradient)."""
 
-    def __init__(self, n_agents: int, state_dim: int, embed_dim: int = 32, hypernet_embed: int = 64):
+    def __init__(self, n_agents: int, state_dim: int, embed_dim: int = 32, hypernet_embed: int = 64, state_value: bool = True):
         super().__init__()
-        self.n_agents, self.embed_dim = n_agents, embed_dim
+        self.n_agents, self.embed_dim, self.state_value = n_agents, embed_dim, state_value
         self.hyper_w_1 = nn.Sequential(nn.Linear(state_dim, hypernet_embed), nn.ReLU(), nn.Linear(hypernet_embed, embed_dim * n_agents))
         self.hyper_w_final = nn.Sequential(nn.Linear(state_dim, hypernet_embed), nn.ReLU(), nn.Linear(hypernet_embed, embed_dim))
         self.hyper_b_1 = nn.Linear(state_dim, embed_dim)
@@ -38,8 +39,8 @@ class QMixer(nn.Module):
         b1 = self.hyper_b_1(s).view(-1, 1, self.embed_dim)
         hidden = F.elu(torch.bmm(qs, w1) + b1)
         w_final = self.hyper_w_final(s).abs().view(-1, self.embed_dim, 1)
-        v = self.V(s).view(-1, 1, 1)
-        return (torch.bmm(hidden, w_final) + v).view(lead)
+        q = torch.bmm(hidden, w_final)
+        return (q + self.V(s).view(-1, 1, 1) if self.state_value else q).view(lead)
 
 
 class QattenWeight(nn.Module):
@@ -173,14 +174,15 @@ def mixer_aux_loss(mixer) -> torch.Tensor | float:
 
 
 def build_mixer(alg: str, n_agents: int, state_dim: int, n_actions: int, mixing_embed_dim: int = 32, hypernet_embed: int = 64,
-                qplex_attention: bool = False, unit_dim: int = 0, n_head: int = 4, attend_reg_coef: float = 1e-3):
+                qplex_attention: bool = False, unit_dim: int = 0, n_head: int = 4, attend_reg_coef: float = 1e-3,
+                qmix_state_value: bool = True):
     distributional, kind = ALGORITHMS[alg]
     if kind is None:
         return None
     if kind == "vdn":
         return DDNMixer() if distributional else VDNMixer()
     if kind == "qmix":
-        mean = QMixer(n_agents, state_dim, mixing_embed_dim, hypernet_embed)
+        mean = QMixer(n_agents, state_dim, mixing_embed_dim, hypernet_embed, state_value=qmix_state_value)
     else:
         mean = QPLEXMixer(n_agents, state_dim, n_actions, attention=qplex_attention, unit_dim=unit_dim, n_head=n_head,
                           attend_reg_coef=attend_reg_coef, mixing_embed_dim=mixing_embed_dim, hypernet_embed=hypernet_embed)

@@ -44,6 +44,9 @@ class JobSettings:
     optimizer: str = "auto"  # auto: Adam for the DFAC variants, RMSProp for the expected-value ones (official yaml)
     double_q: bool = True  # expected-value learners: target action = argmax of the online network (PyMARL / QPLEX)
     dfac_double_q: bool = False  # DFAC learners: the same from the online network's mean (official iqn_learner option, off)
+    agent: str = "auto"  # auto: IQN-RNN for the DFAC learners, RNN otherwise; rnn | iqn swap it (ablation)
+    reward_scale: float = 1.0  # rewards are multiplied by this in the learner's targets (ablation; SMAC scales to 20)
+    qmix_state_value: bool = True  # QMIX / DMIX head's V(s) term (false: dropped, ablation)
     device: str = "cpu"
     updates_per_run: int = 1
     test_interval: int = 10_000
@@ -61,16 +64,18 @@ def epsilon_at(t: int, s: JobSettings) -> float:
 
 def build(alg: str, env, s: JobSettings):
     distributional = ALGORITHMS[alg][0]
-    agent = make_agent(distributional, env.obs_dim, env.n_actions, env.n_agents, s.rnn_hidden)
+    agent = make_agent(distributional, env.obs_dim, env.n_actions, env.n_agents, s.rnn_hidden, s.agent)
     mixer = build_mixer(alg, env.n_agents, env.state_dim, env.n_actions, s.mixing_embed_dim, s.hypernet_embed,
-                        qplex_attention=s.qplex_attention, unit_dim=env.unit_dim, n_head=s.n_head, attend_reg_coef=s.attend_reg_coef)
+                        qplex_attention=s.qplex_attention, unit_dim=env.unit_dim, n_head=s.n_head, attend_reg_coef=s.attend_reg_coef,
+                        qmix_state_value=s.qmix_state_value)
     agent.to(s.device)
     if mixer is not None:
         mixer.to(s.device)
     learner = Learner(alg, agent, mixer, env.n_actions, gamma=s.gamma, lr=s.lr, grad_clip=s.grad_clip,
                       n_quantiles=s.n_quantiles, n_target_quantiles=s.n_quantiles, kappa=s.kappa,
-                      double_q=s.double_q, dfac_double_q=s.dfac_double_q, optimizer=s.optimizer, n_greedy_quantiles=s.n_greedy_quantiles)
-    controller = Controller(agent, env.n_agents, env.n_actions, distributional, s.n_act_quantiles)
+                      double_q=s.double_q, dfac_double_q=s.dfac_double_q, optimizer=s.optimizer, n_greedy_quantiles=s.n_greedy_quantiles,
+                      reward_scale=s.reward_scale)
+    controller = Controller(agent, env.n_agents, env.n_actions, s.n_act_quantiles)
     return learner, controller
 
 

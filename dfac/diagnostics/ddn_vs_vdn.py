@@ -12,6 +12,10 @@
   |Q_i|, gap      the agents' utilities E[Z_i] (32 fractions) of the taken actions and their action gap
   flip            share of (step, agent) whose greedy action differs between two independent draws of 32 fractions
   attack          share of (step, agent) whose greedy available action is an attack (SMAX actions 5+)
+  timeout, to_steps  share of the batch's episodes that ended by the time limit (last filled step not terminal, so the
+                  target bootstraps there, as PyMARL does), and share of the batch's steps that lie in them
+  q_jt_to, q_jt_te, G_te  q_jt over the steps of time-limited episodes, and q_jt and G over those of terminated ones
+                  (G of a time-limited episode stops at the limit, so it understates what q_jt estimates there)
   a*_agree        share of (next step, agent) where the target's greedy action from the learner's target samples
                   (N' of them, or K when n_greedy_quantiles > 0) equals the one from the mean of 256 fractions
   tgt_bias        mean over steps of E[Z_jt'] at the learner's a* (estimated from those same samples, as the learner's
@@ -64,7 +68,7 @@ def diagnose(learner: Learner, batch: dict, gamma: float) -> dict:
     g = torch.autograd.grad(loss, agent_p + mixer_p, allow_unused=True)
     B, T1, n = batch["obs"].shape[:3]
     A = learner.n_actions
-    avail, actions, state, r = batch["avail"], batch["actions"], batch["state"], batch["reward"][:, :-1]
+    avail, actions, state, r = batch["avail"], batch["actions"], batch["state"], batch["reward"][:, :-1] * learner.reward_scale
     term = batch["terminated"][:, :-1]
     mask = batch["filled"][:, :-1].clone()
     mask[:, 1:] = mask[:, 1:] * (1 - term[:, :-1])
@@ -108,9 +112,8 @@ def diagnose(learner: Learner, batch: dict, gamma: float) -> dict:
             q_jt = learner.mixer(qj.unsqueeze(-1), state[:, :-1], onehot, max_q).squeeze(-1) if learner.mixer is not None else qj.sum(-1)
             rec["mse_means"] = float(((q_jt - y_mean) ** 2)[m].mean())
         else:
-            q = unroll(learner.agent, batch, A)
-            q2 = q
-            tq = unroll(learner.target_agent, batch, A)
+            q = learner.utilities(learner.agent, batch, N_EVAL)  # Q_i (or, with --agent iqn, E[Z_i] over 32 fractions)
+            q2 = learner.utilities(learner.agent, batch, N_EVAL) if learner.agent.quantile_input else q
             chosen = q[:, :-1].gather(-1, actions[:, :-1, :, None]).squeeze(-1)
             max_q = q.masked_fill(avail == 0, -1e10).max(-1).values[:, :-1]
             q_jt = learner.mixer(chosen, state[:, :-1], onehot, max_q) if learner.mixer is not None else chosen.sum(-1)
@@ -127,13 +130,25 @@ def diagnose(learner: Learner, batch: dict, gamma: float) -> dict:
         rec["attack"] = float((greedy >= 5).float().mean())
         rec["q_jt"] = float(q_jt[m].mean())
         rec["G"] = float(G[m].mean())
+        # episodes that ended by the time limit (last filled step not terminal: the target bootstraps there)
+        filled = batch["filled"][:, :-1]
+        last = filled - torch.cat([filled[:, 1:], torch.zeros_like(filled[:, :1])], 1)  # 1 at each episode's last step
+        timeout = ((last * (1 - term)).sum(1) > 0)  # [B]
+        mt_ = m & timeout[:, None]
+        rec["timeout"] = float(timeout.float().mean())
+        rec["to_steps"] = float(mt_.sum() / m.sum())
+        rec["q_jt_to"] = float(q_jt[mt_].mean()) if mt_.any() else float("nan")
+        me_ = m & ~timeout[:, None]
+        rec["q_jt_te"] = float(q_jt[me_].mean()) if me_.any() else float("nan")
+        rec["G_te"] = float(G[me_].mean()) if me_.any() else float("nan")
     torch.set_rng_state(rng_state)
     return rec
 
 
 COLS = ["update", "loss", "mse_means", "g_agent", "g_mixer", "mean_err", "shape_mean", "q_jt", "G", "q_abs", "gap", "flip",
-        "attack", "a*_agree", "tgt_bias"]
-SUMMARY = ["loss", "mse_means", "g_agent", "mean_err", "shape_mean", "q_jt", "G", "q_abs", "gap", "flip", "attack", "a*_agree", "tgt_bias"]
+        "attack", "a*_agree", "tgt_bias", "timeout", "to_steps", "q_jt_to", "q_jt_te", "G_te"]
+SUMMARY = ["loss", "mse_means", "g_agent", "mean_err", "shape_mean", "q_jt", "G", "q_abs", "gap", "flip", "attack", "a*_agree", "tgt_bias",
+           "timeout", "to_steps", "q_jt_to", "q_jt_te", "G_te"]
 
 
 def main():
@@ -159,7 +174,7 @@ def main():
                 print(" ".join(f"{r[c]:>10.4g}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in COLS))
         late = learner._diag[len(learner._diag) // 2:]
         summary.append((spec, seed, hist[-1]["test_win_rate"], max(h["test_win_rate"] for h in hist),
-                        {c: float(np.mean([r[c] for r in late])) for c in SUMMARY}, learner._diag[0]))
+                        {c: float(np.nanmean([r[c] for r in late])) for c in SUMMARY}, learner._diag[0]))
     print("\nmeans over the second half of the recorded updates (first recorded update in brackets for gap / flip / attack)")
     print("| variant | seed | final win | best win | " + " | ".join(SUMMARY) + " |")
     print("|---|---|---|---|" + "---|" * len(SUMMARY))

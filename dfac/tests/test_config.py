@@ -24,7 +24,8 @@ def test_overrides_and_per_algorithm_quantiles():
 @pytest.mark.parametrize("argv", [["--algs", "dmix,foo"], ["--phases", "matrix,bar"], ["--env", "sc3"],
                                   ["--t_max", "0"], ["--batch_size", "64", "--buffer_size", "32"],
                                   ["--epsilon_finish", "0.9", "--epsilon_start", "0.5"],
-                                  ["--matrix_exploration", "uniform,greedy"], ["--matrix_epsilon_anneal_frac", "0"]])
+                                  ["--matrix_exploration", "uniform,greedy"], ["--matrix_epsilon_anneal_frac", "0"],
+                                  ["--agent", "lstm"], ["--reward_scale", "0"]])
 def test_bad_input_is_rejected(argv):
     with pytest.raises(ValueError):
         parse_args(argv)
