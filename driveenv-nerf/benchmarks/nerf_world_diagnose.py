@@ -27,6 +27,8 @@ the first failed NeRF episode.
     python benchmarks/nerf_world_diagnose.py runs/quick-20261126-054230 [--policies ppo-sim,dagger-sim] [--samples 32]
     python benchmarks/nerf_world_diagnose.py runs/quick-20261126-054230 --legacy   # the collision map built as before
     python benchmarks/nerf_world_diagnose.py runs/quick-20261126-082044 --worlds real,nerf,real-nopole,nerf-obs-nopole --no-checks --no-steps
+    python benchmarks/nerf_world_diagnose.py runs/<finer-grid run> --policies-from runs/<default run> --policies ppo-sim,dagger-sim
+                   # another run's (sim-trained) policies in this run's NeRF world
 
 Also printed first: how far each road barrier's NeRF surface and obstacle map reach outside the true box, and
 whether NeRF and real images of the same poses line up (a pose / intrinsics convention error would make a
@@ -51,7 +53,7 @@ from driveenv_nerf.agents import PixelPolicy, evaluate  # noqa: E402
 from driveenv_nerf.camera import VehicleCamera  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, World  # noqa: E402
-from driveenv_nerf.geometry import HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
+from driveenv_nerf.geometry import CAR_LENGTH, CAR_WIDTH, HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
 from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
 
 
@@ -98,8 +100,11 @@ def collision_cause(state, course, names, obstacle_map: ObstacleMap | None) -> s
         A = footprint_corners(state[None])
         hit = [names[i] for i, b in boxes if _sat_overlap(A, box_corners_2d(b))[0]]
         return "collision: " + (", ".join(hit) or "?")
-    pts = footprint_points(state[None])[0]
+    h = obstacle_map.cell / 2  # the footprint sampled as ObstacleMap.collides samples it (a 5 x 3 grid misses a pole's cells)
+    pts = footprint_points(state[None], int(np.ceil(CAR_LENGTH / h)) + 1, int(np.ceil(CAR_WIDTH / h)) + 1)[0]
     occ = pts[obstacle_map.occupied(pts)]
+    if not len(occ):
+        return "map collision: ? (no occupied cell under the footprint)"
     d = np.stack([distance_to_box(occ, b) for _, b in boxes])  # (n_boxes, n_points)
     k = d.min(1).argmin()
     dist = d[k].min()
@@ -299,6 +304,8 @@ def main():
     ap.add_argument("run")
     ap.add_argument("--policies", default="ppo-sim,ppo-sim-half,dagger-sim,dagger-nerf-day")
     ap.add_argument("--step-policy", default="ppo-sim")
+    ap.add_argument("--policies-from", default="", help="another run whose policies to load (its sim-trained agents do "
+                    "not depend on the NeRF): the same policies in this run's NeRF world; default: the run's own")
     ap.add_argument("--samples", type=int, default=0, help="NeRF samples per ray in the env (0: the run's env_nerf_samples)")
     ap.add_argument("--mesh-level", type=float, default=0.0, help="0: the run's")
     ap.add_argument("--supersample", type=int, default=4, help="the NeRF map's rasterisation (ObstacleMap.from_mesh); 1: at the map's own cells")
@@ -361,11 +368,11 @@ def main():
     pols = {}
     for p in args.policies.split(","):
         pol = PixelPolicy((env_cfg.obs_height, env_cfg.obs_width))
-        pol.load_state_dict(torch.load(run / "policies" / f"{p}.pt")["policy"])
+        pol.load_state_dict(torch.load(Path(args.policies_from or run) / "policies" / f"{p}.pt")["policy"])
         pols[p] = pol
     out = run / ("diagnose-legacy" if args.legacy else "diagnose")
     out.mkdir(exist_ok=True)
-    summary = {"samples": n_samp, "mesh_level": level, "legacy_map": args.legacy}
+    summary = {"samples": n_samp, "mesh_level": level, "legacy_map": args.legacy, "policies_from": args.policies_from or str(run)}
     print(f"{run}: NeRF env samples/ray {n_samp}, mesh level {level}{' (legacy map)' if args.legacy else ''}; success rate over {n} episodes (day)")
     print("| policy | " + " | ".join(world_names) + " |")
     print("|---" * (len(world_names) + 1) + "|")
