@@ -26,7 +26,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from driveenv_nerf import nerf as NR
-from driveenv_nerf.agents import DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, dagger, evaluate, ppo
+from driveenv_nerf.agents import DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, agent_seed, dagger, evaluate, make_policy, ppo
 from driveenv_nerf.camera import Intrinsics, VehicleCamera
 from driveenv_nerf.capture import capture, sparse_depth
 from driveenv_nerf.course import campus_course
@@ -317,10 +317,12 @@ def main(cfg: Config):
     train_env_cfg = dataclasses.replace(env_cfg, start_s=cfg.train_start_s)
     hw = (cfg.obs_height, cfg.obs_width)
     dcfg = DAggerConfig(iterations=cfg.dagger_iters, n_envs=cfg.dagger_envs, steps_per_iter=cfg.dagger_steps, epochs=cfg.dagger_epochs)
-    for name, kind in (("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")):
+    # each agent's initial weights and training randomness come from its own seed agent_seed(cfg.seed, offset), not
+    # from the global RNG the NeRF stage leaves behind: another grid or a resumed run trains the same agents
+    for offset, (name, kind) in enumerate((("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")), 1):
         final = run / "policies" / f"{name}.pt"
         bc = run / "policies" / f"{name}-bc.pt"
-        pol = PixelPolicy(hw)
+        pol = make_policy(hw, agent_seed(cfg.seed, offset))
         if final.exists():
             pol.load_state_dict(torch.load(final)["policy"])
         else:
@@ -340,7 +342,7 @@ def main(cfg: Config):
 
             env = BatchDrive(course, world(kind, seed=cfg.seed), train_env_cfg, cfg.dagger_envs, seed=cfg.seed)
             t0 = time.time()
-            dagger(env, expert, pol, dcfg, seed=cfg.seed, on_iteration=save, start_iter=start, data=data, desc=name)
+            dagger(env, expert, pol, dcfg, seed=agent_seed(cfg.seed, 10 + offset), on_iteration=save, start_iter=start, data=data, desc=name)
             torch.save({"policy": pol.state_dict()}, final)
             ck.unlink(missing_ok=True)
             print(f"{name}: DAgger done in {time.time() - t0:.0f}s")
@@ -352,7 +354,7 @@ def main(cfg: Config):
         mark(f"agent {name}")
     if cfg.ppo_updates > 0:
         final, half = run / "policies" / "ppo-sim.pt", run / "policies" / "ppo-sim-half.pt"
-        pol = PixelPolicy(hw)
+        pol = make_policy(hw, agent_seed(cfg.seed, 4))
         if final.exists():
             pol.load_state_dict(torch.load(final)["policy"])
         else:
@@ -371,7 +373,7 @@ def main(cfg: Config):
 
             env = BatchDrive(course, world("sim"), train_env_cfg, cfg.ppo_envs, seed=cfg.seed)
             t0 = time.time()
-            ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=cfg.seed,
+            ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=agent_seed(cfg.seed, 14),
                 on_update=save_ppo, start_update=start, opt_state=opt_state)
             torch.save({"policy": pol.state_dict()}, final)
             ck.unlink(missing_ok=True)

@@ -7,6 +7,10 @@
 - `dagger`: DAgger (Ross, Gordon & Bagnell 2011): roll out pi_i = beta_i pi* + (1 - beta_i) pi_hat,
   label every visited state with the expert, aggregate, refit (beta_0 = 1, then 0).
 - `ppo`: PPO-clip (Schulman et al. 2017, eq. 7) with GAE (Schulman et al. 2016, eq. 16) from pixels.
+
+Every agent draws from its own generators, seeded by `agent_seed(seed, offset)`: its initial weights
+(`make_policy`), DAgger's minibatch order and PPO's action noise and minibatches never touch the global
+torch / numpy random state, so an agent does not depend on what an earlier stage (the NeRF) drew.
 """
 from __future__ import annotations
 
@@ -46,6 +50,11 @@ class PurePursuitExpert:
         return np.clip(delta / self.max_steer, -1, 1)
 
 
+def agent_seed(seed: int, offset: int) -> int:
+    """The seed of one agent / stage: a hash of (run seed, fixed per-agent offset)."""
+    return int(np.random.SeedSequence([seed, offset]).generate_state(1)[0])
+
+
 class PixelPolicy(nn.Module):
     def __init__(self, obs_hw=(24, 32), hidden: int = 64):
         super().__init__()
@@ -75,6 +84,13 @@ class PixelPolicy(nn.Module):
     @torch.no_grad()
     def act(self, obs) -> np.ndarray:
         return self(obs).numpy()
+
+
+def make_policy(obs_hw, seed: int, hidden: int = 64) -> "PixelPolicy":
+    """A PixelPolicy whose initial weights depend on `seed` only (the global torch RNG is neither read nor advanced)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return PixelPolicy(obs_hw, hidden)
 
 
 # ----------------------------------------------------------------------------- DAgger
@@ -150,7 +166,6 @@ def gaussian_logp(mean, log_std, a):
 
 
 def ppo(env: BatchDrive, policy: PixelPolicy, cfg: PPOConfig, seed: int = 0, on_update=None, start_update: int = 0, opt_state=None):
-    torch.manual_seed(seed)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
@@ -159,11 +174,12 @@ def ppo(env: BatchDrive, policy: PixelPolicy, cfg: PPOConfig, seed: int = 0, on_
     T, N = cfg.n_steps, env.n
     for upd in tqdm(range(start_update, cfg.updates), desc="ppo", leave=False):
         O, A, LP, R, D, V = [], [], [], [], [], []
+        gen = torch.Generator().manual_seed(agent_seed(seed, upd))  # this update's action noise (own generator)
         for _ in range(T):
             with torch.no_grad():
                 f = policy.features(obs)
                 mean, v = torch.tanh(policy.actor(f)), policy.critic(f)[:, 0]
-                a = mean + policy.log_std.exp() * torch.randn_like(mean)
+                a = mean + policy.log_std.exp() * torch.randn(mean.shape, generator=gen)
                 lp = gaussian_logp(mean, policy.log_std, a)
             nobs, r, term, trunc, info = env.step(a[:, 0].numpy())
             O.append(obs), A.append(a), LP.append(lp), R.append(torch.as_tensor(r, dtype=torch.float32)), V.append(v)
@@ -194,7 +210,7 @@ def ppo(env: BatchDrive, policy: PixelPolicy, cfg: PPOConfig, seed: int = 0, on_
         idx = np.arange(T * N)
         mb = T * N // cfg.minibatches
         for _ in range(cfg.epochs):
-            np.random.default_rng(seed + upd).shuffle(idx)
+            np.random.default_rng(agent_seed(seed, upd)).shuffle(idx)
             for k in range(0, T * N, mb):
                 j = idx[k:k + mb]
                 f = policy.features(bO[j])

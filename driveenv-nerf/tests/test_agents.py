@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from driveenv_nerf.agents import DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, dagger, gaussian_logp, ppo
+from driveenv_nerf.agents import (DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, agent_seed, dagger, gaussian_logp,
+                                  make_policy, ppo)
 from driveenv_nerf.envs import BatchDrive, EnvConfig, SimWorld
 
 CFG = EnvConfig(obs_width=16, obs_height=12, max_steps=60)
@@ -37,3 +38,23 @@ def test_ppo_updates_policy_and_logs(course):
     ppo(env, pol, PPOConfig(updates=2, n_envs=4, n_steps=16, epochs=2, minibatches=2), on_update=lambda u, p, o, log: logs.append(log))
     assert len(logs) == 2 and np.isfinite(logs[-1]["value_loss"])
     assert any((a - b).abs().max() > 0 for a, b in zip(before, pol.parameters()))
+
+
+def test_agents_do_not_depend_on_global_random_state(course):
+    """An agent's initial weights and its PPO training depend on its own seed only, not on what an earlier stage
+    (the NeRF) drew from the global RNG (the defect: another NeRF grid or a resumed run trained other agents)."""
+    def train_agent(consume: int):
+        torch.manual_seed(123)
+        torch.rand(consume)  # an unrelated stage's draws
+        np.random.rand(consume)
+        pol = make_policy((12, 16), agent_seed(0, 4))
+        init = [p.detach().clone() for p in pol.parameters()]
+        state = torch.get_rng_state()
+        env = BatchDrive(course, SimWorld(course, CFG), CFG, 2, seed=0)
+        ppo(env, pol, PPOConfig(updates=1, n_envs=2, n_steps=8, epochs=1, minibatches=2), seed=agent_seed(0, 14))
+        assert torch.equal(torch.get_rng_state(), state)  # the global torch RNG was left alone
+        return init, [p.detach().clone() for p in pol.parameters()]
+    (i0, t0), (i1, t1) = train_agent(0), train_agent(1000)
+    assert all(torch.equal(a, b) for a, b in zip(i0, i1)) and all(torch.equal(a, b) for a, b in zip(t0, t1))
+    other = make_policy((12, 16), agent_seed(0, 1))
+    assert not all(torch.equal(a, b) for a, b in zip(i0, other.parameters()))  # agents get different seeds

@@ -24,6 +24,7 @@ def test_main_job_and_resume(tmp_path):
     assert torch.load(run / "nerf.pt", weights_only=False)["step"] == 20
     # resume a run whose NeRF stopped at its step-10 checkpoint and whose policies are gone
     ck = torch.load(run / "nerf.pt", weights_only=False)
+    sim_agents = {n: torch.load(run / "policies" / f"{n}.pt")["policy"] for n in ("ppo-sim", "dagger-sim")}
     ck["step"] = 10
     torch.save(ck, run / "nerf.pt")
     (run / "policies" / "ppo-sim.pt").unlink()
@@ -34,4 +35,8 @@ def test_main_job_and_resume(tmp_path):
     assert not torch.equal(ck2["model"]["grid"], ck["model"]["grid"])  # steps 10..19 were trained again
     assert (run / "policies" / "ppo-sim.pt").exists() and (run / "policies" / "dagger-sim.pt").exists()
     assert set(res2["validation"]["policies"]) == set(res["validation"]["policies"])
+    # the sim agents do not depend on the NeRF stage (retrained 10..19 above, other random draws): same seed, same agents
+    for n, sd in sim_agents.items():
+        sd2 = torch.load(run / "policies" / f"{n}.pt")["policy"]
+        assert all(torch.equal(sd[k], sd2[k]) for k in sd), n
     assert json.loads((run / "config.json").read_text())["nerf_iters"] == 20
