@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tdil.config import Config  # noqa: E402
+from tdil.config import load_run_config  # noqa: E402
 from tdil.demonstrations import load_demonstration  # noqa: E402
 from tdil.envs import dims, make_env, to_env_action  # noqa: E402
 from tdil.imitation import Imitator  # noqa: E402
 from tdil.networks import Actor  # noqa: E402
+from train import normalise  # noqa: E402
 
 
 def rollout(actor: Actor, env, seed: int) -> tuple[np.ndarray, float]:
@@ -80,18 +81,14 @@ def main() -> None:
             return
         a.run_dir = runs[-1]
         print(f"run: {a.run_dir}")
-    saved = json.loads((a.run_dir / "config.json").read_text())
-    fields = {f.name for f in dataclasses.fields(Config)}
-    cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields})
-    cfg = dataclasses.replace(cfg, steps=a.steps, checkpoint_every=0, **parse_set(a.set))
+    cfg = dataclasses.replace(load_run_config(a.run_dir), steps=a.steps, checkpoint_every=0, **parse_set(a.set))
     demo = load_demonstration(a.run_dir / "demonstration.npz")
     levels = json.loads((a.run_dir / "levels.json").read_text())
-    norm = lambda r: (r - levels["random"]) / (levels["expert"] - levels["random"])  # noqa: E731
 
     im = Imitator("tdil", cfg, demo, a.seed)
     im.train(a.steps)
     print(f"TDIL seed {a.seed}, {a.steps} steps, overrides {parse_set(a.set) or 'none'}")
-    print("normalised return every", cfg.eval_every, "steps:", " ".join(f"{norm(r):.2f}" for r in im.result.returns))
+    print("normalised return every", cfg.eval_every, "steps:", " ".join(f"{normalise(r, levels):.2f}" for r in im.result.returns))
 
     env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
     obs_dim, act_dim = dims(env)
@@ -112,7 +109,7 @@ def main() -> None:
             path, ret = rollout(actor, env, seed)
             r = critic_reward(im, torch.as_tensor(path[1:])).numpy()
             disc = float(np.sum(cfg.gamma ** np.arange(len(r)) * r))
-            print(f"start {seed} {name:16s} true return {ret:7.1f} (normalised {norm(ret):.2f}) | "
+            print(f"start {seed} {name:16s} true return {ret:7.1f} (normalised {normalise(ret, levels):.2f}) | "
                   f"discounted TDIL return {disc:7.1f} | undiscounted {r.sum():7.1f}")
             if pendulum:
                 print(f"    theta: {' '.join(f'{x:.1f}' for x in np.arctan2(path[:60:k, 1], path[:60:k, 0]))}")

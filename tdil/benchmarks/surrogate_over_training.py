@@ -30,18 +30,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tdil.config import Config  # noqa: E402
+from tdil.config import load_run_config  # noqa: E402
 from tdil.demonstrations import load_demonstration  # noqa: E402
 from tdil.envs import make_env  # noqa: E402
 from tdil.imitation import Imitator  # noqa: E402
+from train import normalise  # noqa: E402
 
 HEADER = "seed   step  eval(now/orig)      vx   ctrl  rA/rE rStill/rE    Dv    De    Dh   DvE   DhE  alpha    Q_A    Q_E"
-
-
-def load_cfg(run_dir: Path) -> Config:
-    saved = json.loads((run_dir / "config.json").read_text())
-    fields = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields})
 
 
 @torch.no_grad()
@@ -65,10 +60,9 @@ def snapshot(im: Imitator, still: torch.Tensor, every: int) -> dict:
 
 def run_one(run_dir: Path, steps: int, every: int, minutes: float) -> None:
     torch.set_num_threads(1)
-    cfg = dataclasses.replace(load_cfg(run_dir), steps=steps, checkpoint_every=0)
+    cfg = dataclasses.replace(load_run_config(run_dir), steps=steps, checkpoint_every=0)
     seed = cfg.seeds[0]
     levels = json.loads((run_dir / "levels.json").read_text())
-    norm = lambda r: (r - levels["random"]) / (levels["expert"] - levels["random"])  # noqa: E731
     orig = {}
     if (run_dir / "metrics.csv").exists():
         with open(run_dir / "metrics.csv") as f:
@@ -85,7 +79,7 @@ def run_one(run_dir: Path, steps: int, every: int, minutes: float) -> None:
         m = snapshot(im, still, every)
         ev = ""
         if im.result.steps and im.result.steps[-1] == k:
-            ev = f"{norm(im.result.returns[-1]):6.3f}/{orig.get(k, float('nan')):6.3f}"
+            ev = f"{normalise(im.result.returns[-1], levels):6.3f}/{orig.get(k, float('nan')):6.3f}"
         print(f"{seed:4d} {k:6d} {ev:>15s} {m['vx']:7.2f} {m['ctrl']:6.2f} {m['rA']:6.3f} {m['rStill']:9.3f} "
               f"{m['Dv']:5.2f} {m['De']:5.2f} {m['Dh']:5.2f} {m['DvE']:5.2f} {m['DhE']:5.2f} {m['alpha']:6.3f} "
               f"{m['QA']:6.1f} {m['QE']:6.1f}   (mean r(s'_E) {m['rE']:.1f})", flush=True)

@@ -1,7 +1,10 @@
 """The typed configuration of a run. Named configs in configs/ override these defaults."""
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -111,3 +114,10 @@ class Config:
     or the imitation jobs) and exit; `--resume runs/<dir>` continues (for time-limited commands)"""
     tensorboard: bool = True
     progress: bool = True
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The Config a run was made with (its config.json; JSON lists back to tuples, unknown keys ignored)."""
+    saved = json.loads((Path(run_dir) / "config.json").read_text())
+    fields = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in fields})

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tdil.config import Config
+from tdil.config import Config, load_run_config
 from tdil.demonstrations import record_demonstration, save_demonstration
 from tdil.envs import make_env
 from tdil.imitation import Imitator
@@ -78,6 +78,8 @@ def test_train_py_end_to_end_and_bad_demo(tmp_path, demo):
     for f in ("config.json", "metrics.csv", "results.md", "learning_curves.png", "demonstration.npz", "levels.json"):
         assert (run / f).exists(), f
     assert json.loads((run / "config.json").read_text())["steps"] == 120
+    saved = load_run_config(run)  # what the benchmarks re-run from: lists come back as tuples
+    assert saved.steps == 120 and saved.methods == ("tdil", "bc", "gail", "pwil") and saved.seeds == (0,)
     # resume: every job is finished, so it reloads them and reproduces the table
     again = train.main(args + ["--methods", "tdil", "bc", "gail", "pwil", "--resume", str(run)])
     assert again == table
