@@ -53,7 +53,7 @@ from driveenv_nerf.agents import PixelPolicy, evaluate  # noqa: E402
 from driveenv_nerf.camera import VehicleCamera  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, World  # noqa: E402
-from driveenv_nerf.geometry import CAR_LENGTH, CAR_WIDTH, HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
+from driveenv_nerf.geometry import HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
 from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
 
 
@@ -100,8 +100,7 @@ def collision_cause(state, course, names, obstacle_map: ObstacleMap | None) -> s
         A = footprint_corners(state[None])
         hit = [names[i] for i, b in boxes if _sat_overlap(A, box_corners_2d(b))[0]]
         return "collision: " + (", ".join(hit) or "?")
-    h = obstacle_map.cell / 2  # the footprint sampled as ObstacleMap.collides samples it (a 5 x 3 grid misses a pole's cells)
-    pts = footprint_points(state[None], int(np.ceil(CAR_LENGTH / h)) + 1, int(np.ceil(CAR_WIDTH / h)) + 1)[0]
+    pts = obstacle_map.footprint_samples(state[None])[0]  # as ObstacleMap.collides samples it (a 5 x 3 grid misses a pole's cells)
     occ = pts[obstacle_map.occupied(pts)]
     if not len(occ):
         return "map collision: ? (no occupied cell under the footprint)"

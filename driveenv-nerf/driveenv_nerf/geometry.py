@@ -134,14 +134,17 @@ class ObstacleMap:
         ij = np.where(inside[..., None], ij, 0)
         return inside & self.occ[ij[..., 0], ij[..., 1]]
 
-    def collides(self, states) -> np.ndarray:
-        """Does an occupied cell lie under each vehicle footprint? The footprint is sampled at no more than half
-        a cell, so that every cell wholly under it holds a sample (a lattice of spacing h leaves no disc of
-        radius h / sqrt(2) empty, and a cell holds a disc of radius cell / 2); a fixed 5 x 3 grid (0.125 x
-        0.15 m) let a 0.1 m cell, a lamp pole's size, pass between its points (tests/test_geometry.py)."""
+    def footprint_samples(self, states) -> np.ndarray:
+        """(B, P, 2) points covering each vehicle footprint at no more than half a cell apart, so that every cell
+        wholly under it holds a sample (a lattice of spacing h leaves no disc of radius h / sqrt(2) empty, and a
+        cell holds a disc of radius cell / 2); a fixed 5 x 3 grid (0.125 x 0.15 m) let a 0.1 m cell, a lamp
+        pole's size, pass between its points (tests/test_geometry.py)."""
         h = self.cell / 2
-        n_long, n_lat = int(np.ceil(CAR_LENGTH / h)) + 1, int(np.ceil(CAR_WIDTH / h)) + 1
-        return self.occupied(footprint_points(states, n_long, n_lat)).any(-1)
+        return footprint_points(states, int(np.ceil(CAR_LENGTH / h)) + 1, int(np.ceil(CAR_WIDTH / h)) + 1)
+
+    def collides(self, states) -> np.ndarray:
+        """Does an occupied cell lie under each vehicle footprint (sampled by `footprint_samples`)?"""
+        return self.occupied(self.footprint_samples(states)).any(-1)
 
     @staticmethod
     def from_boxes(boxes, aabb, cell: float = OBSTACLE_CELL):
