@@ -1,7 +1,5 @@
 """The ablation options used to isolate DMIX's failure on SMAX 3m: `--agent rnn|iqn`, `--reward_scale`,
 `--qmix_state_value false`. Defaults are the official algorithms."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,20 +12,13 @@ from dfac.run import JobSettings, build
 from dfac.runner import run_episodes
 
 
-def _train_module():
-    spec = importlib.util.spec_from_file_location("train", Path(__file__).resolve().parents[1] / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    return train
-
-
 def _batch(env, controller, seed=0):
     ep, _ = run_episodes(env, controller, 1.0, np.random.default_rng(seed))
     return {k: torch.as_tensor(v) for k, v in ep.items()}
 
 
-def test_options_reach_the_learner_from_the_command_line():
-    train = _train_module()
+def test_options_reach_the_learner_from_the_command_line(load_script):
+    train = load_script("train")
     env = TwoStepMatrixGame(n_envs=2)
     learner, _ = build("dmix", env, train.settings(parse_args([]), "dmix", 10))  # defaults: the official DMIX
     assert isinstance(learner.agent, IQNRNNAgent) and learner.reward_scale == 1.0 and learner.mixer.mean_mixer.state_value

@@ -6,8 +6,6 @@ Picking a* from the mean of N' = 1 target sample (the official DFAC code's DDN, 
 action 1 whenever that one fraction exceeds 0.6, i.e. 40% of the time, and its target is then the upper
 envelope max_a Z(tau', a), which overestimates E[Z'(a*)]. K = 32 fresh fractions pick action 0 almost always.
 """
-import importlib.util
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -94,13 +92,11 @@ def test_dfac_double_q_takes_the_target_action_from_the_online_mean():
     assert (_target_actions(True) == 1).all()  # --dfac_double_q true: a* from the online network's mean
 
 
-def test_dfac_double_q_reaches_the_learner_from_the_command_line():
+def test_dfac_double_q_reaches_the_learner_from_the_command_line(load_script):
     from dfac.config import Config, parse_args
     from dfac.envs.matrix_game import TwoStepMatrixGame
     from dfac.run import build
-    spec = importlib.util.spec_from_file_location("train", Path(__file__).resolve().parents[1] / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_script("train")
 
     assert Config().dfac_double_q is False  # official dmix.yaml / ddn.yaml: double_q False
     cfg = parse_args(["--dfac_double_q", "true"])

@@ -1,23 +1,12 @@
 import csv
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_train_main_writes_a_run_directory(tmp_path):
-    train = _load("train")
+def test_train_main_writes_a_run_directory(tmp_path, load_script):
+    train = load_script("train")
     run_dir = train.main(["--phases", "matrix", "--algs", "vdn,dmix", "--matrix_episodes", "64", "--progress", "false",
                           "--matrix_exploration", "uniform",
                           "--out_dir", str(tmp_path)])
@@ -32,8 +21,8 @@ def test_train_main_writes_a_run_directory(tmp_path):
     assert any((run_dir / "tb").iterdir())
 
 
-def test_aggregate_makes_the_grid_table(tmp_path, capsys):
-    agg = _load("aggregate")
+def test_aggregate_makes_the_grid_table(tmp_path, capsys, load_script):
+    agg = load_script("aggregate")
     fields = ["phase", "alg", "seed", "t_env", "test_return", "test_win_rate"]
     for i, (alg, seed, wins) in enumerate([("dmix", 0, [0.0, 0.5]), ("dmix", 1, [0.0, 0.7]), ("qmix", 0, [0.1, 0.2]), ("iql", 0, [0.4, 0.1])]):
         d = tmp_path / f"job{i}"
