@@ -37,9 +37,10 @@ from ebflow.training import (check_finite, eval_params, init_state, load_checkpo
                              make_train_step, save_checkpoint, shard)
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-# fields that only the training of one objective reads, so they may differ per objective (objective_overrides)
-PER_OBJECTIVE_FIELDS = ("lr", "lr_decay", "decay_every", "max_decays", "grad_clip", "ema_decay", "sigma", "eps",
-                        "low_energy")
+# fields that only the training of one objective reads (its flow is built from its own settings), so they may
+# differ per objective (objective_overrides)
+PER_OBJECTIVE_FIELDS = ("lr", "lr_decay", "decay_every", "max_decays", "grad_clip", "weight_decay", "ema_decay",
+                        "sigma", "eps", "low_energy", "spectral_norm")
 
 
 @dataclasses.dataclass
@@ -74,14 +75,17 @@ class Config:
     decay_every: int = 0
     max_decays: int = 0  # stop decaying after this many decays (official CNN MultiStepLR: 19 CIFAR, 49 MNIST; 0 = never stop)
     grad_clip: float = 0.0  # global-norm clip (paper: 5.0 for FDSSM; 0 = off)
+    weight_decay: float = 0.0  # torch's L2 weight_decay on every parameter, after clipping (official MNIST CNN: 1e-5 for ml, sml, dsm)
     ema_decay: float = 0.999  # EMA of parameters; evaluated weights are the EMA ones (0 = off)
     # per-objective values of the fields in PER_OBJECTIVE_FIELDS, winning over the flat ones above, e.g.
-    # {"ml": {"lr_decay": 0.8}} (the official configs set gamma, milestones and clipping per objective); JSON on the CLI
+    # {"ml": {"lr_decay": 0.8}} (the official configs set gamma, milestones, clipping, weight decay and spectral norm
+    # per objective); JSON on the CLI
     objective_overrides: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     sigma: float = 1.0  # DSM noise std
     eps: float = 1.0  # FDSSM radius
     slices: int = 1  # SSM random projections
     low_energy: float = 0.0  # lambda of the low-energy regulariser
+    augment: bool = False  # random flip and +-1 px edge-padded shift of each training image (official CIFAR-10 loader, every run)
     map: bool = True  # MaP: logit preprocessing outside the model (False: inside, score matching in pixel space)
     logit_smoothness: float = 0.5
     toy_smoothing: float = 0.375  # 2-D toys: std of the Gaussian smoothing of the data
@@ -157,6 +161,8 @@ def validate(cfg: Config):
         raise ValueError(f"the 2-D toy datasets go with --arch toy and only with it (got {cfg.dataset!r} with {cfg.arch!r})")
     if cfg.batch_size % max(cfg.num_devices, 1):
         raise ValueError(f"--batch-size {cfg.batch_size} must be divisible by --num-devices {cfg.num_devices}")
+    if cfg.augment and cfg.dataset in D.TOY_DATASETS:
+        raise ValueError("--augment flips and shifts images; the 2-D toy datasets have none")
     if cfg.num_devices > len(jax.devices()):
         raise ValueError(f"--num-devices {cfg.num_devices} but only {len(jax.devices())} JAX devices are visible")
     for o in objs:
@@ -177,7 +183,7 @@ def objective_config(cfg: Config, objective: str) -> Config:
     if bad:
         raise ValueError(f"objective_overrides[{objective!r}] sets {bad}; only {PER_OBJECTIVE_FIELDS} may differ per objective")
     types = {f.name: f.type for f in dataclasses.fields(Config)}
-    return dataclasses.replace(cfg, **{k: {"int": int, "float": float}[types[k]](v) for k, v in over.items()})
+    return dataclasses.replace(cfg, **{k: {"int": int, "float": float, "bool": bool}[types[k]](v) for k, v in over.items()})
 
 
 def objective_list(cfg: Config) -> list[str]:
@@ -193,9 +199,15 @@ def build(cfg: Config):
         data = {"val": D.toy_batch(cfg.dataset, 5000, rng, cfg.toy_smoothing),
                 "test": D.toy_batch(cfg.dataset, 10000, rng, cfg.toy_smoothing),
                 "eval": make_eval_set(cfg.dataset, 10000, cfg.seed + 2024, cfg.toy_smoothing)}  # exact log p, score
-        return build_flow("toy", (2,)), None, data, True
+        return *build_model(cfg, (2,)), data, True
     train, val, test = D.load_image_dataset(cfg.dataset, cfg.data_dir or None, cfg.image_size or None, cfg.val_size, cfg.seed)
-    shape = train.shape[1:]
+    return *build_model(cfg, train.shape[1:]), {"train": train, "val": val, "test": test}, False
+
+
+def build_model(cfg: Config, shape) -> tuple[Flow, Logit | None]:
+    """The flow for inputs of ``shape`` and the MaP preprocessing (None for toys, or inside the flow without MaP)."""
+    if cfg.arch == "toy":
+        return build_flow("toy", (2,)), None
     if cfg.arch == "fc":
         kw = dict(alpha=cfg.alpha, residual=cfg.residual, num_layers=cfg.num_layers)
     elif cfg.arch == "cnn":
@@ -210,7 +222,19 @@ def build(cfg: Config):
     if not cfg.map:  # the preprocessing becomes the model's first (nonlinear) layer
         flow = Flow((logit,) + flow.layers, flow.input_shape)
         logit = None
-    return flow, logit, {"train": train, "val": val, "test": test}, False
+    return flow, logit
+
+
+def train_images(cfg: Config, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One training batch of uint8 images, drawn with replacement; flipped and shifted with ``augment``."""
+    x = images[rng.integers(0, len(images), cfg.batch_size)]
+    return D.cifar_augment(x, rng) if cfg.augment else x
+
+
+def optimizer_for(cfg: Config):
+    """The optimiser of one objective's settings (``objective_config``)."""
+    return make_optimizer(cfg.lr, cfg.grad_clip, cfg.lr_decay, cfg.decay_every, cfg.optimizer, cfg.max_decays,
+                          cfg.weight_decay)
 
 
 def evaluate_nll(cfg, flow, params, logit, x, key, is_toy) -> float:
@@ -281,8 +305,9 @@ def save_toy_density(path, flow, params, title):
 
 
 # ------------------------------------------------------------------------------- train
-def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: str) -> dict:
+def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
     cfg = objective_config(cfg, objective)
+    flow, logit = build_model(cfg, (2,) if is_toy else data["train"].shape[1:])  # e.g. spectral norm per objective
     out = os.path.join(run_dir, objective)
     os.makedirs(out, exist_ok=True)
     if cfg.objective_overrides.get(objective):
@@ -297,7 +322,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
     ocfg = ObjectiveConfig(sigma=cfg.sigma, eps=cfg.eps, slices=cfg.slices, low_energy=cfg.low_energy)
     if is_toy:  # DSM denoises the toy smoothing noise itself (sigma = toy_smoothing), as the official toy code
         ocfg = toy_objective_config(objective, ocfg, cfg.toy_smoothing)
-    optimizer = make_optimizer(cfg.lr, cfg.grad_clip, cfg.lr_decay, cfg.decay_every, cfg.optimizer, cfg.max_decays)
+    optimizer = optimizer_for(cfg)
     prep = None if is_toy else jax.jit(lambda k, x: to_model_space(k, x, logit)[0])
     base_key = jax.random.PRNGKey(cfg.seed + 1)  # batch and noise of step t depend only on (seed, t),
 
@@ -306,8 +331,7 @@ def train_one(cfg: Config, objective: str, flow, logit, data, is_toy, run_dir: s
         kp, ks = jax.random.split(jax.random.fold_in(base_key, step))
         if is_toy:
             return jnp.asarray(toy_train_batch(cfg.dataset, objective, cfg.batch_size, rng, cfg.toy_smoothing), jnp.float32), ks
-        idx = rng.integers(0, len(data["train"]), cfg.batch_size)
-        return prep(kp, data["train"][idx]), ks
+        return prep(kp, train_images(cfg, data["train"], rng)), ks
 
     # same init for every objective; data-dependent layers (Glow's ActNorm) start from the first batch
     state = init_state(flow, jax.random.PRNGKey(cfg.seed), optimizer, batch_at(0)[0] if flow.has_data_init else None)
@@ -415,13 +439,13 @@ def main(argv=None):
         os.makedirs(run_dir, exist_ok=True)
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(dataclasses.asdict(cfg), f, indent=1)
-    flow, logit, data, is_toy = build(cfg)
+    flow, _, data, is_toy = build(cfg)
     unit = "nats" if is_toy else "bits/dim"
     splits = "" if is_toy else f"train {len(data['train'])} / val {len(data['val'])} / "
     print(f"run dir: {run_dir}\ndataset {cfg.dataset}: input {flow.input_shape} (D={flow.dim}); "
           f"{splits}test {len(data['test'])}; "
           f"devices: {jax.devices()[: max(cfg.num_devices, 1)]}")
-    results = [train_one(cfg, o, flow, logit, data, is_toy, run_dir) for o in objective_list(cfg)]
+    results = [train_one(cfg, o, data, is_toy, run_dir) for o in objective_list(cfg)]
 
     extra = " KL(p\\|\\|q) | Fisher div. |" if is_toy else ""
     lines = [f"| objective | steps | train s | ms/step | test NLL ({unit}) |{extra}", "| --- | --- | --- | --- | --- |" + " --- |" * (2 * is_toy)]

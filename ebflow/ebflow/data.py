@@ -159,3 +159,22 @@ def sample_toy(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
 def toy_batch(name: str, n: int, rng: np.random.Generator, smoothing: float = 0.375) -> np.ndarray:
     """Toy samples smoothed by N(0, smoothing^2), as in the paper's toy experiments."""
     return sample_toy(name, n, rng) + smoothing * rng.normal(size=(n, 2))
+
+
+def cifar_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The official CIFAR-10 train transform (datasets/cifar10.py) on a uint8 batch (N, H, W, C): torchvision's
+    RandomHorizontalFlip, Pad(ceil(0.04 H), 'edge'), RandomAffine(translate=(0.04, 0.04)), CenterCrop(H),
+    RandomHorizontalFlip. The affine moves the padded image (size S) by whole pixels t = round(U(-0.04 S, 0.04 S))
+    and the edge padding fills what moves in: on 32x32 images (S = 36) t is -1, 0 or +1 per axis, P(0) = 1 / 2.88,
+    edge pixels repeated. t is symmetric, so flip-shift-flip is one shift and one fair flip."""
+    n, h, w, _ = x.shape
+    pad = int(np.ceil(0.04 * h))
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    tx = np.round(rng.uniform(-0.04 * (w + 2 * pad), 0.04 * (w + 2 * pad), n)).astype(int)  # |t| <= pad up to 150 px
+    ty = np.round(rng.uniform(-0.04 * (h + 2 * pad), 0.04 * (h + 2 * pad), n)).astype(int)
+    rows = pad - ty[:, None] + np.arange(h)  # out[i, j] = padded[i + pad - ty, j + pad - tx]: content moves by (ty, tx)
+    cols = pad - tx[:, None] + np.arange(w)
+    out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    flip = rng.random(n) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    return out

@@ -29,10 +29,12 @@ def eval_params(flow, state: TrainState):
 
 
 def make_optimizer(lr: float = 1e-4, grad_clip: float = 0.0, lr_decay: float = 1.0, decay_every: int = 0,
-                   optimizer: str = "rmsprop", max_decays: int = 0):
+                   optimizer: str = "rmsprop", max_decays: int = 0, weight_decay: float = 0.0):
     """RMSprop (paper) or Adam (toys), optional global-norm clipping, step-wise LR decay per 'epoch':
     lr_t = lr * lr_decay^min(t // decay_every, max_decays) (max_decays 0 = no cap), as the official
-    MultiStepLR(milestones=range(1, M), gamma) stepped once per epoch decays M - 1 times and then holds."""
+    MultiStepLR(milestones=range(1, M), gamma) stepped once per epoch decays M - 1 times and then holds.
+    ``weight_decay`` w is torch's coupled L2: the optimiser sees clip(g) + w * params (clip_grad_norm_ runs
+    before optimizer.step, which adds w * params to every parameter's gradient)."""
     if not decay_every or lr_decay == 1.0:
         sched = lr
     else:
@@ -44,7 +46,9 @@ def make_optimizer(lr: float = 1e-4, grad_clip: float = 0.0, lr_decay: float = 1
         opt = optax.adam(sched)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose rmsprop or adam")
-    return optax.chain(optax.clip_by_global_norm(grad_clip), opt) if grad_clip > 0 else opt
+    parts = [optax.clip_by_global_norm(grad_clip)] if grad_clip > 0 else []
+    parts += [optax.add_decayed_weights(weight_decay)] if weight_decay > 0 else []
+    return optax.chain(*parts, opt) if parts else opt
 
 
 def init_state(flow, key, optimizer, init_batch=None) -> TrainState:

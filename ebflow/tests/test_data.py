@@ -88,3 +88,44 @@ def test_cifar10_loader_on_a_stand_in(tmp_path):
         assert train[1, r, c, ch] == row[ch * 1024 + r * 32 + c]
     np.testing.assert_array_equal(test[0].transpose(2, 0, 1).reshape(-1), batches["test_batch"][0])
     assert D.load_cifar10(str(folder), "test").shape == (2, 32, 32, 3)  # the batches folder itself also works
+
+
+def _flips_and_shifts(img):
+    """The 18 images the official CIFAR-10 transform can make of ``img`` (H, W, C) at 32x32, written without padding:
+    out[i, j] = img[clip(i - dy), clip(j - dx)] for dy, dx in {-1, 0, 1}, each also mirrored; keyed (flip, dy, dx)."""
+    h, w = img.shape[:2]
+    out = {}
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            moved = img[np.clip(np.arange(h) - dy, 0, h - 1)][:, np.clip(np.arange(w) - dx, 0, w - 1)]
+            out[(False, dy, dx)], out[(True, dy, dx)] = moved, moved[:, ::-1]
+    return out
+
+
+def test_cifar_augment_is_the_official_flip_and_one_pixel_shift():
+    """Every augmented image is its source moved by at most one pixel per axis (edges repeated), mirrored or not;
+    flips are fair and a zero shift has torchvision's probability 1 / (2 * 0.04 * 36) = 0.347 per axis (36: padded size)."""
+    x = np.random.default_rng(0).integers(0, 256, (4000, 32, 32, 3)).astype(np.uint8)
+    y = D.cifar_augment(x, np.random.default_rng(1))
+    assert y.shape == x.shape and y.dtype == np.uint8
+    kinds = []
+    for src, out in zip(x, y):
+        (kind,) = [k for k, c in _flips_and_shifts(src).items() if np.array_equal(c, out)]
+        kinds.append(kind)
+    flip, dy, dx = (np.array(v) for v in zip(*kinds))
+    assert abs(flip.mean() - 0.5) < 0.03
+    for t in (dy, dx):
+        assert abs((t == 0).mean() - 1 / 2.88) < 0.012 and abs((t == 1).mean() - (t == -1).mean()) < 0.03
+
+
+def test_train_batches_are_augmented_only_when_asked():
+    import train
+    images = np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3)).astype(np.uint8)
+    plain_cfg, aug_cfg = train.Config(batch_size=64), train.Config(batch_size=64, augment=True)
+    plain = train.train_images(plain_cfg, images, np.random.default_rng(5))
+    aug = train.train_images(aug_cfg, images, np.random.default_rng(5))  # same draw of images, then augmented
+    assert all(any(np.array_equal(p, im) for im in images) for p in plain)
+    assert all(any(np.array_equal(a, c) for c in _flips_and_shifts(p).values()) for p, a in zip(plain, aug))
+    assert sum(not np.array_equal(p, a) for p, a in zip(plain, aug)) > 32
+    assert all(train.parse_args(["--config", c]).augment for c in ("paper-cifar-fc", "paper-cifar-cnn"))
+    assert not train.parse_args([]).augment and not train.parse_args(["--config", "paper-mnist-cnn"]).augment

@@ -84,6 +84,7 @@ def test_help_lists_every_option(capsys):
     (["--objective-overrides", '{"mle": {"lr": 0.1}}'], ValueError, "unknown objective"),
     (["--objective-overrides", '{"ml": {"arch": 1}}'], ValueError, "may differ per objective"),
     (["--objective-overrides", '{"ml": 0.8}'], ValueError, "must be an object"),
+    (["--config", "toy-checkerboard", "--augment"], ValueError, "toy datasets have none"),
 ])
 def test_bad_arguments_are_named(argv, err, msg):
     with pytest.raises(err, match=msg):

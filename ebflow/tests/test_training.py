@@ -82,6 +82,43 @@ def test_paper_configs_carry_the_official_per_objective_schedule():
     assert train.objective_config(cli, "ssm").lr_decay == 0.5 and train.objective_config(cli, "ml").lr_decay == 0.9
 
 
+def test_weight_decay_is_torch_l2_after_clipping():
+    """torch: clip_grad_norm_, then RMSprop(weight_decay=w) steps on clip(g) + w p. So two steps of ours with weight
+    decay equal two steps without it fed clip(g) + w p by hand (the RMSprop state sees the decayed gradient too)."""
+    p0, g = {"w": jnp.linspace(-2.0, 3.0, 10)}, {"w": jnp.arange(1.0, 11.0) * 10.0}
+    clip, wd = 1.0, 0.5
+    ours, ref = make_optimizer(1e-2, grad_clip=clip, weight_decay=wd), make_optimizer(1e-2)
+    p, q, s, r = p0, p0, ours.init(p0), ref.init(p0)
+    for _ in range(2):
+        u, s = ours.update(g, s, p)
+        hand = {"w": g["w"] * clip / jnp.linalg.norm(g["w"]) + wd * q["w"]}
+        v, r = ref.update(hand, r, q)
+        p, q = optax.apply_updates(p, u), optax.apply_updates(q, v)
+    np.testing.assert_allclose(p["w"], q["w"], rtol=1e-6)
+    no_wd = make_optimizer(1e-2, grad_clip=clip)
+    assert float(jnp.abs(no_wd.update(g, no_wd.init(p0), p0)[0]["w"] - ours.update(g, ours.init(p0), p0)[0]["w"]).max()) > 1e-4
+
+
+def test_paper_configs_carry_the_official_weight_decay_and_spectral_norm_per_objective():
+    """mnist/cnn/{ml,sml,dsm}.txt set wd 1e-5 (others 0); cifar/cnn/{sml,fdssm}.txt set spec_norm 0 (others 1). The
+    objective's optimiser and flow are built from its own settings (what train_one does)."""
+    import train
+    objs = ("ml", "sml", "ssm", "dsm", "fdssm")
+    mnist, cifar = train.parse_args(["--config", "paper-mnist-cnn"]), train.parse_args(["--config", "paper-cifar-cnn"])
+    assert {o: train.objective_config(mnist, o).weight_decay for o in objs} == {
+        "ml": 1e-5, "sml": 1e-5, "ssm": 0.0, "dsm": 1e-5, "fdssm": 0.0}
+    sn = {o: train.objective_config(cifar, o).spectral_norm for o in objs}
+    assert sn == {"ml": True, "sml": False, "ssm": True, "dsm": True, "fdssm": False}
+    assert {o: train.build_model(train.objective_config(cifar, o), (8, 8, 3))[0].has_stats for o in objs} == sn
+    assert all(train.objective_config(train.parse_args(["--config", c]), o).weight_decay == 0.0
+               for c in ("paper-mnist-fc", "paper-cifar-fc", "paper-cifar-cnn", "paper-mnist-glow") for o in objs)
+    params = {"w": jnp.ones(3)}  # zero gradient: only weight decay moves the parameters
+    for o, moves in (("ml", True), ("ssm", False)):
+        opt = train.optimizer_for(train.objective_config(mnist, o))
+        u, _ = opt.update({"w": jnp.zeros(3)}, opt.init(params), params)
+        assert bool(jnp.any(u["w"] != 0)) == moves, o
+
+
 @pytest.fixture(scope="module")
 def frozen_sn_step():
     """One compiled DSM train step on the spectral-norm CNN with the kernels frozen (lr 0), shared by the two tests
