@@ -34,7 +34,7 @@ from tdil.demonstrations import (
     record_demonstration,
     save_demonstration,
 )
-from tdil.envs import make_env, to_env_action
+from tdil.envs import has_unhealthy_termination, make_env, to_env_action
 from tdil.imitation import METHODS, Imitator, RunResult, evaluate, run_bc
 
 HERE = Path(__file__).resolve().parent
@@ -98,6 +98,10 @@ def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object,
                   "random": random_return(env, n_eval), "demo_return": demo.episode_return, "source": cfg.demo_path}
         return demo, levels
     tag = f"{cfg.env_id}-sac{cfg.expert_steps}-h{cfg.hidden}x{cfg.layers}-tau{cfg.tau}-demo{cfg.demo_seed}"
+    # the expert's own env: unhealthy termination (official sac.yml) where the task has it
+    expert_term = cfg.expert_terminate_when_unhealthy if has_unhealthy_termination(cfg.env_id) else cfg.terminate_when_unhealthy
+    if expert_term != cfg.terminate_when_unhealthy:
+        tag += f"-expertterm{int(expert_term)}"
     cache = HERE / cfg.cache_dir / "experts"
     cache.mkdir(parents=True, exist_ok=True)
     demo_file, levels_file = cache / f"{tag}.npz", cache / f"{tag}.json"
@@ -106,7 +110,8 @@ def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object,
         demo = load_demonstration(demo_file)
         check_demonstration(demo, env, cfg.env_id)
         return demo, json.loads(levels_file.read_text())
-    ecfg = dataclasses.replace(cfg, steps=cfg.expert_steps, eval_every=max(cfg.expert_steps // 5, 1), fixed_log_alpha=None)
+    ecfg = dataclasses.replace(cfg, steps=cfg.expert_steps, eval_every=max(cfg.expert_steps // 5, 1), fixed_log_alpha=None,
+                               terminate_when_unhealthy=expert_term)
     im, ckpt = Imitator("sac_env", ecfg, None, EXPERT_SEED), cache / f"{tag}-train.pt"
     if ckpt.exists():
         im.load(ckpt)

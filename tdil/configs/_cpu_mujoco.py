@@ -1,5 +1,6 @@
 """The CPU-sized protocol shared by hopper-cpu and halfcheetah-cpu (hours on 2 cores, not minutes):
-a 150k-step 128-wide SAC expert on the env reward, one demonstration, then TDIL / BC / GAIL for 50k steps
+a 150k-step 128-wide SAC expert on the env reward (with unhealthy termination where the task has it,
+`expert_terminate_when_unhealthy`), one demonstration, then TDIL / BC / GAIL for 50k steps
 each, rewards cached and refreshed every 1000 steps over 200 subsampled expert states. Far below the
 paper's 3M steps (README). Not a named config itself (a leading underscore hides it)."""
 CPU_MUJOCO = dict(

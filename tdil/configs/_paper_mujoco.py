@@ -1,6 +1,7 @@
 """The paper's protocol shared by the five MuJoCo locomotion configs (paper_<task>.py):
 3M steps, 2000 warm-up, 3 x 256 networks, tau 1e-4, rewards recomputed for every batch over all
-expert next states. Not a named config itself (a leading underscore hides it)."""
+expert next states. The SAC expert (when no --demo-path is given) trains with unhealthy termination, the
+imitators without (official sac.yml vs neighborhood_sac.yml). Not a named config itself (a leading underscore hides it)."""
 PAPER_MUJOCO = dict(
     methods=("tdil", "tdil_irl", "bc", "gail", "pwil"),
     seeds=(0, 1, 2, 3, 4),

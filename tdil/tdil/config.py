@@ -97,6 +97,11 @@ class Config:
     """normaliser's expert level; None: measured from the expert policy (or the demo's return)"""
     terminate_when_unhealthy: bool = False
     """paper: off for Hopper/Walker2d; done flags are zeroed for the imitation methods"""
+    expert_terminate_when_unhealthy: bool = True
+    """the expert's SAC trains with unhealthy termination (Hopper/Walker2d/Ant/Humanoid; official code:
+    config_files/sac.yml, as SB3 zoo and CleanRL), its done flags cutting the bootstrap; the demonstration is
+    recorded and the expert evaluated in the imitators' env (terminate_when_unhealthy). Without it the 150k-step
+    Hopper expert fell over and crawled (README)"""
     max_episode_steps: int | None = None
     buffer_size: int = 1_000_000
     torch_threads: int = 1

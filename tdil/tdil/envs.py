@@ -1,8 +1,9 @@
 """Environments of the paper (Gymnasium MuJoCo v5 + Adroit Door) and the CPU default (Pendulum-v1).
 
 The paper runs gym 0.23 / mujoco-py "-v3" tasks; the maintained equivalents are Gymnasium's "-v5".
-Official settings: `terminate_when_unhealthy=False` for Hopper/Walker2d (HalfCheetah never terminates),
-episodes of 1000 steps (Adroit Door: 200).
+Official settings: `terminate_when_unhealthy=False` for Hopper/Walker2d while imitating (HalfCheetah never
+terminates), True while training the SAC expert (official config_files/sac.yml); episodes of 1000 steps
+(Adroit Door: 200).
 """
 from __future__ import annotations
 
@@ -22,9 +23,14 @@ PAPER_EXPERT_RETURN = {
 _UNHEALTHY = ("Hopper", "Walker2d", "Ant", "Humanoid")
 
 
+def has_unhealthy_termination(env_id: str) -> bool:
+    """Whether `terminate_when_unhealthy` means anything for this task (Gymnasium's Hopper/Walker2d/Ant/Humanoid)."""
+    return env_id.split("-")[0] in _UNHEALTHY
+
+
 def make_env(env_id: str, terminate_when_unhealthy: bool = True, max_episode_steps: int | None = None) -> gym.Env:
     kwargs: dict = {}
-    if env_id.split("-")[0] in _UNHEALTHY and not terminate_when_unhealthy:
+    if has_unhealthy_termination(env_id) and not terminate_when_unhealthy:
         kwargs["terminate_when_unhealthy"] = False
     if env_id.startswith("AdroitHand"):
         import gymnasium_robotics  # noqa: F401  (extra [full]; registers the Adroit tasks)

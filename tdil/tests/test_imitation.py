@@ -167,3 +167,59 @@ def test_stop_after_minutes_checkpoints_expert_and_jobs_and_resume_finishes(tmp_
     table = train.main(args + ["--resume", str(run)])
     assert set(table) == {"tdil", "bc"} and not (run / "jobs" / "tdil-0.pt").exists()
     assert json.loads((run / "jobs" / "tdil-0.json").read_text())["steps"] == [60, 120]
+
+
+@pytest.mark.parametrize("task", ["walker2d", "ant", "humanoid"])
+def test_paper_locomotion_configs_build_step_and_update(task):
+    """The paper-<task> configs at tiny widths: the env is built with the paper's settings (no unhealthy termination),
+    a TDIL run takes its warm-up and update steps (per-batch rewards, expert critic step, BC) with finite rewards."""
+    import train
+
+    cfg = train.load_named_config(f"paper-{task}")
+    cfg = dataclasses.replace(cfg, hidden=16, disc_hidden=16, batch_size=16, warmup_steps=30, steps=60, eval_every=60,
+                              eval_episodes=1, max_episode_steps=40, checkpoint_every=0)
+    env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
+    assert env.unwrapped._terminate_when_unhealthy is False
+    env.action_space.seed(0)
+    demo = record_demonstration(env, cfg.env_id, lambda o: env.action_space.sample(), 0)
+    assert len(demo) == 40  # never cut short by a fall
+    im = Imitator("tdil", cfg, demo, 0)
+    res = im.train(cfg.steps)
+    logs = im.update()
+    assert im.t == 60 and len(res.returns) == 1 and np.isfinite(res.returns[0])
+    assert {"disc_loss", "tdil_reward", "bc_loss"} <= set(logs) and all(np.isfinite(v) for v in logs.values())
+
+
+@pytest.mark.parametrize("terminate", [True, False])
+def test_sac_expert_stores_terminal_done_flags_only_with_unhealthy_termination(terminate):
+    """The expert's SAC (`sac_env`) cuts the bootstrap where Hopper terminates; a random Hopper falls within 200 steps."""
+    cfg = dataclasses.replace(TINY, env_id="Hopper-v5", terminate_when_unhealthy=terminate, warmup_steps=200, steps=200)
+    im = Imitator("sac_env", cfg, None, 0)
+    im.train(200)
+    assert (im.buf.done[: im.buf.size].sum() > 0) == terminate
+
+
+@pytest.mark.parametrize("flag, expert_term", [([], True), (["--no-expert-terminate-when-unhealthy"], False)])
+def test_expert_trains_with_termination_and_the_demo_is_recorded_without(tmp_path, monkeypatch, flag, expert_term):
+    """Hopper: the expert's SAC env terminates when unhealthy (official sac.yml) unless turned off; the demonstration
+    is always recorded in the imitators' env (no termination: all max_episode_steps steps); the cache tag says which."""
+    import train
+
+    envs = []
+
+    class Recording(Imitator):
+        def __init__(self, method, cfg, demo, seed):
+            super().__init__(method, cfg, demo, seed)
+            envs.append((method, self.env.unwrapped._terminate_when_unhealthy))
+
+    monkeypatch.setattr(train, "Imitator", Recording)
+    cache = tmp_path / "cache"
+    train.main(["--env-id", "Hopper-v5", "--max-episode-steps", "60", "--expert-steps", "120", "--warmup-steps", "50",
+                "--methods", "bc", "--seeds", "0", "--bc-steps", "5", "--eval-episodes", "1", "--batch-size", "32",
+                "--hidden", "16", "--out-dir", str(tmp_path / "runs"), "--cache-dir", str(cache), "--no-progress",
+                "--no-tensorboard", "--workers", "1"] + flag)
+    assert envs == [("sac_env", expert_term)]
+    (demo_file,) = (cache / "experts").glob("*.npz")
+    assert demo_file.name.endswith("-expertterm1.npz") == expert_term
+    demo = np.load(demo_file)
+    assert len(demo["actions"]) == 60
