@@ -1,0 +1,67 @@
+"""Measure the official toy's runs (run_official_toy.py's .npz files) exactly as benchmarks/multigoal_modes.py
+measures this repo's: modes of pi(a|s=0) (demo.count_modes), action fraction per goal direction, TV to the
+soft-optimal pi* of the same grid, V(0), goals reached from (0, 0); prints a markdown table and writes the
+densities next to pi*'s to --out.
+
+    python benchmarks/official_toy/official_modes.py runs/official_s1.npz runs/official_s2.npz --out docs/x.png
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from meow_rl.config import MultiGoalDemo  # noqa: E402
+from meow_rl.demo import action_grid, count_modes, goal_direction_fractions  # noqa: E402
+from meow_rl.soft_value_iteration import soft_optimal_log_pi, soft_value_iteration  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("npz", nargs="+")
+    p.add_argument("--out", default="runs/official_toy_modes.png")
+    args = p.parse_args(argv)
+    demo = MultiGoalDemo()
+    A1, A2, grid = action_grid()
+    opt = soft_value_iteration(demo.meow_alpha, demo.gamma)
+    p_opt = np.exp(soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, (0.0, 0.0), grid)).reshape(A1.shape)
+    fmt = lambda v: " / ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    print("| policy | seed | modes of pi(a\\|s=0) (positions) | actions per goal dir. (+x/-x/+y/-y) | TV to pi* | V(0) | "
+          "goals reached from (0,0) (+x/-x/+y/-y) of 200 |\n|---|---|---|---|---|---|---|")
+    panels = [("soft-optimal pi*", p_opt, count_modes(p_opt, (A1, A2)))]
+    for f in args.npz:
+        z = np.load(f)
+        logp = z["logp"].astype(np.float64)
+        dens = np.exp(logp - logp.max())
+        dens /= dens.sum()
+        modes = count_modes(dens, (A1, A2))
+        pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in modes[:6]) + (" ..." if len(modes) > 6 else "")
+        print(f"| official toy code, {int(z['steps'])} steps | {int(z['seed'])} | {len(modes)} ({pos}) | "
+              f"{fmt(goal_direction_fractions(z['samples']))} | {0.5 * np.abs(dens - p_opt).sum():.2f} | "
+              f"{float(z['v0']):.1f} | {' / '.join(str(int(c)) for c in z['goals'])} |")
+        panels.append((f"official toy code, seed {int(z['seed'])}, {int(z['steps'])} steps", dens, modes))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.6), squeeze=False)
+    for ax, (title, dens, modes) in zip(axes[0], panels):
+        ax.contourf(A1, A2, dens / dens.max(), levels=30, cmap="viridis")
+        for m in modes:
+            ax.plot(*m, "r+", ms=12, mew=2)
+        ax.set_title(f"{title}\npi(a|s=(0,0)): {len(modes)} mode(s) (+)", fontsize=10)
+        ax.set_xlabel("a_x"); ax.set_ylabel("a_y"); ax.set_aspect("equal")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    fig.savefig(args.out, dpi=80)
+    print(f"\nfigure: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

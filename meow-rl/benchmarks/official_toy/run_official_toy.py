@@ -1,0 +1,82 @@
+"""Reference run of the OFFICIAL MEow toy code on MultiGoal (needs torch, gymnasium and a copy of the
+official repo's `toy/` folder; not part of `make bench`, which runs only benchmarks/*.py).
+
+It imports the official agent (`agents/meow.py: MEOW`, with its FlowPolicy, replay buffer and update) and
+environment (`toy_envs/multi_goal.py: MultiGoal`) from --toy-dir and drives them the way the official
+`modules/train_loop.py` does with gymnasium 0.29's one-environment vector env (autoreset in the same step;
+the truncated episode's final observation stored as s'), with the hyperparameters of `toy/conf/base.yaml`
+(4,000 steps, 1,000 uniform warm-up, batch 256, lr 1e-3, clip 30, gamma 0.9, tau 0.0005, alpha 2.5,
+log sigma in [-2, 1]). Evaluation and plotting of the official loop are left out (they do not train).
+
+Afterwards, in eval mode, at s = (0, 0): log pi(a|s) on the grid of meow_rl.demo.action_grid (161 x 161
+over [-0.995, 0.995]^2), V(0) = min_k V_k(0), 4,000 sampled actions and the goals reached by 200 stochastic
+rollouts of at most 100 steps started exactly at (0, 0). Saved to --out (.npz); summarise with
+official_modes.py (meow-rl's venv), which measures them exactly like benchmarks/multigoal_modes.py.
+
+    PYTHONPATH=... python run_official_toy.py --toy-dir PATH/meow/toy --seed 1 --out runs/official_s1.npz
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+p = argparse.ArgumentParser()
+p.add_argument("--toy-dir", required=True, help="the official repo's toy/ folder")
+p.add_argument("--seed", type=int, default=1)
+p.add_argument("--steps", type=int, default=4000)
+p.add_argument("--out", default="official.npz")
+cli = p.parse_args()
+sys.path.insert(0, os.path.abspath(cli.toy_dir))
+from agents.meow import MEOW  # noqa: E402  (official code)
+from toy_envs.multi_goal import MultiGoal  # noqa: E402  (official code)
+
+torch.set_num_threads(1)
+torch.manual_seed(cli.seed)
+np.random.seed(cli.seed)  # the official env and buffer draw from numpy's global generator
+args = argparse.Namespace(buffer_size=1000000, steps=cli.steps, warmup_steps=1000, batch_size=256, device="cpu",
+                          lr=1e-3, grad_clip=30, gamma=0.9, tau=0.0005, alpha=2.5, sigma_max=1.0, sigma_min=-2.0,
+                          state_sizes=2, action_sizes=2, save_path=tempfile.mkdtemp())
+agent = MEOW(args)
+env = MultiGoal()
+obs = np.asarray(env.reset()[0])[None]
+t0 = time.time()
+for t in range(args.steps + 1):  # official: range(steps + 1), updates from t = warmup_steps on
+    if t < args.warmup_steps:
+        act = np.random.uniform(-1, 1, size=(1, 2)).astype(np.float32)
+    else:
+        agent.policy.eval()
+        with torch.no_grad():
+            act = agent.act(obs)[0].cpu().numpy()
+    o2, r, term, trunc, _ = env.step(act[0])
+    real_next = np.asarray(o2)[None].copy()
+    next_obs = np.asarray(env.reset()[0])[None] if (term or trunc) else real_next
+    agent.buffer.store(s=obs, a=act, r=r, s_=real_next, d=float(term))
+    obs = next_obs
+    if t >= args.warmup_steps:
+        agent.update()
+print(f"seed {cli.seed}: trained {args.steps} steps in {time.time() - t0:.0f} s")
+
+pol = agent.policy
+pol.eval()
+goals = np.array(((5, 0), (-5, 0), (0, 5), (0, -5)), np.float32)
+with torch.no_grad():
+    g = np.linspace(-0.995, 0.995, 161)
+    A1, A2 = np.meshgrid(g, g)
+    grid = torch.tensor(np.stack([A1.ravel(), A2.ravel()], -1), dtype=torch.float32)
+    logp = pol.log_prob(torch.zeros_like(grid), grid).numpy().reshape(A1.shape)
+    v = pol.get_v(torch.zeros((2, 2)))[:, 0].numpy()  # (V_1(0), V_2(0)): the two shifts
+    samples = pol.sample(4000, torch.zeros((4000, 2)))[0].numpy()
+    pos, alive = np.zeros((200, 2), np.float32), np.ones(200, bool)
+    for _ in range(100):
+        a = pol.sample(200, torch.tensor(pos))[0].numpy()
+        pos = np.where(alive[:, None], np.clip(pos + np.clip(a, -1, 1), -7, 7), pos)
+        alive &= np.linalg.norm(pos[:, None] - goals[None], axis=-1).min(1) >= 1.0
+d = np.linalg.norm(pos[:, None] - goals[None], axis=-1)
+counts = np.bincount(d.argmin(1)[d.min(1) < 1.0], minlength=4)
+os.makedirs(os.path.dirname(os.path.abspath(cli.out)), exist_ok=True)
+np.savez(cli.out, logp=logp, v0=v.min(), samples=samples, goals=counts, seed=cli.seed, steps=args.steps)
+print(f"seed {cli.seed}: V(0) = {v.min():.1f}; goals (+x/-x/+y/-y) of 200: {counts.tolist()}")
