@@ -142,7 +142,7 @@ def restore_or_init(ckpt_path, state):
 # Compiled once per architecture and reused for every toy and every method: the models are cached, the
 # score enters the jitted samplers as Partial(model.score, params), so the parameters are traced arguments.
 _pc_sample = jax.jit(S.pc_sample, static_argnames=("sde", "shape", "n_steps"))
-_ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method"))  # n_steps traced (Euler)
+_ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method", "denoise"))  # n_steps traced
 _ode_nll = jax.jit(S.ode_nll, static_argnames=("sde", "exact"))
 
 
@@ -221,7 +221,9 @@ def image_model(cfg, method, x_example):
     return model, sde, params, make_optimizer(cfg.image_lr, cfg.grad_clip, cfg.image_warmup)
 
 
-def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
+def image_train(cfg, method, run_dir, logger, mesh, x_train):
+    """Trains (or resumes from ckpt/<dataset>-<method>.msgpack) the image model of a method for
+    cfg.image_steps. Returns (model, sde, state, train seconds)."""
     model, sde, params, opt = image_model(cfg, method, x_train)
     name = f"{cfg.image_dataset}/{method}"
     ckpt = os.path.join(run_dir, "ckpt", f"{cfg.image_dataset}-{method}.msgpack")
@@ -237,7 +239,12 @@ def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
     t0 = time.time()
     state = train_loop(name, cfg, state, step_fn, batch_fn, cfg.image_steps, jax.random.PRNGKey(cfg.seed + 1),
                        ckpt, logger, mesh)
-    train_s = time.time() - t0
+    return model, sde, state, time.time() - t0
+
+
+def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
+    model, sde, state, train_s = image_train(cfg, method, run_dir, logger, mesh, x_train)
+    bins = D.n_bins(cfg.image_dataset)
     params = jax.device_get(state.ema_params)
     key = jax.random.PRNGKey(cfg.seed + 2)
     rng = np.random.default_rng([cfg.seed, 10**9])
