@@ -64,7 +64,11 @@ class Config:
     dfac_double_q: bool = False
     # --- ablations (defaults: the official algorithms)
     agent: str = "auto"  # auto (IQN-RNN for DIQL/DDN/DMIX/DPLEX, RNN otherwise) | rnn | iqn (swap the agent network)
-    reward_scale: float = 1.0  # the learner's targets use r x this (SMAC's reward_scale_rate scales returns to <= 20)
+    # r is multiplied by this in the learner's targets. "smac" (default): SMAC's reward normalisation,
+    # r / (max_reward / reward_scale_rate), so that a perfect episode returns 20: on SMAX the factor is 20 / (what a
+    # perfect SMAX episode returns) = 20 / 2 = 10; 1 on real SMAC (already scaled) and in the matrix game (unscaled).
+    # A number is used as given (1: the environment's own reward). Test returns are always in the environment's units.
+    reward_scale: str = "smac"
     qmix_state_value: bool = True  # the QMIX / DMIX head's state value V(s); false drops it
     # --- infrastructure
     out_dir: str = "runs"
@@ -109,8 +113,13 @@ class Config:
             raise ValueError("n_greedy_quantiles must be >= 0 (0: the target samples pick the target action)")
         if self.agent not in ("auto", "rnn", "iqn"):
             raise ValueError(f"agent must be auto, rnn or iqn, got {self.agent!r}")
-        if self.reward_scale <= 0:
-            raise ValueError("reward_scale must be > 0")
+        if str(self.reward_scale) != "smac":
+            try:
+                scale = float(self.reward_scale)
+            except ValueError:
+                raise ValueError(f"reward_scale must be smac or a number > 0, got {self.reward_scale!r}") from None
+            if not scale > 0:
+                raise ValueError("reward_scale must be > 0")
         if self.optimizer not in ("auto", "adam", "rmsprop"):
             raise ValueError(f"optimizer must be auto, adam or rmsprop, got {self.optimizer!r}")
         if self.batch_size > self.buffer_size:

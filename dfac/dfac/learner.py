@@ -44,7 +44,7 @@ class Learner:
         self.target_agent = copy.deepcopy(agent)
         self.target_mixer = copy.deepcopy(mixer) if mixer is not None else None
         self.gamma, self.grad_clip, self.kappa = gamma, grad_clip, kappa
-        self.reward_scale = reward_scale  # r is multiplied by this in the targets (SMAC's reward_scale_rate, ablation)
+        self.reward_scale = reward_scale  # r is multiplied by this in the targets (SMAX: 10 = SMAC's scale, by default)
         self.N, self.N_target, self.double_q = n_quantiles, n_target_quantiles, double_q
         # distributional learners: a* = argmax_a of the online network's mean over its N fractions (official iqn_learner
         # double_q branch) instead of the target network's; off by default (official DFAC yaml: double_q False)

@@ -45,7 +45,7 @@ class JobSettings:
     double_q: bool = True  # expected-value learners: target action = argmax of the online network (PyMARL / QPLEX)
     dfac_double_q: bool = False  # DFAC learners: the same from the online network's mean (official iqn_learner option, off)
     agent: str = "auto"  # auto: IQN-RNN for the DFAC learners, RNN otherwise; rnn | iqn swap it (ablation)
-    reward_scale: float = 1.0  # rewards are multiplied by this in the learner's targets (ablation; SMAC scales to 20)
+    reward_scale: float = 1.0  # r is multiplied by this in the learner's targets (train.py resolves --reward_scale to it)
     qmix_state_value: bool = True  # QMIX / DMIX head's V(s) term (false: dropped, ablation)
     device: str = "cpu"
     updates_per_run: int = 1

@@ -1,5 +1,5 @@
 """Environments behind one numpy interface (base.MultiAgentEnv)."""
-from .base import MultiAgentEnv, Obs
+from .base import SMAC_REWARD_SCALE_RATE, MultiAgentEnv, Obs, reward_scale_factor
 from .matrix_game import TwoStepMatrixGame
 
 
@@ -17,4 +17,4 @@ def make_env(name: str, map_name: str = "3m", n_envs: int = 8, seed: int = 0, **
     raise ValueError(f"unknown environment {name!r}: use matrix, smax or smac")
 
 
-__all__ = ["MultiAgentEnv", "Obs", "TwoStepMatrixGame", "make_env"]
+__all__ = ["SMAC_REWARD_SCALE_RATE", "MultiAgentEnv", "Obs", "TwoStepMatrixGame", "make_env", "reward_scale_factor"]

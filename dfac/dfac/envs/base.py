@@ -11,6 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+# SMAC (oxwhirl/smac, starcraft2.py) divides every reward by max_reward / reward_scale_rate, where
+#   max_reward = n_enemies * reward_death_value + reward_win + sum over enemies of (health_max + shield_max)
+# (10 per kill, 200 for the win, each enemy's health and shield once), so that a perfect episode returns
+# reward_scale_rate = 20. The official DFAC hyperparameters were tuned at that scale.
+SMAC_REWARD_SCALE_RATE = 20.0
+
 
 class Obs(NamedTuple):
     obs: np.ndarray
@@ -43,6 +49,12 @@ class MultiAgentEnv:
             raise ValueError(f"actions must lie in [0, {self.n_actions}), got {actions.min()}..{actions.max()}")
         return actions
 
+    def smac_reward_scale(self) -> float:
+        """The factor r -> r x factor that puts this environment's rewards on SMAC's scale (a perfect episode
+        returns SMAC_REWARD_SCALE_RATE). 1 here: the matrix game is not a SMAC scenario and stays unscaled, and
+        real SMAC scales its rewards itself (StarCraft2Env's reward_scale=True)."""
+        return 1.0
+
     def get_rng_state(self):
         """The environment's random state (for checkpoints); None where it cannot be captured (SMAC)."""
         return None
@@ -52,3 +64,9 @@ class MultiAgentEnv:
 
     def close(self):
         pass
+
+
+def reward_scale_factor(spec, env: MultiAgentEnv) -> float:
+    """`--reward_scale`: "smac" (the default) resolves to env.smac_reward_scale() (SMAX: 20 / its perfect
+    episode's return); a number is used as given (1: the environment's own reward)."""
+    return env.smac_reward_scale() if str(spec) == "smac" else float(spec)

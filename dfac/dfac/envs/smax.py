@@ -2,12 +2,13 @@
 interface of `base.py`: `n_envs` copies vmapped and jit-compiled, stepped from the PyTorch learner.
 
 Units: HeuristicEnemySMAX, actions 0-3 move, 4 stop, 5+ attack enemy k. Reward: the fraction of enemy
-health removed + 1 on a win (SMAX's, not SMAC's 20-normalised one). "SMAX, not SMAC": the scenarios
+health removed + 1 on a win (SMAX's own, at most 2 per episode; `smac_reward_scale` gives the factor
+that puts it on SMAC's scale, where a perfect episode returns 20). "SMAX, not SMAC": the scenarios
 mirror SMAC's unit mixes, not its dynamics, so win rates are not comparable with the paper's.
 """
 import numpy as np
 
-from .base import MultiAgentEnv, Obs
+from .base import SMAC_REWARD_SCALE_RATE, MultiAgentEnv, Obs
 
 
 class SMAXEnv(MultiAgentEnv):
@@ -30,6 +31,10 @@ class SMAXEnv(MultiAgentEnv):
         self.n_actions = int(env.action_space(self.agents[0]).n)
         self.episode_limit = int(env.max_steps)
         na = env.num_allies
+        # What a perfect episode returns (SMAX's compute_reward): each step pays the allies the health the
+        # enemies lost, each as a fraction of its unit type's maximum, summed and divided by num_enemies (so at
+        # most 1 over an episode; 0 under use_self_play_reward), plus won_battle_bonus once on a win.
+        self.max_return = (0.0 if env.use_self_play_reward else 1.0) + float(env.won_battle_bonus)
         # SMAX's world state holds raw positions (0..map size), cooldowns and unit-type ids; SMAC's is
         # normalised, and the QMIX/DMIX hypernetworks take it as input, so it is scaled to ~[0, 1] here.
         n_units = env.num_allies + env.num_enemies
@@ -71,6 +76,11 @@ class SMAXEnv(MultiAgentEnv):
         obs = self.reset()
         self.obs_dim, self.state_dim = obs.obs.shape[-1], obs.state.shape[-1]
         self.last_final_obs = None
+
+    def smac_reward_scale(self) -> float:
+        """SMAC divides r by max_reward / 20 so that a perfect episode returns 20 (base.SMAC_REWARD_SCALE_RATE);
+        the same normalisation of SMAX's reward is r x 20 / max_return (3m: 20 / 2 = 10)."""
+        return SMAC_REWARD_SCALE_RATE / self.max_return
 
     def _keys(self):
         self._key, sub = self._split(self._key)
