@@ -123,3 +123,23 @@ def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
         row = results[name]
         assert np.isfinite(row["held-out DLSM loss"])
         assert row["its reduction vs g=0 (x1e3)"] == pytest.approx(1e3 * (ref - row["held-out DLSM loss"]))
+
+    # benchmarks/classifier_per_sigma.py on this run: per-sigma held-out values for each classifier, and a
+    # gradient split of the DLSM + CE objective whose two parts sum to the train step's gradient
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("classifier_per_sigma", os.path.join(os.path.dirname(train.__file__), "benchmarks", "classifier_per_sigma.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.evaluate(run_dir, noise_draws=1, grad_batches=1)
+    assert set(r["per_sigma"]) == {"ce", "total"} and len(r["sig_grid"]) == 2
+    for d in r["per_sigma"].values():
+        assert all(0.0 <= a <= 1.0 for a in d["acc"]) and all(v > 0 for v in d["nll"] + d["g_rms"])
+    assert set(r["split"]) == {"init", "trained"} and all(v > 0 for v in r["split_sigma"]["grad_dlsm"])
+    cfg2, (x, y, _, _), score_model, sp, clf, cps, c0 = bench.load_run(run_dir)
+    sde = bench.VESDE(cfg2.sigma_min, cfg2.sigma_max)
+    g_dlsm, g_ce, g_total = bench.objective_gradients(clf, cps["total"], lambda a, s: score_model.apply(sp, a, s),
+                                                      jnp.asarray(x[:16]), jnp.asarray(y[:16]), jax.random.PRNGKey(3), sde, cfg2)
+    for a, b, c in zip(*(jax.tree_util.tree_leaves(t) for t in (g_dlsm, g_ce, g_total))):
+        np.testing.assert_allclose(np.asarray(a + b), np.asarray(c), rtol=1e-4, atol=1e-6)
+    assert bench._tree_norm(g_dlsm) > 0 and bench._tree_norm(g_ce) > 0
