@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dfac.config import parse_args, to_json
-from dfac.envs import make_env
+from dfac.envs import make_env, reward_scale_factor
 from dfac.matrix_eval import matrix_report
 from dfac.run import JobSettings, train_job
 
@@ -49,7 +49,8 @@ class Logger:
         return log
 
 
-def settings(cfg, alg, t_max, **kw) -> JobSettings:
+def settings(cfg, alg, t_max, env, **kw) -> JobSettings:
+    """The JobSettings of one (alg, env) job; `--reward_scale smac` resolves to the factor for `env`."""
     base = dict(t_max=t_max, batch_size=cfg.batch_size, buffer_size=cfg.buffer_size, lr=cfg.lr, gamma=cfg.gamma,
                 grad_clip=cfg.grad_clip, target_update_interval=cfg.target_update_interval,
                 epsilon_start=cfg.epsilon_start, epsilon_finish=cfg.epsilon_finish, epsilon_anneal_time=cfg.epsilon_anneal_time,
@@ -59,7 +60,7 @@ def settings(cfg, alg, t_max, **kw) -> JobSettings:
                 test_interval=cfg.test_interval, test_episodes=cfg.test_episodes, save_interval=cfg.save_interval,
                 save_buffer=cfg.save_buffer, qplex_attention=cfg.qplex_attention, n_head=cfg.n_head,
                 attend_reg_coef=cfg.attend_reg_coef, optimizer=cfg.optimizer, double_q=cfg.double_q,
-                dfac_double_q=cfg.dfac_double_q, agent=cfg.agent, reward_scale=cfg.reward_scale,
+                dfac_double_q=cfg.dfac_double_q, agent=cfg.agent, reward_scale=reward_scale_factor(cfg.reward_scale, env),
                 qmix_state_value=cfg.qmix_state_value)
     base.update(kw)
     return JobSettings(**base)
@@ -75,7 +76,7 @@ def matrix_phase(cfg, run_dir, logger):
         for alg in cfg.alg_list():
             for seed in cfg.seed_list():
                 env = make_env("matrix", n_envs=8, seed=seed, noise=cfg.matrix_noise, noise_scale=cfg.matrix_noise_scale)
-                s = settings(cfg, alg, 2 * cfg.matrix_episodes, epsilon_start=1.0, epsilon_finish=eps_finish,
+                s = settings(cfg, alg, 2 * cfg.matrix_episodes, env, epsilon_start=1.0, epsilon_finish=eps_finish,
                              epsilon_anneal_time=max(1, int(2 * cfg.matrix_episodes * cfg.matrix_epsilon_anneal_frac)),
                              buffer_size=500, batch_size=min(cfg.batch_size, 500), target_update_interval=100,
                              n_quantiles=cfg.matrix_n_quantiles, lr=cfg.matrix_lr, test_interval=2 * cfg.matrix_episodes,
@@ -134,11 +135,12 @@ def plot_quantiles(results, cfg, path):
 
 
 def micro_phase(cfg, run_dir, logger):
-    histories, rows = {}, []
+    histories, rows, scale = {}, [], None
     for seed in cfg.seed_list():
         env = make_env(cfg.env, map_name=cfg.map, n_envs=cfg.n_envs, seed=seed)
+        scale = reward_scale_factor(cfg.reward_scale, env)
         for alg in cfg.alg_list():
-            s = settings(cfg, alg, cfg.t_max)
+            s = settings(cfg, alg, cfg.t_max, env)
             t0 = time.time()
             _, _, hist = train_job(alg, seed, env, s, logger("micro", t0), run_dir / "checkpoints" / f"{cfg.env}-{cfg.map}-{alg}-s{seed}.pt",
                                    resume=bool(cfg.resume), progress=cfg.progress, desc=f"{cfg.map} {alg} s{seed}")
@@ -154,6 +156,8 @@ def micro_phase(cfg, run_dir, logger):
         lines.append(f"| {r['alg']} | {r['seed']} | {r['t_env']} | {r['final_win']:.2f} | {r['best_win']:.2f} | {r['final_return']:.2f} | "
                      f"{r['wall_s']:.0f} ({r.get('runner_s', 0):.0f} / {r.get('learner_s', 0):.0f}) |")
     plot_curves(histories, cfg, run_dir / "micro_win_rate.png")
+    lines.append(f"\nLearner's targets use r x {scale:g} (--reward_scale {cfg.reward_scale}); win rates and returns are "
+                 f"in the environment's own units.")
     return "\n".join(lines), rows
 
 

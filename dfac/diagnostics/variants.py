@@ -69,7 +69,7 @@ def run_variants(variants: str, seeds: str, t_max: int,
                 before_job(cfg)
             env = make_env(cfg.env, map_name=cfg.map, n_envs=cfg.n_envs, seed=seed)
             t0 = time.time()
-            learner, _, hist = train_job(alg, seed, env, settings(cfg, alg, cfg.t_max), progress=False)
+            learner, _, hist = train_job(alg, seed, env, settings(cfg, alg, cfg.t_max, env), progress=False)
             env.close()
             yield spec, seed, learner, hist, time.time() - t0
 

@@ -25,7 +25,7 @@ def test_overrides_and_per_algorithm_quantiles():
                                   ["--t_max", "0"], ["--batch_size", "64", "--buffer_size", "32"],
                                   ["--epsilon_finish", "0.9", "--epsilon_start", "0.5"],
                                   ["--matrix_exploration", "uniform,greedy"], ["--matrix_epsilon_anneal_frac", "0"],
-                                  ["--agent", "lstm"], ["--reward_scale", "0"]])
+                                  ["--agent", "lstm"], ["--reward_scale", "0"], ["--reward_scale", "x10"]])
 def test_bad_input_is_rejected(argv):
     with pytest.raises(ValueError):
         parse_args(argv)

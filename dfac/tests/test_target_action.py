@@ -100,5 +100,6 @@ def test_dfac_double_q_reaches_the_learner_from_the_command_line(load_script):
 
     assert Config().dfac_double_q is False  # official dmix.yaml / ddn.yaml: double_q False
     cfg = parse_args(["--dfac_double_q", "true"])
-    learner, _ = build("dmix", TwoStepMatrixGame(n_envs=1), train.settings(cfg, "dmix", 10))
+    env = TwoStepMatrixGame(n_envs=1)
+    learner, _ = build("dmix", env, train.settings(cfg, "dmix", 10, env))
     assert learner.dfac_double_q is True
