@@ -3,6 +3,7 @@
     python train.py                       # the embedded default (config `quick`, CPU)
     python train.py --config paper-campus # paper-scale settings (GPU)
     python train.py --resume runs/quick-20260101-120000   # continue an interrupted run
+    python train.py --resume runs/quick-20260101-120000 --agent-seeds 0,1,2   # more agent seeds on its NeRF
     python train.py --help                # every option
 
 Outputs go to runs/<config>-<time>/: config.json, metrics/*.csv, TensorBoard events, checkpoints
@@ -102,6 +103,10 @@ class Config:
     ppo_envs: int = 16
     ppo_steps: int = 32
     eval_episodes: int = 24
+    # agent seeds: each seed k trains every agent and runs both experiments with its own draws agent_seed(seed, offset, k)
+    # (initial weights, DAgger / PPO randomness, training starts) on the run's one NeRF / mesh / map; seed 0 is the draw
+    # of runs made before this option. `--resume <finished run> --agent-seeds 0,1,2` adds seeds without retraining the NeRF
+    agent_seeds: str = "0"
 
 
 def parse_config(argv=None) -> Config:
@@ -124,7 +129,12 @@ def parse_config(argv=None) -> Config:
         if not path.exists():
             raise SystemExit(f"unknown config {name!r}; available: {sorted(q.stem for q in CONFIG_DIR.glob('*.json'))}")
         cfg = dataclasses.replace(cfg, **json.loads(path.read_text()))
-    return dataclasses.replace(cfg, **args)
+    cfg = dataclasses.replace(cfg, **args)
+    try:
+        parse_agent_seeds(cfg.agent_seeds)
+    except ValueError as e:
+        p.error(str(e))
+    return cfg
 
 
 class Logger:
@@ -172,6 +182,60 @@ def corr(a, b):
     if np.std(a) == 0 or np.std(b) == 0:
         return float("nan"), float("nan")
     return float(stats.pearsonr(a, b)[0]), float(stats.spearmanr(a, b)[0])
+
+
+def parse_agent_seeds(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]: the agent seeds of --agent-seeds; rejects empty, non-integer, negative or repeated ones."""
+    try:
+        seeds = [int(t) for t in str(text).split(",")]
+    except ValueError:
+        raise ValueError(f"--agent-seeds wants comma-separated integers >= 0, got {text!r}") from None
+    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--agent-seeds wants distinct integers >= 0, got {text!r}")
+    return seeds
+
+
+def mean_std(x) -> list[float]:
+    """[mean, sample standard deviation (ddof 1)] over agent seeds."""
+    x = np.asarray(x, float)
+    return [float(x.mean()), float(x.std(ddof=1))]
+
+
+def summarise_agent_seeds(per_seed: dict) -> dict:
+    """Mean and sample std over agent seeds ({seed: that seed's "validation" and "lighting"}) of every success rate,
+    of each simulator's mean |gap| to the real world and correlations, and of the paired gap difference
+    (standard sim's gap - NeRF env's gap, > 0 where the NeRF env is the closer one)."""
+    if len(per_seed) < 2:
+        raise ValueError("a mean +- std over agent seeds needs two seeds or more")
+    vals = [r["validation"] for r in per_seed.values()]
+    pn = vals[0]["policies"]
+    if any(v["policies"] != pn for v in vals):
+        raise ValueError("the agent seeds were evaluated on different policy lists")
+    worlds = list(vals[0]["success"])
+    sims = ("standard sim", "NeRF env")
+    diff = [v["standard sim"]["mean_abs_gap_to_real"] - v["NeRF env"]["mean_abs_gap_to_real"] for v in vals]
+    light = [r["lighting"] for r in per_seed.values()]
+    return {"seeds": [int(k) for k in per_seed], "policies": pn,
+            "success": {w: [mean_std([v["success"][w][i] for v in vals]) for i in range(len(pn))] for w in worlds},
+            "simulators": {w: {m: mean_std([v[w][m] for v in vals]) for m in ("mean_abs_gap_to_real", "pearson", "spearman")} for w in sims},
+            "gap_sim_minus_nerf": mean_std(diff), "gap_sim_minus_nerf_per_seed": diff,
+            "lighting": {p: {l: mean_std([x[p][l] for x in light]) for l in light[0][p]} for p in light[0]}}
+
+
+def agent_seed_tables(summary: dict, lightings) -> list[str]:
+    """results.md lines for summarise_agent_seeds' output."""
+    pm = lambda ms: f"{ms[0]:.3f} +- {ms[1]:.3f}"
+    seeds, worlds = summary["seeds"], list(summary["success"])
+    n = len(seeds)
+    d = summary["gap_sim_minus_nerf_per_seed"]
+    return [f"## Over agent seeds {', '.join(map(str, seeds))}: mean +- sample std (ddof 1), one NeRF",
+            fmt_table(["policy"] + worlds, [[p] + [pm(summary["success"][w][i]) for w in worlds] for i, p in enumerate(summary["policies"])]), "",
+            fmt_table(["simulator", "mean |gap| to real", "Pearson r", "Spearman rho"],
+                      [[w] + [pm(summary["simulators"][w][m]) for m in ("mean_abs_gap_to_real", "pearson", "spearman")] for w in summary["simulators"]]),
+            "", f"standard sim's gap - NeRF env's gap: {pm(summary['gap_sim_minus_nerf'])} (per seed "
+            + ", ".join(f"{x:+.3f}" for x in d) + f"); the NeRF env is closer to the real world in {sum(x > 0 for x in d)} of {n} seeds", "",
+            "lighting robustness (real world):",
+            fmt_table(["policy"] + list(lightings), [[p] + [pm(summary["lighting"][p][l]) for l in lightings] for p in summary["lighting"]]), ""]
 
 
 def main(cfg: Config):
@@ -291,7 +355,7 @@ def main(cfg: Config):
           f"(road) {results['mesh']['iou_road']:.3f}; Chamfer {results['mesh']['chamfer_m']:.3f} m")
 
     mark("mesh + obstacle map")
-    # ---------------------------------------------------------------- 4. agents
+    # ---------------------------------------------------------------- 4-6. agents and both experiments, per agent seed
     expert = PurePursuitExpert(course, env_cfg.wheelbase, env_cfg.max_steer)
     app_stack = torch.stack([app[n] for n in names])
 
@@ -311,123 +375,148 @@ def main(cfg: Config):
             return NeRFWorld(model, mesh_map, env_cfg, random_lighting, cam, cfg.env_nerf_samples)
         raise ValueError(kind)
 
-    policies = {}
     # training episodes start anywhere along the first train_start_s metres, so every agent sees the
     # whole course (the second half included) from its first iteration; evaluation keeps env_cfg's starts
     train_env_cfg = dataclasses.replace(env_cfg, start_s=cfg.train_start_s)
     hw = (cfg.obs_height, cfg.obs_width)
     dcfg = DAggerConfig(iterations=cfg.dagger_iters, n_envs=cfg.dagger_envs, steps_per_iter=cfg.dagger_steps, epochs=cfg.dagger_epochs)
-    # each agent's initial weights and training randomness come from its own seed agent_seed(cfg.seed, offset), not
-    # from the global RNG the NeRF stage leaves behind: another grid or a resumed run trains the same agents
-    for offset, (name, kind) in enumerate((("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")), 1):
-        final = run / "policies" / f"{name}.pt"
-        bc = run / "policies" / f"{name}-bc.pt"
-        pol = make_policy(hw, agent_seed(cfg.seed, offset))
-        if final.exists():
-            pol.load_state_dict(torch.load(final)["policy"])
-        else:
-            ck = run / "policies" / f"{name}-ckpt.pt"
-            start, data = 0, None
-            if ck.exists():
-                st = torch.load(ck, weights_only=False)
-                pol.load_state_dict(st["policy"])
-                start, data = st["iteration"] + 1, (st["X"], st["Y"])
-                print(f"resuming {name} at DAgger iteration {start}")
 
-            def save(it, p, D, log, name=name, ck=ck, bc=bc):
-                logger.log(name, it, log)
-                torch.save({"policy": p.state_dict(), "iteration": it, "X": D[0], "Y": D[1]}, ck)
-                if it == 0:
-                    torch.save({"policy": p.state_dict()}, bc)
+    def train_agents(k):
+        """Agent seed k's policies (trained, or loaded where a finished one is on disk) and whether any was trained.
 
-            env = BatchDrive(course, world(kind, seed=cfg.seed), train_env_cfg, cfg.dagger_envs, seed=cfg.seed)
-            t0 = time.time()
-            dagger(env, expert, pol, dcfg, seed=agent_seed(cfg.seed, 10 + offset), on_iteration=save, start_iter=start, data=data, desc=name)
-            torch.save({"policy": pol.state_dict()}, final)
-            ck.unlink(missing_ok=True)
-            print(f"{name}: DAgger done in {time.time() - t0:.0f}s")
-        policies[name] = pol
-        if bc.exists():
-            p0 = PixelPolicy(hw)
-            p0.load_state_dict(torch.load(bc)["policy"])
-            policies[f"{name} (BC only)"] = p0
-        mark(f"agent {name}")
-    if cfg.ppo_updates > 0:
-        final, half = run / "policies" / "ppo-sim.pt", run / "policies" / "ppo-sim-half.pt"
-        pol = make_policy(hw, agent_seed(cfg.seed, 4))
-        if final.exists():
-            pol.load_state_dict(torch.load(final)["policy"])
-        else:
-            ck = run / "policies" / "ppo-sim-ckpt.pt"
-            start, opt_state = 0, None
-            if ck.exists():
-                st = torch.load(ck, weights_only=False)
-                pol.load_state_dict(st["policy"])
-                start, opt_state = st["update"] + 1, st["opt"]
+        Each agent's initial weights and training randomness come from its own seed agent_seed(cfg.seed, offset, k),
+        not from the global RNG the NeRF stage leaves behind: another grid or a resumed run trains the same agents.
+        Seed 0 keeps the run's own files (policies/*.pt, metrics/<agent>.csv); seed k > 0 writes policies/seed-<k>/
+        and metrics/<agent>-seed<k>.csv, and also draws its own training starts."""
+        pdir = run / "policies" if k == 0 else run / "policies" / f"seed-{k}"
+        pdir.mkdir(parents=True, exist_ok=True)
+        tag = "" if k == 0 else f"-seed{k}"
+        env_seed = cfg.seed if k == 0 else agent_seed(cfg.seed, 20, k)
+        policies, trained = {}, False
+        for offset, (name, kind) in enumerate((("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")), 1):
+            final, bc, ck = pdir / f"{name}.pt", pdir / f"{name}-bc.pt", pdir / f"{name}-ckpt.pt"
+            pol = make_policy(hw, agent_seed(cfg.seed, offset, k))
+            if final.exists():
+                pol.load_state_dict(torch.load(final)["policy"])
+            else:
+                trained = True
+                start, data = 0, None
+                if ck.exists():
+                    st = torch.load(ck, weights_only=False)
+                    pol.load_state_dict(st["policy"])
+                    start, data = st["iteration"] + 1, (st["X"], st["Y"])
+                    print(f"resuming {name}{tag} at DAgger iteration {start}")
 
-            def save_ppo(u, p, o, log):
-                logger.log("ppo-sim", u, log)
-                torch.save({"policy": p.state_dict(), "opt": o.state_dict(), "update": u}, ck)
-                if u + 1 == cfg.ppo_updates // 2:  # a weaker policy for the validation experiment
-                    torch.save({"policy": p.state_dict()}, half)
+                def save(it, p, D, log, name=name, ck=ck, bc=bc):
+                    logger.log(name + tag, it, log)
+                    torch.save({"policy": p.state_dict(), "iteration": it, "X": D[0], "Y": D[1]}, ck)
+                    if it == 0:
+                        torch.save({"policy": p.state_dict()}, bc)
 
-            env = BatchDrive(course, world("sim"), train_env_cfg, cfg.ppo_envs, seed=cfg.seed)
-            t0 = time.time()
-            ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=agent_seed(cfg.seed, 14),
-                on_update=save_ppo, start_update=start, opt_state=opt_state)
-            torch.save({"policy": pol.state_dict()}, final)
-            ck.unlink(missing_ok=True)
-            print(f"ppo-sim: {cfg.ppo_updates} updates in {time.time() - t0:.0f}s")
-        policies["ppo-sim"] = pol
-        if half.exists():
-            p0 = PixelPolicy(hw)
-            p0.load_state_dict(torch.load(half)["policy"])
-            policies["ppo-sim (half the updates)"] = p0
-        mark("agent ppo-sim")
+                env = BatchDrive(course, world(kind, seed=env_seed), train_env_cfg, cfg.dagger_envs, seed=env_seed)
+                t0 = time.time()
+                dagger(env, expert, pol, dcfg, seed=agent_seed(cfg.seed, 10 + offset, k), on_iteration=save, start_iter=start, data=data,
+                       desc=name + tag)
+                torch.save({"policy": pol.state_dict()}, final)
+                ck.unlink(missing_ok=True)
+                print(f"{name}{tag}: DAgger done in {time.time() - t0:.0f}s")
+            policies[name] = pol
+            if bc.exists():
+                p0 = PixelPolicy(hw)
+                p0.load_state_dict(torch.load(bc)["policy"])
+                policies[f"{name} (BC only)"] = p0
+            mark(f"agent {name}{tag}")
+        if cfg.ppo_updates > 0:
+            final, half, ck = pdir / "ppo-sim.pt", pdir / "ppo-sim-half.pt", pdir / "ppo-sim-ckpt.pt"
+            pol = make_policy(hw, agent_seed(cfg.seed, 4, k))
+            if final.exists():
+                pol.load_state_dict(torch.load(final)["policy"])
+            else:
+                trained = True
+                start, opt_state = 0, None
+                if ck.exists():
+                    st = torch.load(ck, weights_only=False)
+                    pol.load_state_dict(st["policy"])
+                    start, opt_state = st["update"] + 1, st["opt"]
 
-    # ---------------------------------------------------------------- 5. validation experiment
-    evals = {}
-    worlds = {"standard sim": ("sim", "day"), "NeRF env": ("nerf", "day"), "real world": ("real", "day")}
-    for wname, (kind, light) in worlds.items():
-        evals[wname] = {}
-        for pname, pol in tqdm(list(policies.items()), desc=f"eval {wname}", leave=False):
-            env = BatchDrive(course, world(kind, light, seed=cfg.seed + 7), env_cfg, cfg.eval_episodes)
-            evals[wname][pname] = evaluate(env, lambda o, s, pol=pol: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 123, record=True)
+                def save_ppo(u, p, o, log):
+                    logger.log("ppo-sim" + tag, u, log)
+                    torch.save({"policy": p.state_dict(), "opt": o.state_dict(), "update": u}, ck)
+                    if u + 1 == cfg.ppo_updates // 2:  # a weaker policy for the validation experiment
+                        torch.save({"policy": p.state_dict()}, half)
+
+                env = BatchDrive(course, world("sim"), train_env_cfg, cfg.ppo_envs, seed=env_seed)
+                t0 = time.time()
+                ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=agent_seed(cfg.seed, 14, k),
+                    on_update=save_ppo, start_update=start, opt_state=opt_state)
+                torch.save({"policy": pol.state_dict()}, final)
+                ck.unlink(missing_ok=True)
+                print(f"ppo-sim{tag}: {cfg.ppo_updates} updates in {time.time() - t0:.0f}s")
+            policies["ppo-sim"] = pol
+            if half.exists():
+                p0 = PixelPolicy(hw)
+                p0.load_state_dict(torch.load(half)["policy"])
+                policies["ppo-sim (half the updates)"] = p0
+            mark(f"agent ppo-sim{tag}")
+        return policies, trained
+
     env = BatchDrive(course, world("sim"), env_cfg, cfg.eval_episodes)
     expert_eval = evaluate(env, lambda o, s: expert(s), cfg.eval_episodes, seed=cfg.seed + 123)
-    pn = list(policies)
-    sr = {w: [evals[w][p]["success"] for p in pn] for w in worlds}
-    val_rows = [[p] + [evals[w][p]["success"] for w in worlds] for p in pn]
-    val = {"policies": pn, "success": sr, "expert_success_sim": expert_eval["success"]}
-    for w in ("standard sim", "NeRF env"):
-        pe, sp = corr(sr[w], sr["real world"])
-        val[w] = {"mean_abs_gap_to_real": float(np.mean(np.abs(np.array(sr[w]) - np.array(sr["real world"])))), "pearson": pe, "spearman": sp}
-    results["validation"] = val
-    maps = {"NeRF env": mesh_map, "standard sim": gt_map, "real world": gt_map}
-    plots.plot_trajectories(run / "trajectories.png", course, evals, maps)
+    worlds = {"standard sim": ("sim", "day"), "NeRF env": ("nerf", "day"), "real world": ("real", "day")}
 
-    mark("validation: evaluation in 3 worlds")
-    # ---------------------------------------------------------------- 6. lighting robustness experiment
-    light_rows, light = [], {}
-    for pname in ("dagger-sim", "dagger-nerf-day", "dagger-nerf-randlight"):
-        light[pname] = {}
-        for lname in lightings:
-            env = BatchDrive(course, world("real", lname, seed=cfg.seed + 11), env_cfg, cfg.eval_episodes)
-            light[pname][lname] = evaluate(env, lambda o, s, pol=policies[pname]: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 321)["success"]
-        light_rows.append([pname] + [light[pname][l] for l in lightings])
-    results["lighting"] = light
-    mark("lighting: evaluation in the real world")
+    def experiments(k, policies):
+        """5. validation (every policy in the 3 worlds) and 6. lighting robustness (real world), agent seed k."""
+        evals = {}
+        for wname, (kind, light) in worlds.items():
+            evals[wname] = {}
+            for pname, pol in tqdm(list(policies.items()), desc=f"eval {wname}", leave=False):
+                env = BatchDrive(course, world(kind, light, seed=cfg.seed + 7), env_cfg, cfg.eval_episodes)
+                evals[wname][pname] = evaluate(env, lambda o, s, pol=pol: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 123, record=True)
+        pn = list(policies)
+        sr = {w: [evals[w][p]["success"] for p in pn] for w in worlds}
+        val = {"policies": pn, "success": sr, "expert_success_sim": expert_eval["success"]}
+        for w in ("standard sim", "NeRF env"):
+            pe, sp = corr(sr[w], sr["real world"])
+            val[w] = {"mean_abs_gap_to_real": float(np.mean(np.abs(np.array(sr[w]) - np.array(sr["real world"])))), "pearson": pe, "spearman": sp}
+        maps = {"NeRF env": mesh_map, "standard sim": gt_map, "real world": gt_map}
+        plots.plot_trajectories(run / ("trajectories.png" if k == 0 else f"trajectories-seed{k}.png"), course, evals, maps)
+        mark("validation: evaluation in 3 worlds" + ("" if k == 0 else f" (agent seed {k})"))
+        light = {}
+        for pname in ("dagger-sim", "dagger-nerf-day", "dagger-nerf-randlight"):
+            light[pname] = {}
+            for lname in lightings:
+                env = BatchDrive(course, world("real", lname, seed=cfg.seed + 11), env_cfg, cfg.eval_episodes)
+                light[pname][lname] = evaluate(env, lambda o, s, pol=policies[pname]: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 321)["success"]
+        mark("lighting: evaluation in the real world" + ("" if k == 0 else f" (agent seed {k})"))
+        return {"eval_episodes": cfg.eval_episodes, "validation": val, "lighting": light}
+
+    # per agent seed: its policies and both experiments (results.json "agent_seeds"); a seed whose policies were all
+    # on disk and whose evaluation is in results.json (same eval_episodes) is not re-evaluated, so
+    # `--resume <finished run> --agent-seeds 0,1,2` trains and evaluates only the new seeds on the run's NeRF
+    seeds = parse_agent_seeds(cfg.agent_seeds)
+    per_seed = results.setdefault("agent_seeds", {})
+    for k in seeds:
+        policies, trained = train_agents(k)
+        done = per_seed.get(str(k))
+        if not trained and done is not None and done["eval_episodes"] == cfg.eval_episodes:
+            print(f"agent seed {k}: policies and evaluation found in {run}; not recomputed")
+            continue
+        per_seed[str(k)] = experiments(k, policies)
+        (run / "results.json").write_text(json.dumps(results, indent=1))  # each finished seed survives an interruption
+    results["validation"], results["lighting"] = per_seed[str(seeds[0])]["validation"], per_seed[str(seeds[0])]["lighting"]
+    results.pop("agent_seed_summary", None)
+    if len(seeds) > 1:
+        results["agent_seed_summary"] = summarise_agent_seeds({k: per_seed[str(k)] for k in seeds})
     results["stage_seconds"] = stages
     results["total_seconds"] = time.time() - t_start
     (run / "results.json").write_text(json.dumps(results, indent=1))
-
     # ---------------------------------------------------------------- tables
     curves = {}
     nl = logger.read("nerf")
     if nl:
         curves["NeRF training PSNR"] = ([int(r["step"]) for r in nl], [float(r["psnr"]) for r in nl], "dB (train batch)")
-    for n in ("dagger-sim", "dagger-nerf-randlight", "ppo-sim"):
-        rows = logger.read(n)
+    for n in ("dagger-sim", "dagger-nerf-randlight", "ppo-sim"):  # the first agent seed's
+        rows = logger.read(n + ("" if seeds[0] == 0 else f"-seed{seeds[0]}"))
         if rows:
             key = "mse" if "mse" in rows[0] else "mean_return"
             curves[n] = ([int(r["step"]) for r in rows], [float(r[key]) for r in rows], key)
@@ -440,11 +529,17 @@ def main(cfg: Config):
                                                  [[m["vertices"], m["iou_corridor"], m["iou_road"], m["chamfer_m"]]]), ""]
     md += [f"obstacle-map IoU (road / corridor) at other density levels (used: {m['level']:.3g}): "
            + ", ".join(f"{k}: {v['iou_road']:.3f} / {v['iou_corridor']:.3f} (Chamfer {v['chamfer_m']:.2f} m)" for k, v in m.get("level_sweep", {}).items()), ""]
-    md += [f"## Validation: success rate over {cfg.eval_episodes} episodes (day)", fmt_table(["policy"] + list(worlds), val_rows), "",
-           fmt_table(["simulator", "mean |gap| to real", "Pearson r", "Spearman rho"],
-                     [[w, val[w]["mean_abs_gap_to_real"], val[w]["pearson"], val[w]["spearman"]] for w in ("standard sim", "NeRF env")]),
-           "", f"(privileged pure-pursuit expert in the standard sim: {expert_eval['success']:.3f})", ""]
-    md += ["## Lighting robustness: real-world success rate", fmt_table(["policy"] + lightings, light_rows), ""]
+    for k in seeds:
+        val, light = per_seed[str(k)]["validation"], per_seed[str(k)]["lighting"]
+        md += [f"## Validation, agent seed {k}: success rate over {cfg.eval_episodes} episodes (day)",
+               fmt_table(["policy"] + list(worlds), [[p] + [val["success"][w][i] for w in worlds] for i, p in enumerate(val["policies"])]), "",
+               fmt_table(["simulator", "mean |gap| to real", "Pearson r", "Spearman rho"],
+                         [[w, val[w]["mean_abs_gap_to_real"], val[w]["pearson"], val[w]["spearman"]] for w in ("standard sim", "NeRF env")]),
+               "", f"(privileged pure-pursuit expert in the standard sim: {val['expert_success_sim']:.3f})", ""]
+        md += [f"## Lighting robustness, agent seed {k}: real-world success rate",
+               fmt_table(["policy"] + lightings, [[p] + [light[p][l] for l in lightings] for p in light]), ""]
+    if "agent_seed_summary" in results:
+        md += agent_seed_tables(results["agent_seed_summary"], lightings)
     md += ["## Time per stage (this invocation)", fmt_table(["stage", "seconds"], [[k, v] for k, v in stages.items()]), ""]
     md += [f"total time {results['total_seconds']:.0f}s"]
     text = "\n".join(md)

@@ -8,7 +8,7 @@
   label every visited state with the expert, aggregate, refit (beta_0 = 1, then 0).
 - `ppo`: PPO-clip (Schulman et al. 2017, eq. 7) with GAE (Schulman et al. 2016, eq. 16) from pixels.
 
-Every agent draws from its own generators, seeded by `agent_seed(seed, offset)`: its initial weights
+Every agent draws from its own generators, seeded by `agent_seed(seed, offset, draw)`: its initial weights
 (`make_policy`), DAgger's minibatch order and PPO's action noise and minibatches never touch the global
 torch / numpy random state, so an agent does not depend on what an earlier stage (the NeRF) drew.
 """
@@ -50,9 +50,14 @@ class PurePursuitExpert:
         return np.clip(delta / self.max_steer, -1, 1)
 
 
-def agent_seed(seed: int, offset: int) -> int:
-    """The seed of one agent / stage: a hash of (run seed, fixed per-agent offset)."""
-    return int(np.random.SeedSequence([seed, offset]).generate_state(1)[0])
+def agent_seed(seed: int, offset: int, draw: int = 0) -> int:
+    """The seed of one agent / stage: a hash of (run seed, fixed per-agent offset, agent seed `draw`).
+
+    `draw` (train.py --agent-seeds) gives independent draws of the whole agent stage on one NeRF; draw 0 hashes
+    (seed, offset) alone, so it is the draw of every run made before that option."""
+    if draw < 0:
+        raise ValueError(f"agent seed must be >= 0, got {draw}")
+    return int(np.random.SeedSequence([seed, offset] + ([draw] if draw else [])).generate_state(1)[0])
 
 
 class PixelPolicy(nn.Module):

@@ -1,5 +1,6 @@
 """DAgger learns to imitate the expert from pixels; PPO's pieces behave."""
 import numpy as np
+import pytest
 import torch
 
 from driveenv_nerf.agents import (DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, agent_seed, dagger, gaussian_logp,
@@ -58,3 +59,15 @@ def test_agents_do_not_depend_on_global_random_state(course):
     assert all(torch.equal(a, b) for a, b in zip(i0, i1)) and all(torch.equal(a, b) for a, b in zip(t0, t1))
     other = make_policy((12, 16), agent_seed(0, 1))
     assert not all(torch.equal(a, b) for a, b in zip(i0, other.parameters()))  # agents get different seeds
+
+
+def test_agent_seeds_give_other_agents_and_seed_0_is_the_old_draw():
+    """train.py --agent-seeds k: seed 0 is the hash of (seed, offset) that runs before the option used; other seeds
+    give other seeds for every agent, hence other initial weights."""
+    for offset in (1, 4, 14):
+        assert agent_seed(0, offset, 0) == int(np.random.SeedSequence([0, offset]).generate_state(1)[0])
+        assert len({agent_seed(0, offset, k) for k in range(5)}) == 5
+    w = [list(make_policy((12, 16), agent_seed(0, 1, k)).parameters()) for k in (0, 1)]
+    assert not all(torch.equal(a, b) for a, b in zip(*w))
+    with pytest.raises(ValueError):
+        agent_seed(0, 1, -1)

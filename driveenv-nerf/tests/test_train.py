@@ -1,6 +1,8 @@
 """The main job end to end at toy size: outputs, checkpoints, and resume."""
 import json
 
+import numpy as np
+import pytest
 import torch
 
 import train
@@ -40,3 +42,57 @@ def test_main_job_and_resume(tmp_path):
         sd2 = torch.load(run / "policies" / f"{n}.pt")["policy"]
         assert all(torch.equal(sd[k], sd2[k]) for k in sd), n
     assert json.loads((run / "config.json").read_text())["nerf_iters"] == 20
+
+
+AGENTS = ("dagger-sim", "dagger-nerf-day", "dagger-nerf-randlight", "ppo-sim")
+
+
+def test_more_agent_seeds_on_a_finished_runs_nerf(tmp_path, monkeypatch):
+    """--resume <finished run> --agent-seeds 0,1,2: the NeRF is reused (not retrained), seed 0's agents and evaluation
+    are kept, seeds 1 and 2 train other agents, and results.json / results.md give mean +- std over the three seeds."""
+    train.main(train.parse_config(TINY + ["--out-dir", str(tmp_path)]))
+    run = next(tmp_path.iterdir())
+    nerf_before, nerf_log = (run / "nerf.pt").read_bytes(), (run / "metrics" / "nerf.csv").read_text()
+    seed0 = {n: (run / "policies" / f"{n}.pt").read_bytes() for n in AGENTS}
+    calls = []
+    evaluate = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: calls.append(1) or evaluate(*a, **k))
+    res = train.main(train.parse_config(["--resume", str(run), "--agent-seeds", "0,1,2"]))
+    assert (run / "nerf.pt").read_bytes() == nerf_before and (run / "metrics" / "nerf.csv").read_text() == nerf_log
+    assert {n: (run / "policies" / f"{n}.pt").read_bytes() for n in AGENTS} == seed0  # seed 0 not retrained
+    weights = {k: {n: torch.load(run / "policies" / ("" if k == 0 else f"seed-{k}") / f"{n}.pt")["policy"] for n in AGENTS} for k in (0, 1, 2)}
+    for n in AGENTS:  # three seeds, three different agents of each kind
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            assert not all(torch.equal(weights[a][n][p], weights[b][n][p]) for p in weights[a][n]), (n, a, b)
+    assert (run / "metrics" / "dagger-sim-seed2.csv").exists() and (run / "trajectories-seed1.png").exists()
+    assert set(res["agent_seeds"]) == {"0", "1", "2"} and res["validation"] == res["agent_seeds"]["0"]["validation"]
+    n_pol = len(res["validation"]["policies"])
+    assert len(calls) == 1 + 2 * (3 * n_pol + 3 * 3)  # the expert, then seeds 1 and 2 only: seed 0's evaluation was kept
+    summary = res["agent_seed_summary"]
+    assert summary["seeds"] == [0, 1, 2]
+    gaps = [res["agent_seeds"][k]["validation"]["NeRF env"]["mean_abs_gap_to_real"] for k in "012"]
+    assert summary["simulators"]["NeRF env"]["mean_abs_gap_to_real"] == pytest.approx([np.mean(gaps), np.std(gaps, ddof=1)])
+    md = (run / "results.md").read_text()
+    assert "Over agent seeds 0, 1, 2" in md and "## Validation, agent seed 2" in md
+    assert json.loads((run / "config.json").read_text())["agent_seeds"] == "0,1,2"
+
+
+@pytest.mark.parametrize("bad", ["", "0,0", "-1", "1.5", "a", "0,,1", "1 2"])
+def test_bad_agent_seeds_are_rejected(bad):
+    with pytest.raises(SystemExit):
+        train.parse_config(["--agent-seeds", bad])
+
+
+def test_summary_over_agent_seeds():
+    def seed(sim_gap, nerf_gap, real):
+        return {"validation": {"policies": ["a", "b"], "success": {"standard sim": [1.0, 1.0], "NeRF env": [1.0, 0.0], "real world": real},
+                               "standard sim": {"mean_abs_gap_to_real": sim_gap, "pearson": 0.0, "spearman": 0.0},
+                               "NeRF env": {"mean_abs_gap_to_real": nerf_gap, "pearson": 1.0, "spearman": 1.0}},
+                "lighting": {"a": {"day": real[0]}}}
+    s = train.summarise_agent_seeds({0: seed(0.3, 0.1, [1.0, 0.5]), 4: seed(0.1, 0.2, [0.5, 0.0])})
+    assert s["seeds"] == [0, 4]
+    np.testing.assert_allclose(s["success"]["real world"], [[0.75, 0.5 ** 0.5 / 2], [0.25, 0.5 ** 0.5 / 2]])
+    assert s["gap_sim_minus_nerf"] == pytest.approx([0.05, 0.15 * 2 ** 0.5]) and s["gap_sim_minus_nerf_per_seed"] == pytest.approx([0.2, -0.1])
+    assert s["lighting"]["a"]["day"] == pytest.approx([0.75, 0.5 ** 0.5 / 2])
+    with pytest.raises(ValueError):
+        train.summarise_agent_seeds({0: seed(0.3, 0.1, [1.0, 0.5])})
