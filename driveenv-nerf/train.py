@@ -195,6 +195,23 @@ def parse_agent_seeds(text: str) -> list[int]:
     return seeds
 
 
+def resume_agent(obs_hw, seed: int, final: Path, ckpt: Path, counter: str):
+    """One agent as far as its training on disk got: (policy, first iteration / update still to run, checkpoint).
+
+    Finished (`final` exists): its weights, start None (nothing left to train). Interrupted (`ckpt` exists): the
+    checkpoint's weights, its `counter` ("iteration" for DAgger, "update" for PPO) + 1, and the checkpoint itself (DAgger's
+    data set, PPO's optimiser state). Not started: the fresh make_policy(obs_hw, seed), 0, None."""
+    pol = make_policy(obs_hw, seed)
+    if final.exists():
+        pol.load_state_dict(torch.load(final)["policy"])
+        return pol, None, None
+    if not ckpt.exists():
+        return pol, 0, None
+    saved = torch.load(ckpt, weights_only=False)
+    pol.load_state_dict(saved["policy"])
+    return pol, saved[counter] + 1, saved
+
+
 def mean_std(x) -> list[float]:
     """[mean, sample standard deviation (ddof 1)] over agent seeds."""
     x = np.asarray(x, float)
@@ -395,16 +412,11 @@ def main(cfg: Config):
         policies, trained = {}, False
         for offset, (name, kind) in enumerate((("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")), 1):
             final, bc, ck = pdir / f"{name}.pt", pdir / f"{name}-bc.pt", pdir / f"{name}-ckpt.pt"
-            pol = make_policy(hw, agent_seed(cfg.seed, offset, k))
-            if final.exists():
-                pol.load_state_dict(torch.load(final)["policy"])
-            else:
+            pol, start, saved = resume_agent(hw, agent_seed(cfg.seed, offset, k), final, ck, "iteration")
+            if start is not None:  # not finished: DAgger from iteration `start`
                 trained = True
-                start, data = 0, None
-                if ck.exists():
-                    st = torch.load(ck, weights_only=False)
-                    pol.load_state_dict(st["policy"])
-                    start, data = st["iteration"] + 1, (st["X"], st["Y"])
+                data = None if saved is None else (saved["X"], saved["Y"])
+                if saved is not None:
                     print(f"resuming {name}{tag} at DAgger iteration {start}")
 
                 def save(it, p, D, log, name=name, ck=ck, bc=bc):
@@ -428,16 +440,10 @@ def main(cfg: Config):
             mark(f"agent {name}{tag}")
         if cfg.ppo_updates > 0:
             final, half, ck = pdir / "ppo-sim.pt", pdir / "ppo-sim-half.pt", pdir / "ppo-sim-ckpt.pt"
-            pol = make_policy(hw, agent_seed(cfg.seed, 4, k))
-            if final.exists():
-                pol.load_state_dict(torch.load(final)["policy"])
-            else:
+            pol, start, saved = resume_agent(hw, agent_seed(cfg.seed, 4, k), final, ck, "update")
+            if start is not None:  # not finished: PPO from update `start`
                 trained = True
-                start, opt_state = 0, None
-                if ck.exists():
-                    st = torch.load(ck, weights_only=False)
-                    pol.load_state_dict(st["policy"])
-                    start, opt_state = st["update"] + 1, st["opt"]
+                opt_state = None if saved is None else saved["opt"]
 
                 def save_ppo(u, p, o, log):
                     logger.log("ppo-sim" + tag, u, log)

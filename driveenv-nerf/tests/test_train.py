@@ -96,3 +96,25 @@ def test_summary_over_agent_seeds():
     assert s["lighting"]["a"]["day"] == pytest.approx([0.75, 0.5 ** 0.5 / 2])
     with pytest.raises(ValueError):
         train.summarise_agent_seeds({0: seed(0.3, 0.1, [1.0, 0.5])})
+
+
+def test_resume_agent_reads_finished_interrupted_and_fresh_agents(tmp_path):
+    """train.resume_agent, the DAgger and PPO resume path: a fresh agent starts at 0 from make_policy's weights; an
+    interrupted one goes on after its checkpoint's iteration / update with the checkpoint's weights and state; a
+    finished one (its final file wins over a stale checkpoint) has nothing left to train."""
+    hw, final, ck = (12, 16), tmp_path / "agent.pt", tmp_path / "agent-ckpt.pt"
+    same = lambda a, b: all(torch.equal(a.state_dict()[p], b.state_dict()[p]) for p in a.state_dict())
+    pol, start, saved = train.resume_agent(hw, 5, final, ck, "iteration")
+    assert start == 0 and saved is None and same(pol, train.make_policy(hw, 5))
+    interrupted, X = train.make_policy(hw, 6), np.arange(6.0).reshape(3, 2)
+    torch.save({"policy": interrupted.state_dict(), "iteration": 1, "X": X, "Y": X[:, :1]}, ck)
+    pol, start, saved = train.resume_agent(hw, 5, final, ck, "iteration")
+    assert start == 2 and same(pol, interrupted) and not same(pol, train.make_policy(hw, 5))
+    np.testing.assert_array_equal(saved["X"], X)
+    torch.save({"policy": interrupted.state_dict(), "update": 4, "opt": {"state": {}}}, ck)
+    pol, start, saved = train.resume_agent(hw, 5, final, ck, "update")
+    assert start == 5 and saved["opt"] == {"state": {}} and same(pol, interrupted)
+    finished = train.make_policy(hw, 7)
+    torch.save({"policy": finished.state_dict()}, final)
+    pol, start, saved = train.resume_agent(hw, 5, final, ck, "update")
+    assert start is None and saved is None and same(pol, finished)
