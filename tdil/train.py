@@ -83,6 +83,19 @@ def random_return(env, episodes: int, seed: int = 0) -> float:
     return total / episodes
 
 
+def expert_config(cfg: Config) -> Config:
+    """The config the SAC expert trains with: its own tau / batch / warm-up / width where set (`expert_*`; paper
+    configs: official config_files/sac.yml), auto-tuned alpha, and unhealthy termination (sac.yml) where the task has it."""
+    def own(value, fallback):
+        return fallback if value is None else value
+
+    term = cfg.expert_terminate_when_unhealthy if has_unhealthy_termination(cfg.env_id) else cfg.terminate_when_unhealthy
+    return dataclasses.replace(
+        cfg, steps=cfg.expert_steps, eval_every=max(cfg.expert_steps // 5, 1), fixed_log_alpha=None, terminate_when_unhealthy=term,
+        tau=own(cfg.expert_tau, cfg.tau), batch_size=own(cfg.expert_batch_size, cfg.batch_size),
+        warmup_steps=own(cfg.expert_warmup_steps, cfg.warmup_steps), hidden=own(cfg.expert_hidden, cfg.hidden))
+
+
 def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object, dict]:
     """The one demonstration and the normaliser's expert / random levels (cached per env and setting).
     The expert's SAC run checkpoints to the cache every `checkpoint_every` steps and resumes from there;
@@ -97,11 +110,11 @@ def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object,
         levels = {"expert": cfg.expert_return if cfg.expert_return is not None else demo.episode_return,
                   "random": random_return(env, n_eval), "demo_return": demo.episode_return, "source": cfg.demo_path}
         return demo, levels
-    tag = f"{cfg.env_id}-sac{cfg.expert_steps}-h{cfg.hidden}x{cfg.layers}-tau{cfg.tau}-demo{cfg.demo_seed}"
-    # the expert's own env: unhealthy termination (official sac.yml) where the task has it
-    expert_term = cfg.expert_terminate_when_unhealthy if has_unhealthy_termination(cfg.env_id) else cfg.terminate_when_unhealthy
-    if expert_term != cfg.terminate_when_unhealthy:
-        tag += f"-expertterm{int(expert_term)}"
+    ecfg = expert_config(cfg)
+    tag = (f"{cfg.env_id}-sac{cfg.expert_steps}-h{ecfg.hidden}x{ecfg.layers}-tau{ecfg.tau}-b{ecfg.batch_size}"
+           f"-w{ecfg.warmup_steps}-demo{cfg.demo_seed}")
+    if ecfg.terminate_when_unhealthy != cfg.terminate_when_unhealthy:
+        tag += f"-expertterm{int(ecfg.terminate_when_unhealthy)}"
     cache = HERE / cfg.cache_dir / "experts"
     cache.mkdir(parents=True, exist_ok=True)
     demo_file, levels_file = cache / f"{tag}.npz", cache / f"{tag}.json"
@@ -110,8 +123,6 @@ def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object,
         demo = load_demonstration(demo_file)
         check_demonstration(demo, env, cfg.env_id)
         return demo, json.loads(levels_file.read_text())
-    ecfg = dataclasses.replace(cfg, steps=cfg.expert_steps, eval_every=max(cfg.expert_steps // 5, 1), fixed_log_alpha=None,
-                               terminate_when_unhealthy=expert_term)
     im, ckpt = Imitator("sac_env", ecfg, None, EXPERT_SEED), cache / f"{tag}-train.pt"
     if ckpt.exists():
         im.load(ckpt)

@@ -19,6 +19,11 @@ CPU_MUJOCO = dict(
     reward_refresh_every=1000,
     expert_subsample=200,
     expert_steps=150_000,
+    # The expert keeps the imitators' SAC settings (expert_* unset: 128 wide, batch 256, 2000 warm-up, tau 5e-3 =
+    # sac.yml's tau), not the official sac.yml's 256 wide / batch 512 / 10000 warm-up (the paper configs use those):
+    # a 150k-step expert on 2 CPU cores is sized for wall time (a wider net and twice the batch cost more per
+    # update, 10000 random steps are 1/15 of the budget), and the Hopper/HalfCheetah experts in the README were
+    # trained with these values.
     bc_steps=5000,
     terminate_when_unhealthy=False,
     checkpoint_every=5000,

@@ -1,7 +1,9 @@
 """The paper's protocol shared by the five MuJoCo locomotion configs (paper_<task>.py):
 3M steps, 2000 warm-up, 3 x 256 networks, tau 1e-4, rewards recomputed for every batch over all
 expert next states. The SAC expert (when no --demo-path is given) trains with unhealthy termination, the
-imitators without (official sac.yml vs neighborhood_sac.yml). Not a named config itself (a leading underscore hides it)."""
+imitators without (official sac.yml vs neighborhood_sac.yml), and with sac.yml's own SAC settings (expert_*: tau 0.005,
+batch 512, 10000 warm-up, 256 wide), not the imitators' tau 1e-4 / batch 256 / 2000 warm-up.
+Not a named config itself (a leading underscore hides it)."""
 PAPER_MUJOCO = dict(
     methods=("tdil", "tdil_irl", "bc", "gail", "pwil"),
     seeds=(0, 1, 2, 3, 4),
@@ -15,6 +17,10 @@ PAPER_MUJOCO = dict(
     disc_tau=1e-4,
     reward_refresh_every=0,
     expert_steps=3_000_000,
+    expert_tau=5e-3,  # official config_files/sac.yml: tau 0.005
+    expert_batch_size=512,  # batch_size 512
+    expert_warmup_steps=10_000,  # buffer_warmup_step 10000
+    expert_hidden=256,  # hidden_dim 256
     bc_steps=100_000,
     terminate_when_unhealthy=False,
     checkpoint_every=50_000,

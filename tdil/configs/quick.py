@@ -4,6 +4,8 @@ Deviations from the paper, all for CPU time: 128-wide actor/critic and 64-wide d
 Polyak rates 5e-3 (critic and discriminator) instead of 1e-4 for a budget 300x shorter,
 cached TDIL rewards refreshed every 500 steps instead of recomputed per batch, the official code's
 `use_relative_reward` option with `reward_scaling_weight` 10. 10 evaluation episodes (paper).
+The 8000-step Pendulum expert trains with these same SAC settings (expert_* unset), not the official sac.yml's
+256 wide / batch 512 / 10000 warm-up (the paper configs' expert): 10000 random steps exceed its whole budget.
 
 Protocol choice, not a paper setting: the one demonstration is the expert's episode from the reset seed
 whose start is farthest from upright among seeds 0-9 (seed 4, theta = 2.78 rad, hanging down), so it

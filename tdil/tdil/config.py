@@ -83,6 +83,16 @@ class Config:
     # expert and demonstration
     expert_steps: int = 10000
     """SAC steps on the true reward to train the expert (cached in cache_dir)"""
+    # The expert's own SAC settings; None: the imitators' value (tau, batch_size, warmup_steps, hidden).
+    # The paper configs set the official config_files/sac.yml values (the imitators follow neighborhood_sac.yml).
+    expert_tau: float | None = None
+    """Polyak rate of the expert's SAC critics; None: tau (official sac.yml: 0.005)"""
+    expert_batch_size: int | None = None
+    """batch of the expert's SAC updates; None: batch_size (official sac.yml: 512)"""
+    expert_warmup_steps: int | None = None
+    """uniform-random steps before the expert's SAC updates; None: warmup_steps (official sac.yml: 10000)"""
+    expert_hidden: int | None = None
+    """width of the expert's actor and critics (layers deep); None: hidden (official sac.yml hidden_dim: 256)"""
     demo_seed: int = 0
     """env.reset seed of the one recorded demonstration. Protocol choice of the `quick` config: 4, the start
     farthest from upright among seeds 0-9 (theta 2.78 rad), so the demo contains the whole swing-up; from

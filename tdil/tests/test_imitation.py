@@ -223,3 +223,65 @@ def test_expert_trains_with_termination_and_the_demo_is_recorded_without(tmp_pat
     assert demo_file.name.endswith("-expertterm1.npz") == expert_term
     demo = np.load(demo_file)
     assert len(demo["actions"]) == 60
+
+
+# official config_files/sac.yml of github stanl1y/tdil: the SAC expert's settings
+OFFICIAL_EXPERT = dict(tau=5e-3, batch_size=512, warmup_steps=10_000, hidden=256, layers=3, lr=3e-4, gamma=0.99,
+                       fixed_log_alpha=None)
+
+
+@pytest.mark.parametrize("task", ["hopper", "walker2d", "ant", "halfcheetah", "humanoid", "door"])
+def test_paper_configs_train_the_expert_with_the_official_sac_yml_values(task):
+    """Each paper config's expert resolves to sac.yml (tau 0.005, batch 512, 10000 warm-up, 3 x 256, auto alpha, unhealthy
+    termination where the task has it) while its imitators keep neighborhood_sac.yml's tau 1e-4 / batch 256 / 2000 warm-up."""
+    import train
+
+    cfg = train.load_named_config(f"paper-{task}")
+    expert = train.expert_config(cfg)
+    assert {k: getattr(expert, k) for k in OFFICIAL_EXPERT} == OFFICIAL_EXPERT
+    assert expert.steps == cfg.expert_steps and expert.terminate_when_unhealthy == (task not in ("halfcheetah", "door"))
+    assert (cfg.tau, cfg.batch_size, cfg.warmup_steps, cfg.terminate_when_unhealthy) == (1e-4, 256, 2000, False)
+    # a fixed imitation alpha from the command line (the paper's per-task alternative) does not reach the expert
+    assert train.expert_config(dataclasses.replace(cfg, fixed_log_alpha=-4.6)).fixed_log_alpha is None
+
+
+def test_cpu_configs_train_the_expert_with_the_imitators_settings():
+    import train
+
+    for name in ("quick", "hopper-cpu", "halfcheetah-cpu"):
+        cfg = train.load_named_config(name)
+        expert = train.expert_config(cfg)
+        assert (expert.tau, expert.batch_size, expert.warmup_steps, expert.hidden) == (cfg.tau, cfg.batch_size, cfg.warmup_steps, cfg.hidden)
+
+
+def test_expert_fields_reach_the_experts_sac_and_its_cache_tag(tmp_path, monkeypatch):
+    """--expert-tau/-batch-size/-warmup-steps/-hidden set the expert's SAC (Polyak rate, sampled batch, first update,
+    width) and its cache tag; the imitators keep --tau/--batch-size/--hidden."""
+    import train
+
+    seen = []
+
+    class Recording(Imitator):
+        def __init__(self, method, cfg, demo, seed):
+            super().__init__(method, cfg, demo, seed)
+            self.first_update, self.batches = None, set()
+            sample_idx = self.buf.sample_idx
+            self.buf.sample_idx = lambda n, rng: self.batches.add(n) or sample_idx(n, rng)
+            seen.append(self)
+
+        def update(self):
+            self.first_update = self.first_update or self.t
+            return super().update()
+
+    monkeypatch.setattr(train, "Imitator", Recording)
+    cache = tmp_path / "cache"
+    train.main(["--max-episode-steps", "40", "--expert-steps", "80", "--warmup-steps", "20", "--batch-size", "16",
+                "--hidden", "16", "--tau", "0.01", "--expert-tau", "0.02", "--expert-batch-size", "24",
+                "--expert-warmup-steps", "30", "--expert-hidden", "8", "--methods", "sac_env", "--steps", "40",
+                "--eval-every", "40", "--seeds", "0", "--eval-episodes", "1", "--out-dir", str(tmp_path / "runs"),
+                "--cache-dir", str(cache), "--no-progress", "--no-tensorboard", "--workers", "1"])
+    expert, imitator = seen
+    assert (expert.agent.cfg.tau, expert.batches, expert.first_update, expert.agent.actor.net[0].out_features) == (0.02, {24}, 31, 8)
+    assert (imitator.agent.cfg.tau, imitator.batches, imitator.first_update, imitator.agent.actor.net[0].out_features) == (0.01, {16}, 21, 16)
+    (demo_file,) = (cache / "experts").glob("*.npz")
+    assert demo_file.name == "Pendulum-v1-sac80-h8x3-tau0.02-b24-w30-demo4.npz"
