@@ -37,7 +37,7 @@ import numpy as np
 import train
 from dlsm import data as data_lib
 from dlsm import steps
-from dlsm.losses import classifier_loss, dlsm_loss_fixed, likelihood_score
+from dlsm.losses import classifier_loss, dlsm_loss_fixed, likelihood_score, weighted_ce
 from dlsm.sde import VESDE
 
 NAMES = {"ce": "base (CE)", "dlsm": "DLSM only", "total": "DLSM + CE"}
@@ -74,10 +74,9 @@ def heldout_per_sigma(cfg, clf, cps, score_model, sp, xt, yt, noise_draws: int, 
     @jax.jit
     def stats(p, xx, yy, sigma):
         logits_fn = lambda a, s: clf.apply(p, a, s)
-        logp = jax.nn.log_softmax(logits_fn(xx, sigma), -1)
-        nll = -jnp.take_along_axis(logp, yy[:, None], -1)[:, 0]
+        logits = logits_fn(xx, sigma)
         g = likelihood_score(logits_fn, xx, sigma, yy)
-        return jnp.mean(jnp.argmax(logp, -1) == yy), jnp.mean(nll), jnp.mean(g**2)
+        return jnp.mean(jnp.argmax(logits, -1) == yy), weighted_ce(logits, yy, sigma), jnp.mean(g**2)
 
     s_ms = jax.jit(lambda xx, sigma: jnp.mean(score_model.apply(sp, xx, sigma) ** 2))
     rng = np.random.default_rng(seed)
@@ -125,8 +124,7 @@ def gradient_split_per_sigma(cfg, clf, params, score_fn, x, y, sig_grid, seed: i
     rng = np.random.default_rng(seed)
 
     def ce(p, xx, yy, sigma):
-        logp = jax.nn.log_softmax(clf.apply(p, xx, sigma), -1)
-        return -cfg.coef * jnp.mean(sigma ** (-2.0 * cfg.weighting_ce) * jnp.take_along_axis(logp, yy[:, None], -1)[:, 0])
+        return cfg.coef * weighted_ce(clf.apply(p, xx, sigma), yy, sigma, cfg.weighting_ce)
 
     def grads(p, xb, yb, sigma, z):
         gd = jax.grad(lambda q: dlsm_loss_fixed(lambda a, s: clf.apply(q, a, s), score_fn, xb, yb, sigma, z,

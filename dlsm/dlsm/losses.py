@@ -68,6 +68,12 @@ def likelihood_score(logits_fn, x_t, sigma, y):
     return jax.grad(log_p_y)(x_t)
 
 
+def weighted_ce(logits, y, sigma, weighting_ce: float = 0.0):
+    """The CE term: mean over the batch of -log softmax(logits)_y * sigma^(-2 weighting_ce)."""
+    ce = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), y[:, None], -1)[:, 0]
+    return jnp.mean(ce * sigma ** (-2.0 * weighting_ce))
+
+
 def classifier_loss(logits_fn, score_fn, x, y, key, sde, loss_type: str = "total",
                     weighting_dlsm: float = 1.0, weighting_ce: float = 0.0, coef: float = 1.0,
                     reduce_mean: bool = True):
@@ -83,8 +89,7 @@ def classifier_loss(logits_fn, score_fn, x, y, key, sde, loss_type: str = "total
     z = jax.random.normal(k2, x.shape)
     x_t = x + _bcast(sigma, x) * z
     logits = logits_fn(x_t, sigma)
-    ce = -jnp.take_along_axis(jax.nn.log_softmax(logits, -1), y[:, None], -1)[:, 0]
-    ce_term = jnp.mean(ce * sigma ** (-2.0 * weighting_ce))
+    ce_term = weighted_ce(logits, y, sigma, weighting_ce)
     acc = jnp.mean(jnp.argmax(logits, -1) == y)
     if loss_type == "ce":
         return ce_term, dict(ce=ce_term, dlsm=jnp.zeros(()), acc=acc)
