@@ -62,6 +62,7 @@ class Config:
     glow_width: int = 512  # Glow: channels of the coupling nets
     glow_split_prior: bool = True  # Glow: multi-scale, half the channels factored out after each level but the last
     glow_actnorm_init: bool = True  # Glow: data-dependent ActNorm init from the first batch (False: identity)
+    glow_actnorm_trainable: bool = True  # Glow: train ActNorm (Glow, the paper); False freezes it at its init, as the official code ran
     glow_coupling: str = "ours"  # Glow coupling/prior nets: ours (alternating halves, SiLU, scale*tanh) | official (second half, LeakyReLU 0.1, 2 tanh(h/2), Conv2dZero)
     alpha: float = 0.3  # smooth leaky ReLU slope
     residual: bool = False  # residual smooth leaky ReLU (paper's CIFAR models)
@@ -166,7 +167,9 @@ def validate(cfg: Config):
     if cfg.num_devices > len(jax.devices()):
         raise ValueError(f"--num-devices {cfg.num_devices} but only {len(jax.devices())} JAX devices are visible")
     for o in objs:
-        objective_config(cfg, o)
+        if objective_config(cfg, o).weight_decay > 0 and cfg.arch == "glow" and not cfg.glow_actnorm_trainable:
+            raise ValueError("--weight-decay would still move the frozen ActNorm (--no-glow-actnorm-trainable): "
+                             "the decay is added to every parameter's update")
 
 
 def objective_config(cfg: Config, objective: str) -> Config:
@@ -216,7 +219,7 @@ def build_model(cfg: Config, shape) -> tuple[Flow, Logit | None]:
     else:
         kw = dict(num_blocks=cfg.glow_blocks, block_size=cfg.glow_block_size, width=cfg.glow_width,
                   split_prior=cfg.glow_split_prior, actnorm_data_init=cfg.glow_actnorm_init,
-                  coupling=cfg.glow_coupling)
+                  coupling=cfg.glow_coupling, actnorm_trainable=cfg.glow_actnorm_trainable)
     flow = build_flow(cfg.arch, shape, **kw)
     logit = Logit(cfg.logit_smoothness)
     if not cfg.map:  # the preprocessing becomes the model's first (nonlinear) layer

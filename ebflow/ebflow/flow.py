@@ -227,7 +227,7 @@ GLOW_COUPLINGS = ("ours", "official")
 
 def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int = 16, width: int = 512,
               kernel_size: int = 3, split_prior: bool = True, actnorm_data_init: bool = True,
-              coupling: str = "ours") -> Flow:
+              coupling: str = "ours", actnorm_trainable: bool = True) -> Flow:
     """Glow (Kingma & Dhariwal 2018), multi-scale, as in the paper's MNIST Glow (official models/mnist/glow.py):
 
         for each of num_blocks levels:
@@ -243,8 +243,9 @@ def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int =
     ActNorm is affine, y = (x + b) exp(s): its Jacobian is the same for every x, so under the paper's
     definition it is in S_l and its log-det H W sum(s) is part of -log Z. (The official code derives its
     ActNorm from FlowActivationLayer, not LinearFlowLayer, so ``zero_ldj`` does not drop that constant and its
-    "energy" carries it; the score is the same either way, only the low-energy regulariser
-    lambda E[E(x)] / D sees the difference: there it adds a gradient on the ActNorm scales that ours lacks.)
+    "energy" carries it; the score is the same either way. Its low-energy regulariser lambda E[E(x)] / D
+    sees that constant but gets no gradient from it, because the official ActNorm is never trained; see
+    ``actnorm_trainable``.)
 
     ``coupling`` picks the coupling and prior nets:
       "ours"      couplings alternate which half they transform; SiLU; s = scale * tanh(raw) with a learned
@@ -256,7 +257,9 @@ def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int =
                   same exp(3 logs) output scale.
 
     ActNorm starts from data (``Flow.data_init`` on the first batch: zero mean, unit variance per channel)
-    when ``actnorm_data_init``. The coupling and prior nets are 3x3 conv -> 1x1 conv -> zero-initialised
+    when ``actnorm_data_init``. ``actnorm_trainable=False`` freezes every ActNorm at that start, which is
+    what the official code ran (its ActNorm's ``Parameter(...).to('cuda')`` is never registered with the
+    module, so Adam, the EMA and the checkpoints never see it); True is Glow's trainable ActNorm. The coupling and prior nets are 3x3 conv -> 1x1 conv -> zero-initialised
     3x3 conv with ``width`` channels.
     """
     if coupling not in GLOW_COUPLINGS:
@@ -267,7 +270,7 @@ def glow_flow(input_shape: Sequence[int], num_blocks: int = 2, block_size: int =
     for level in range(num_blocks):
         layers.append(L.Squeeze())
         for k in range(block_size):
-            layers.append(L.ActNorm(data_dependent=actnorm_data_init))
+            layers.append(L.ActNorm(data_dependent=actnorm_data_init, trainable=actnorm_trainable))
             layers.append(L.Invertible1x1Conv())
             if official:
                 layers.append(L.AffineCoupling(parity=False, log_scale="2tanh", activation="leaky_relu", **net))

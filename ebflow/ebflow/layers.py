@@ -318,6 +318,11 @@ class ActNorm(Layer):
     layer with zero mean and unit variance per channel. Afterwards b and s are ordinary parameters, so
     the log-det stays constant in x (S_l). ``False`` keeps the identity start (our toy flow).
 
+    ``trainable=False`` is what the official EBFlow Glow actually ran: its ActNorm assigns
+    ``Parameter(...).to('cuda')``, a plain tensor that torch does not register, so b and s keep their
+    data-init values (no optimiser, EMA or checkpoint sees them). Here b, s stay in the params but enter
+    through stop_gradient, so their gradient is exactly zero.
+
     Why S_l: the paper puts in S_l the layers whose Jacobian does not depend on x (linear maps Wx + b);
     ActNorm is one, with Jacobian diag(exp(s)) repeated over the pixels for every x, so its log-det
     H W sum(s) is a function of the parameters only and belongs to -log Z, not to the energy E. (The
@@ -325,8 +330,12 @@ class ActNorm(Layer):
     """
 
     data_dependent: bool = True
+    trainable: bool = True
 
     linear = True
+
+    def _p(self, p):
+        return p if self.trainable else jax.lax.stop_gradient(p)
 
     def init(self, key, in_shape):
         c = in_shape[-1]
@@ -340,13 +349,15 @@ class ActNorm(Layer):
         return {"b": (-mean).astype(p["b"].dtype), "s": (-jnp.log(std + 1e-6)).astype(p["s"].dtype)}
 
     def forward(self, p, x):
+        p = self._p(p)
         return (x + p["b"]) * jnp.exp(p["s"]), jnp.zeros(x.shape[0], x.dtype)
 
     def inverse(self, p, y):
+        p = self._p(p)
         return y * jnp.exp(-p["s"]) - p["b"]
 
     def const_logdet(self, p, in_shape):
-        return _flat_dim(in_shape[:-1]) * p["s"].sum()
+        return _flat_dim(in_shape[:-1]) * self._p(p)["s"].sum()
 
 
 @dataclasses.dataclass(frozen=True)

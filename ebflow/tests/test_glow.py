@@ -190,3 +190,41 @@ def test_unknown_glow_coupling_options_are_named():
         L.AffineCoupling(activation="gelu").init(jax.random.PRNGKey(0), (4,))
     with pytest.raises(ValueError, match="log_scale 'exp'"):
         L.AffineCoupling(log_scale="exp").init(jax.random.PRNGKey(0), (4,))
+
+
+def test_frozen_actnorm_keeps_its_data_init_while_the_rest_trains():
+    """actnorm_trainable=False (what the official Glow ran: its ActNorm tensors were never registered with torch):
+    same density at the same params, but b, s (params and EMA) stay at their data init under ML, whose gradient
+    reaches ActNorm through both the forward map and its log-det in -log Z; trainable ActNorm moves."""
+    from ebflow.objectives import ObjectiveConfig
+    from ebflow.training import init_state, make_optimizer, make_train_step
+
+    x = 2.0 + 3.0 * jax.random.normal(jax.random.PRNGKey(4), (8, 4, 4, 1))
+    opt, moved = make_optimizer(1e-2), {}
+    for trainable in (False, True):
+        flow = glow_flow((4, 4, 1), 2, 2, 8, actnorm_trainable=trainable)
+        step = make_train_step(flow, "ml", ObjectiveConfig(), opt)
+        s0 = s = init_state(flow, jax.random.PRNGKey(0), opt, x)
+        for k in range(3):
+            s, _ = step(s, x, jax.random.PRNGKey(10 + k))
+        moved[trainable] = [(isinstance(layer, L.ActNorm),
+                             max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(q0), jax.tree_util.tree_leaves(q))),
+                             max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(q0), jax.tree_util.tree_leaves(e))))
+                            for layer, q0, q, e in zip(flow.layers, s0.params, s.params, s.ema_params) if jax.tree_util.tree_leaves(q0)]
+        if not trainable:
+            frozen_flow, p0 = flow, s0.params
+    np.testing.assert_array_equal(frozen_flow.log_prob(p0, x), flow.log_prob(p0, x))
+    for is_actnorm, dp, de in moved[False]:
+        if is_actnorm:
+            assert dp == 0.0 and de < 1e-8  # EMA d p + (1 - d) p of a constant p: rounding only
+    assert all(dp > 1e-4 for is_actnorm, dp, _ in moved[False] if not is_actnorm)
+    assert all(dp > 1e-4 for _, dp, _ in moved[True])
+    assert sum(a for a, _, _ in moved[False]) == 4
+
+
+def test_paper_glow_config_freezes_actnorm_and_refuses_weight_decay_on_it():
+    import train
+    assert train.parse_args(["--config", "paper-mnist-glow"]).glow_actnorm_trainable is False
+    assert train.parse_args(["--config", "paper-mnist-glow", "--glow-actnorm-trainable"]).glow_actnorm_trainable
+    with pytest.raises(ValueError, match="frozen ActNorm"):
+        train.parse_args(["--config", "paper-mnist-glow", "--weight-decay", "1e-5"])
