@@ -6,6 +6,9 @@
     python train.py --resume runs/quick-20260101-120000 --agent-seeds 0,1,2   # more agent seeds on its NeRF
     python train.py --help                # every option
 
+main() runs stages 1-3 (capture, NeRF, mesh) in order; the agent stage is agent_stage() -> train_agents() (DAgger and
+PPO, per agent seed) and experiments() (validation and lighting robustness), over an AgentStage context.
+
 Outputs go to runs/<config>-<time>/: config.json, metrics/*.csv, TensorBoard events, checkpoints
 (nerf.pt, policies/*.pt), the nerfstudio data set (data/transforms.json), mesh.obj, PNG plots,
 results.json and results.md.
@@ -20,6 +23,7 @@ import math
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,9 +34,9 @@ from driveenv_nerf import nerf as NR
 from driveenv_nerf.agents import DAggerConfig, PixelPolicy, PPOConfig, PurePursuitExpert, agent_seed, dagger, evaluate, make_policy, ppo
 from driveenv_nerf.camera import Intrinsics, VehicleCamera
 from driveenv_nerf.capture import capture, sparse_depth
-from driveenv_nerf.course import campus_course
+from driveenv_nerf.course import Course, campus_course
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld
-from driveenv_nerf.geometry import OBSTACLE_CELL, mesh_agreement, write_obj
+from driveenv_nerf.geometry import OBSTACLE_CELL, ObstacleMap, mesh_agreement, write_obj
 from driveenv_nerf.nerfstudio_data import read_transforms, write_transforms
 from driveenv_nerf.renderer import RealWorldRenderer, StandardSimRenderer
 from driveenv_nerf import plots
@@ -255,6 +259,219 @@ def agent_seed_tables(summary: dict, lightings) -> list[str]:
             fmt_table(["policy"] + list(lightings), [[p] + [pm(summary["lighting"][p][l]) for l in lightings] for p in summary["lighting"]]), ""]
 
 
+# ==================================================================== 4-6. the agent stage: train the agents, run both experiments
+# main() builds the course, the NeRF and its mesh (stages 1-3), then hands them to agent_stage(), which for each agent
+# seed calls train_agents() (DAgger x 3 worlds, PPO in the standard sim) and experiments() (validation, lighting).
+
+DAGGER_AGENTS = (("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight"))  # (name, world)
+# the validation experiment's worlds: name -> (make_world kind, lighting)
+VALIDATION_WORLDS = {"standard sim": ("sim", "day"), "NeRF env": ("nerf", "day"), "real world": ("real", "day")}
+
+
+@dataclass
+class AgentStage:
+    """What the agent stage takes from the run and from stages 1-3 (capture, NeRF, mesh)."""
+
+    cfg: Config
+    run: Path
+    logger: Logger
+    mark: Callable[[str], None]  # ends a timed stage of this invocation (results.md "Time per stage")
+    course: Course
+    env_cfg: EnvConfig  # evaluation episodes (training: train_env_cfg)
+    cam: VehicleCamera
+    model: NR.GridNeRF  # the trained NeRF, frozen
+    app: dict[str, torch.Tensor]  # lighting -> appearance embedding (mean over that lighting's training images)
+    mesh_map: ObstacleMap  # the NeRF mesh's obstacle map: the NeRF world's collisions
+    gt_map: ObstacleMap  # the true boxes' obstacle map (plots only; the sim and real worlds collide with the exact boxes)
+    lightings: list[str]
+    expert: PurePursuitExpert
+
+    @property
+    def obs_hw(self) -> tuple[int, int]:
+        return (self.cfg.obs_height, self.cfg.obs_width)
+
+    @property
+    def train_env_cfg(self) -> EnvConfig:
+        """Training episodes start anywhere along the first train_start_s metres, so every agent sees the whole course
+        (the second half included) from its first iteration; evaluation keeps env_cfg's starts."""
+        return dataclasses.replace(self.env_cfg, start_s=self.cfg.train_start_s)
+
+
+def lighting_order(app: dict) -> list[str]:
+    """The captured lightings among day, dusk, night, in that order (interpolation strip, randomised lighting)."""
+    return [n for n in ("day", "dusk", "night") if n in app]
+
+
+class RandomLighting:
+    """Randomised lighting, a NeRFWorld appearance callable (rng, n) -> (n, A): per episode a linear interpolation,
+    at a uniform weight, between two random lighting embeddings."""
+
+    def __init__(self, embeddings: list[torch.Tensor]):
+        self.stack = torch.stack(embeddings)
+
+    def __call__(self, rng: np.random.Generator, n: int) -> torch.Tensor:
+        i, j = rng.integers(len(self.stack), size=(2, n))
+        al = torch.as_tensor(rng.uniform(0, 1, n), dtype=torch.float32)[:, None]
+        return (1 - al) * self.stack[i] + al * self.stack[j]
+
+
+def make_world(ctx: AgentStage, kind: str, lighting: str = "day", seed: int = 0):
+    """One of the three worlds: "sim" (standard simulator), "real" (the stand-in real world under `lighting`),
+    "nerf" (the NeRF under `lighting`'s embedding) or "nerf-randlight" (the NeRF under RandomLighting)."""
+    if kind == "sim":
+        return SimWorld(ctx.course, ctx.env_cfg, ctx.cam)
+    if kind == "real":
+        return RealWorld(ctx.course, ctx.env_cfg, lighting, ctx.cam, seed=seed)
+    if kind == "nerf":
+        return NeRFWorld(ctx.model, ctx.mesh_map, ctx.env_cfg, ctx.app[lighting], ctx.cam, ctx.cfg.env_nerf_samples)
+    if kind == "nerf-randlight":
+        appearance = RandomLighting([ctx.app[n] for n in lighting_order(ctx.app)])
+        return NeRFWorld(ctx.model, ctx.mesh_map, ctx.env_cfg, appearance, ctx.cam, ctx.cfg.env_nerf_samples)
+    raise ValueError(kind)
+
+
+def seed_files(run: Path, k: int) -> tuple[Path, str]:
+    """Agent seed k's policy folder and file-name tag: seed 0 keeps the run's own files (policies/*.pt,
+    metrics/<agent>.csv), seed k > 0 writes policies/seed-<k>/*.pt and metrics/<agent>-seed<k>.csv."""
+    return (run / "policies", "") if k == 0 else (run / "policies" / f"seed-{k}", f"-seed{k}")
+
+
+def load_policy(obs_hw, path: Path) -> PixelPolicy:
+    pol = PixelPolicy(obs_hw)
+    pol.load_state_dict(torch.load(path)["policy"])
+    return pol
+
+
+def train_dagger_agent(ctx: AgentStage, k: int, offset: int, name: str, kind: str, env_seed: int):
+    """DAgger in world `kind` for agent seed k (or its finished policy from disk, or resumed from its checkpoint).
+    Returns (policy, its behaviour-cloning-only first iteration or None, whether any training ran)."""
+    cfg = ctx.cfg
+    pdir, tag = seed_files(ctx.run, k)
+    final, bc, ck = pdir / f"{name}.pt", pdir / f"{name}-bc.pt", pdir / f"{name}-ckpt.pt"
+    pol, start, saved = resume_agent(ctx.obs_hw, agent_seed(cfg.seed, offset, k), final, ck, "iteration")
+    if start is not None:  # not finished: DAgger from iteration `start`
+        data = None if saved is None else (saved["X"], saved["Y"])
+        if saved is not None:
+            print(f"resuming {name}{tag} at DAgger iteration {start}")
+
+        def save(it, p, D, log):  # after each DAgger iteration: log, checkpoint (with the data set), BC-only policy
+            ctx.logger.log(name + tag, it, log)
+            torch.save({"policy": p.state_dict(), "iteration": it, "X": D[0], "Y": D[1]}, ck)
+            if it == 0:
+                torch.save({"policy": p.state_dict()}, bc)
+
+        env = BatchDrive(ctx.course, make_world(ctx, kind, seed=env_seed), ctx.train_env_cfg, cfg.dagger_envs, seed=env_seed)
+        dcfg = DAggerConfig(iterations=cfg.dagger_iters, n_envs=cfg.dagger_envs, steps_per_iter=cfg.dagger_steps, epochs=cfg.dagger_epochs)
+        t0 = time.time()
+        dagger(env, ctx.expert, pol, dcfg, seed=agent_seed(cfg.seed, 10 + offset, k), on_iteration=save, start_iter=start, data=data,
+               desc=name + tag)
+        torch.save({"policy": pol.state_dict()}, final)
+        ck.unlink(missing_ok=True)
+        print(f"{name}{tag}: DAgger done in {time.time() - t0:.0f}s")
+    return pol, (load_policy(ctx.obs_hw, bc) if bc.exists() else None), start is not None
+
+
+def train_ppo_agent(ctx: AgentStage, k: int, env_seed: int):
+    """PPO in the standard sim for agent seed k (or its finished policy from disk, or resumed from its checkpoint).
+    Returns (policy, the policy after half the updates or None, whether any training ran)."""
+    cfg = ctx.cfg
+    pdir, tag = seed_files(ctx.run, k)
+    final, half, ck = pdir / "ppo-sim.pt", pdir / "ppo-sim-half.pt", pdir / "ppo-sim-ckpt.pt"
+    pol, start, saved = resume_agent(ctx.obs_hw, agent_seed(cfg.seed, 4, k), final, ck, "update")
+    if start is not None:  # not finished: PPO from update `start`
+        opt_state = None if saved is None else saved["opt"]
+
+        def save(u, p, o, log):  # after each PPO update: log, checkpoint (with the optimiser), the half-way policy
+            ctx.logger.log("ppo-sim" + tag, u, log)
+            torch.save({"policy": p.state_dict(), "opt": o.state_dict(), "update": u}, ck)
+            if u + 1 == cfg.ppo_updates // 2:  # a weaker policy for the validation experiment
+                torch.save({"policy": p.state_dict()}, half)
+
+        env = BatchDrive(ctx.course, make_world(ctx, "sim"), ctx.train_env_cfg, cfg.ppo_envs, seed=env_seed)
+        t0 = time.time()
+        ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=agent_seed(cfg.seed, 14, k),
+            on_update=save, start_update=start, opt_state=opt_state)
+        torch.save({"policy": pol.state_dict()}, final)
+        ck.unlink(missing_ok=True)
+        print(f"ppo-sim{tag}: {cfg.ppo_updates} updates in {time.time() - t0:.0f}s")
+    return pol, (load_policy(ctx.obs_hw, half) if half.exists() else None), start is not None
+
+
+def train_agents(ctx: AgentStage, k: int):
+    """Agent seed k's policies (trained, or loaded where a finished one is on disk) and whether any was trained.
+
+    Each agent's initial weights and training randomness come from its own seed agent_seed(cfg.seed, offset, k)
+    (offsets 1-3 DAgger's weights, 11-13 DAgger's training, 4 PPO's weights, 14 PPO's training), not from the global
+    RNG the NeRF stage leaves behind: another grid or a resumed run trains the same agents. Seed k > 0 also draws its
+    own training starts (agent_seed(cfg.seed, 20, k); seed 0: the run seed)."""
+    pdir, tag = seed_files(ctx.run, k)
+    pdir.mkdir(parents=True, exist_ok=True)
+    env_seed = ctx.cfg.seed if k == 0 else agent_seed(ctx.cfg.seed, 20, k)
+    policies, trained = {}, False
+    for offset, (name, kind) in enumerate(DAGGER_AGENTS, 1):
+        pol, bc, ran = train_dagger_agent(ctx, k, offset, name, kind, env_seed)
+        policies[name], trained = pol, trained or ran
+        if bc is not None:
+            policies[f"{name} (BC only)"] = bc
+        ctx.mark(f"agent {name}{tag}")
+    if ctx.cfg.ppo_updates > 0:
+        pol, half, ran = train_ppo_agent(ctx, k, env_seed)
+        policies["ppo-sim"], trained = pol, trained or ran
+        if half is not None:
+            policies["ppo-sim (half the updates)"] = half
+        ctx.mark(f"agent ppo-sim{tag}")
+    return policies, trained
+
+
+def experiments(ctx: AgentStage, k: int, policies: dict, expert_success_sim: float) -> dict:
+    """5. validation (every policy in the 3 worlds of VALIDATION_WORLDS) and 6. lighting robustness (the DAgger
+    agents in the real world under each lighting), agent seed k. Evaluation starts are the same for every seed."""
+    cfg, n = ctx.cfg, ctx.cfg.eval_episodes
+    evals = {}
+    for wname, (kind, light) in VALIDATION_WORLDS.items():
+        evals[wname] = {}
+        for pname, pol in tqdm(list(policies.items()), desc=f"eval {wname}", leave=False):
+            env = BatchDrive(ctx.course, make_world(ctx, kind, light, seed=cfg.seed + 7), ctx.env_cfg, n)
+            evals[wname][pname] = evaluate(env, lambda o, s, pol=pol: pol.act(o), n, seed=cfg.seed + 123, record=True)
+    pn = list(policies)
+    sr = {w: [evals[w][p]["success"] for p in pn] for w in VALIDATION_WORLDS}
+    val = {"policies": pn, "success": sr, "expert_success_sim": expert_success_sim}
+    for w in ("standard sim", "NeRF env"):
+        pe, sp = corr(sr[w], sr["real world"])
+        val[w] = {"mean_abs_gap_to_real": float(np.mean(np.abs(np.array(sr[w]) - np.array(sr["real world"])))), "pearson": pe, "spearman": sp}
+    maps = {"NeRF env": ctx.mesh_map, "standard sim": ctx.gt_map, "real world": ctx.gt_map}
+    plots.plot_trajectories(ctx.run / ("trajectories.png" if k == 0 else f"trajectories-seed{k}.png"), ctx.course, evals, maps)
+    ctx.mark("validation: evaluation in 3 worlds" + ("" if k == 0 else f" (agent seed {k})"))
+    light = {}
+    for pname, _ in DAGGER_AGENTS:
+        light[pname] = {}
+        for lname in ctx.lightings:
+            env = BatchDrive(ctx.course, make_world(ctx, "real", lname, seed=cfg.seed + 11), ctx.env_cfg, n)
+            light[pname][lname] = evaluate(env, lambda o, s, pol=policies[pname]: pol.act(o), n, seed=cfg.seed + 321)["success"]
+    ctx.mark("lighting: evaluation in the real world" + ("" if k == 0 else f" (agent seed {k})"))
+    return {"eval_episodes": n, "validation": val, "lighting": light}
+
+
+def agent_stage(ctx: AgentStage, seeds: list[int], results: dict) -> dict:
+    """Per agent seed: its policies and both experiments, into results["agent_seeds"][str(k)] (returned).
+
+    A seed whose policies were all on disk and whose evaluation is in results.json (same eval_episodes) is not
+    re-evaluated, so `--resume <finished run> --agent-seeds 0,1,2` trains and evaluates only the new seeds on the
+    run's NeRF. results.json is rewritten after each seed, so each finished seed survives an interruption."""
+    env = BatchDrive(ctx.course, make_world(ctx, "sim"), ctx.env_cfg, ctx.cfg.eval_episodes)
+    expert_eval = evaluate(env, lambda o, s: ctx.expert(s), ctx.cfg.eval_episodes, seed=ctx.cfg.seed + 123)
+    per_seed = results.setdefault("agent_seeds", {})
+    for k in seeds:
+        policies, trained = train_agents(ctx, k)
+        done = per_seed.get(str(k))
+        if not trained and done is not None and done["eval_episodes"] == ctx.cfg.eval_episodes:
+            print(f"agent seed {k}: policies and evaluation found in {ctx.run}; not recomputed")
+            continue
+        per_seed[str(k)] = experiments(ctx, k, policies, expert_eval["success"])
+        (ctx.run / "results.json").write_text(json.dumps(results, indent=1))
+    return per_seed
+
+
 def main(cfg: Config):
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
@@ -288,8 +505,8 @@ def main(cfg: Config):
         timgs, tposes, tlabels = capture(course, K_cap, lightings, cfg.test_views_per_lighting, cfg.seed + 1000)
         write_transforms(data_dir / "test", timgs, tposes, K_cap, tlabels)
         print(f"captured {len(imgs)} training + {len(timgs)} held-out views in {time.time() - t0:.1f}s -> {data_dir}")
-        st = np.array([[0.3, 0.0, 0.0], [3.0, 0.4, 0.2], [7.6, 2.0, 1.2]])
-        c2w = cam.c2w(st)
+        ctx = np.array([[0.3, 0.0, 0.0], [3.0, 0.4, 0.2], [7.6, 2.0, 1.2]])
+        c2w = cam.c2w(ctx)
         rw, sr = RealWorldRenderer(course, K_cap), StandardSimRenderer(course, K_cap)
         rows = [rw.render(c2w, lighting=l, noise_seed=0).numpy() for l in lightings] + [sr.render(c2w).numpy()]
         plots.plot_course(run / "course.png", course, [list(r) for r in rows])
@@ -341,7 +558,7 @@ def main(cfg: Config):
     mark("NeRF training")
     # lighting interpolation strip (choosing / interpolating appearance embeddings)
     strip_pose = torch.as_tensor(cam.c2w(np.array([[2.0, 0.2, 0.1]])), dtype=torch.float32)
-    names = [n for n in ("day", "dusk", "night") if n in app]
+    names = lighting_order(app)
     strip = []
     for a, b in zip(names[:-1], names[1:]):
         for al in np.linspace(0, 1, 4, endpoint=(b == names[-1])):
@@ -373,142 +590,11 @@ def main(cfg: Config):
 
     mark("mesh + obstacle map")
     # ---------------------------------------------------------------- 4-6. agents and both experiments, per agent seed
-    expert = PurePursuitExpert(course, env_cfg.wheelbase, env_cfg.max_steer)
-    app_stack = torch.stack([app[n] for n in names])
-
-    def random_lighting(rng, n):  # interpolate two random lighting embeddings per episode
-        i, j = rng.integers(len(names), size=(2, n))
-        al = torch.as_tensor(rng.uniform(0, 1, n), dtype=torch.float32)[:, None]
-        return (1 - al) * app_stack[i] + al * app_stack[j]
-
-    def world(kind, lighting="day", seed=0):
-        if kind == "sim":
-            return SimWorld(course, env_cfg, cam)
-        if kind == "real":
-            return RealWorld(course, env_cfg, lighting, cam, seed=seed)
-        if kind == "nerf":
-            return NeRFWorld(model, mesh_map, env_cfg, app[lighting], cam, cfg.env_nerf_samples)
-        if kind == "nerf-randlight":
-            return NeRFWorld(model, mesh_map, env_cfg, random_lighting, cam, cfg.env_nerf_samples)
-        raise ValueError(kind)
-
-    # training episodes start anywhere along the first train_start_s metres, so every agent sees the
-    # whole course (the second half included) from its first iteration; evaluation keeps env_cfg's starts
-    train_env_cfg = dataclasses.replace(env_cfg, start_s=cfg.train_start_s)
-    hw = (cfg.obs_height, cfg.obs_width)
-    dcfg = DAggerConfig(iterations=cfg.dagger_iters, n_envs=cfg.dagger_envs, steps_per_iter=cfg.dagger_steps, epochs=cfg.dagger_epochs)
-
-    def train_agents(k):
-        """Agent seed k's policies (trained, or loaded where a finished one is on disk) and whether any was trained.
-
-        Each agent's initial weights and training randomness come from its own seed agent_seed(cfg.seed, offset, k),
-        not from the global RNG the NeRF stage leaves behind: another grid or a resumed run trains the same agents.
-        Seed 0 keeps the run's own files (policies/*.pt, metrics/<agent>.csv); seed k > 0 writes policies/seed-<k>/
-        and metrics/<agent>-seed<k>.csv, and also draws its own training starts."""
-        pdir = run / "policies" if k == 0 else run / "policies" / f"seed-{k}"
-        pdir.mkdir(parents=True, exist_ok=True)
-        tag = "" if k == 0 else f"-seed{k}"
-        env_seed = cfg.seed if k == 0 else agent_seed(cfg.seed, 20, k)
-        policies, trained = {}, False
-        for offset, (name, kind) in enumerate((("dagger-sim", "sim"), ("dagger-nerf-day", "nerf"), ("dagger-nerf-randlight", "nerf-randlight")), 1):
-            final, bc, ck = pdir / f"{name}.pt", pdir / f"{name}-bc.pt", pdir / f"{name}-ckpt.pt"
-            pol, start, saved = resume_agent(hw, agent_seed(cfg.seed, offset, k), final, ck, "iteration")
-            if start is not None:  # not finished: DAgger from iteration `start`
-                trained = True
-                data = None if saved is None else (saved["X"], saved["Y"])
-                if saved is not None:
-                    print(f"resuming {name}{tag} at DAgger iteration {start}")
-
-                def save(it, p, D, log, name=name, ck=ck, bc=bc):
-                    logger.log(name + tag, it, log)
-                    torch.save({"policy": p.state_dict(), "iteration": it, "X": D[0], "Y": D[1]}, ck)
-                    if it == 0:
-                        torch.save({"policy": p.state_dict()}, bc)
-
-                env = BatchDrive(course, world(kind, seed=env_seed), train_env_cfg, cfg.dagger_envs, seed=env_seed)
-                t0 = time.time()
-                dagger(env, expert, pol, dcfg, seed=agent_seed(cfg.seed, 10 + offset, k), on_iteration=save, start_iter=start, data=data,
-                       desc=name + tag)
-                torch.save({"policy": pol.state_dict()}, final)
-                ck.unlink(missing_ok=True)
-                print(f"{name}{tag}: DAgger done in {time.time() - t0:.0f}s")
-            policies[name] = pol
-            if bc.exists():
-                p0 = PixelPolicy(hw)
-                p0.load_state_dict(torch.load(bc)["policy"])
-                policies[f"{name} (BC only)"] = p0
-            mark(f"agent {name}{tag}")
-        if cfg.ppo_updates > 0:
-            final, half, ck = pdir / "ppo-sim.pt", pdir / "ppo-sim-half.pt", pdir / "ppo-sim-ckpt.pt"
-            pol, start, saved = resume_agent(hw, agent_seed(cfg.seed, 4, k), final, ck, "update")
-            if start is not None:  # not finished: PPO from update `start`
-                trained = True
-                opt_state = None if saved is None else saved["opt"]
-
-                def save_ppo(u, p, o, log):
-                    logger.log("ppo-sim" + tag, u, log)
-                    torch.save({"policy": p.state_dict(), "opt": o.state_dict(), "update": u}, ck)
-                    if u + 1 == cfg.ppo_updates // 2:  # a weaker policy for the validation experiment
-                        torch.save({"policy": p.state_dict()}, half)
-
-                env = BatchDrive(course, world("sim"), train_env_cfg, cfg.ppo_envs, seed=env_seed)
-                t0 = time.time()
-                ppo(env, pol, PPOConfig(updates=cfg.ppo_updates, n_envs=cfg.ppo_envs, n_steps=cfg.ppo_steps), seed=agent_seed(cfg.seed, 14, k),
-                    on_update=save_ppo, start_update=start, opt_state=opt_state)
-                torch.save({"policy": pol.state_dict()}, final)
-                ck.unlink(missing_ok=True)
-                print(f"ppo-sim{tag}: {cfg.ppo_updates} updates in {time.time() - t0:.0f}s")
-            policies["ppo-sim"] = pol
-            if half.exists():
-                p0 = PixelPolicy(hw)
-                p0.load_state_dict(torch.load(half)["policy"])
-                policies["ppo-sim (half the updates)"] = p0
-            mark(f"agent ppo-sim{tag}")
-        return policies, trained
-
-    env = BatchDrive(course, world("sim"), env_cfg, cfg.eval_episodes)
-    expert_eval = evaluate(env, lambda o, s: expert(s), cfg.eval_episodes, seed=cfg.seed + 123)
-    worlds = {"standard sim": ("sim", "day"), "NeRF env": ("nerf", "day"), "real world": ("real", "day")}
-
-    def experiments(k, policies):
-        """5. validation (every policy in the 3 worlds) and 6. lighting robustness (real world), agent seed k."""
-        evals = {}
-        for wname, (kind, light) in worlds.items():
-            evals[wname] = {}
-            for pname, pol in tqdm(list(policies.items()), desc=f"eval {wname}", leave=False):
-                env = BatchDrive(course, world(kind, light, seed=cfg.seed + 7), env_cfg, cfg.eval_episodes)
-                evals[wname][pname] = evaluate(env, lambda o, s, pol=pol: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 123, record=True)
-        pn = list(policies)
-        sr = {w: [evals[w][p]["success"] for p in pn] for w in worlds}
-        val = {"policies": pn, "success": sr, "expert_success_sim": expert_eval["success"]}
-        for w in ("standard sim", "NeRF env"):
-            pe, sp = corr(sr[w], sr["real world"])
-            val[w] = {"mean_abs_gap_to_real": float(np.mean(np.abs(np.array(sr[w]) - np.array(sr["real world"])))), "pearson": pe, "spearman": sp}
-        maps = {"NeRF env": mesh_map, "standard sim": gt_map, "real world": gt_map}
-        plots.plot_trajectories(run / ("trajectories.png" if k == 0 else f"trajectories-seed{k}.png"), course, evals, maps)
-        mark("validation: evaluation in 3 worlds" + ("" if k == 0 else f" (agent seed {k})"))
-        light = {}
-        for pname in ("dagger-sim", "dagger-nerf-day", "dagger-nerf-randlight"):
-            light[pname] = {}
-            for lname in lightings:
-                env = BatchDrive(course, world("real", lname, seed=cfg.seed + 11), env_cfg, cfg.eval_episodes)
-                light[pname][lname] = evaluate(env, lambda o, s, pol=policies[pname]: pol.act(o), cfg.eval_episodes, seed=cfg.seed + 321)["success"]
-        mark("lighting: evaluation in the real world" + ("" if k == 0 else f" (agent seed {k})"))
-        return {"eval_episodes": cfg.eval_episodes, "validation": val, "lighting": light}
-
-    # per agent seed: its policies and both experiments (results.json "agent_seeds"); a seed whose policies were all
-    # on disk and whose evaluation is in results.json (same eval_episodes) is not re-evaluated, so
-    # `--resume <finished run> --agent-seeds 0,1,2` trains and evaluates only the new seeds on the run's NeRF
+    ctx = AgentStage(cfg=cfg, run=run, logger=logger, mark=mark, course=course, env_cfg=env_cfg, cam=cam, model=model, app=app,
+                     mesh_map=mesh_map, gt_map=gt_map, lightings=lightings,
+                     expert=PurePursuitExpert(course, env_cfg.wheelbase, env_cfg.max_steer))
     seeds = parse_agent_seeds(cfg.agent_seeds)
-    per_seed = results.setdefault("agent_seeds", {})
-    for k in seeds:
-        policies, trained = train_agents(k)
-        done = per_seed.get(str(k))
-        if not trained and done is not None and done["eval_episodes"] == cfg.eval_episodes:
-            print(f"agent seed {k}: policies and evaluation found in {run}; not recomputed")
-            continue
-        per_seed[str(k)] = experiments(k, policies)
-        (run / "results.json").write_text(json.dumps(results, indent=1))  # each finished seed survives an interruption
+    per_seed = agent_stage(ctx, seeds, results)
     results["validation"], results["lighting"] = per_seed[str(seeds[0])]["validation"], per_seed[str(seeds[0])]["lighting"]
     results.pop("agent_seed_summary", None)
     if len(seeds) > 1:
@@ -538,7 +624,7 @@ def main(cfg: Config):
     for k in seeds:
         val, light = per_seed[str(k)]["validation"], per_seed[str(k)]["lighting"]
         md += [f"## Validation, agent seed {k}: success rate over {cfg.eval_episodes} episodes (day)",
-               fmt_table(["policy"] + list(worlds), [[p] + [val["success"][w][i] for w in worlds] for i, p in enumerate(val["policies"])]), "",
+               fmt_table(["policy"] + list(VALIDATION_WORLDS), [[p] + [val["success"][w][i] for w in VALIDATION_WORLDS] for i, p in enumerate(val["policies"])]), "",
                fmt_table(["simulator", "mean |gap| to real", "Pearson r", "Spearman rho"],
                          [[w, val[w]["mean_abs_gap_to_real"], val[w]["pearson"], val[w]["spearman"]] for w in ("standard sim", "NeRF env")]),
                "", f"(privileged pure-pursuit expert in the standard sim: {val['expert_success_sim']:.3f})", ""]
