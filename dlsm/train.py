@@ -302,20 +302,11 @@ def main(cfg: Config):
                         w.writerow([name, kind, f"{sg:.5g}", f"{v:.6g}"])
         plot_score_errors(sig_grid, err_curves, os.path.join(run_dir, "score_errors.png"))
 
-    # 3b) images (no oracle): held-out posterior-score error via the DLSM loss on the test split.
-    # Theorem 1: E||sigma (scale*g + s) + z||^2 = sigma^2 E||scale*g + s - grad log p(x~|y)||^2 + C(sigma),
-    # with C(sigma) the same for every classifier, so the rows differ exactly by their score error.
+    # 3b) images (no oracle): held-out posterior-score error via the DLSM loss on the test split; the rows
+    # differ exactly by their score error (Theorem 1, see heldout_dlsm).
     if not toy:
-        sig_grid = np.geomspace(cfg.sigma_min, cfg.sigma_max, cfg.eval_sigmas)
-        rng = np.random.default_rng(cfg.seed + 1)
-        zs = [rng.standard_normal(xt.shape).astype(np.float32) for _ in sig_grid]
-        heldout = jax.jit(lambda f, xx, yy, sg, z, scale: dlsm_loss_fixed(f, score_fn, xx, yy, sg, z, 1.0, True, scale),
-                          static_argnums=(0, 5))
-
-        def heldout_err(lt, scale):  # mean over the sigma grid of the sigma^2-weighted, per-dimension residual
-            vals = [float(heldout(logits.get(lt, logits[cfg.losses[0]]), jnp.asarray(xt), jnp.asarray(yt),
-                                  jnp.full((len(xt),), sg, jnp.float32), jnp.asarray(z), scale)) for sg, z in zip(sig_grid, zs)]
-            return float(np.mean(vals)), vals
+        sig_grid, heldout = heldout_dlsm(cfg, score_fn, clf.apply, xt, yt)
+        heldout_err = lambda lt, scale: heldout(clf_params.get(lt, clf_params[cfg.losses[0]]), scale)
         ref, ref_curve = heldout_err(cfg.losses[0], 0.0)
         results["_heldout DLSM loss, score model alone (g = 0)"] = ref
         curves_h = {"score model alone (g = 0)": ref_curve}
@@ -387,6 +378,25 @@ def main(cfg: Config):
         json.dump(results, f, indent=2)
     logger.close()
     return results, run_dir
+
+
+def heldout_dlsm(cfg: Config, score_fn, apply_fn, xt, yt):
+    """(sigma grid, err): err(clf_params, scale) = (mean over the grid, per-sigma list) of the held-out
+    DLSM loss of scale * g + s on the test split, sigma^2-weighted, per dimension, fixed noise (seed + 1).
+    Theorem 1: E||sigma (scale*g + s) + z||^2 = sigma^2 E||scale*g + s - grad log p(x~|y)||^2 + C(sigma),
+    with C(sigma) the same for every classifier; scale 0 is the score model alone."""
+    sig_grid = np.geomspace(cfg.sigma_min, cfg.sigma_max, cfg.eval_sigmas)
+    rng = np.random.default_rng(cfg.seed + 1)
+    zs = [jnp.asarray(rng.standard_normal(xt.shape).astype(np.float32)) for _ in sig_grid]
+    xt, yt = jnp.asarray(xt), jnp.asarray(yt)
+    loss = jax.jit(lambda p, xx, yy, sg, z, scale: dlsm_loss_fixed(lambda a, s: apply_fn(p, a, s), score_fn, xx, yy, sg, z,
+                                                                   1.0, True, scale), static_argnums=(5,))
+
+    def err(params, scale):
+        vals = [float(loss(params, xt, yt, jnp.full((len(xt),), sg, jnp.float32), z, scale)) for sg, z in zip(sig_grid, zs)]
+        return float(np.mean(vals)), vals
+
+    return sig_grid, err
 
 
 def guidance_rows(cfg: Config) -> list[tuple[str, str, float]]:

@@ -67,8 +67,8 @@ def load_run(run_dir: str):
     return cfg, (x, y, xt, yt), score_model, sp, clf, cps, c0
 
 
-def heldout_per_sigma(cfg, clf, cps, score_model, sp, xt, yt, noise_draws: int, seed: int):
-    """({method: {acc, nll, g_rms}}, {"s_rms": [...]}, sigma grid) on the test split."""
+def heldout_per_sigma(cfg, clf, cps, score_model, sp, xt, yt, noise_draws: int, seed: int, score_rms: bool = True):
+    """({method: {acc, nll, g_rms}}, {"s_rms": [...]} (empty list if not score_rms), sigma grid) on the test split."""
     sig_grid = np.geomspace(cfg.sigma_min, cfg.sigma_max, cfg.eval_sigmas)
 
     @jax.jit
@@ -86,7 +86,8 @@ def heldout_per_sigma(cfg, clf, cps, score_model, sp, xt, yt, noise_draws: int, 
     for sg in sig_grid:
         sigma = jnp.full((len(xt),), sg, jnp.float32)
         zs = [jnp.asarray(rng.standard_normal(xt.shape).astype(np.float32)) for _ in range(noise_draws)]
-        s_rms.append(sg * float(np.sqrt(np.mean([float(s_ms(xt + sg * z, sigma)) for z in zs]))))
+        if score_rms:
+            s_rms.append(sg * float(np.sqrt(np.mean([float(s_ms(xt + sg * z, sigma)) for z in zs]))))
         for lt, p in cps.items():
             vals = np.array([[float(v) for v in stats(p, xt + sg * z, yt, sigma)] for z in zs])
             out[lt]["acc"].append(float(vals[:, 0].mean()))

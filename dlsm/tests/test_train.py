@@ -143,3 +143,22 @@ def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
     for a, b, c in zip(*(jax.tree_util.tree_leaves(t) for t in (g_dlsm, g_ce, g_total))):
         np.testing.assert_allclose(np.asarray(a + b), np.asarray(c), rtol=1e-4, atol=1e-6)
     assert bench._tree_norm(g_dlsm) > 0 and bench._tree_norm(g_ce) > 0
+
+    # benchmarks/classifier_ablation.py on this run: an unchanged variant continues the run's own classifier
+    # (its evaluation at the run's clf_steps repeats classifier_per_sigma's and train.py's held-out numbers);
+    # a variant with an override is retrained from the shared initialisation with train.py's key and
+    # minibatches, so "total:coef=1" (the run's own coef) reproduces the run's DLSM + CE classifier.
+    spec = importlib.util.spec_from_file_location("classifier_ablation", os.path.join(os.path.dirname(train.__file__), "benchmarks", "classifier_ablation.py"))
+    abl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(abl)
+    rows, _, ref2 = abl.evaluate(run_dir, ["ce", "total:coef=1", "total:coef=10"], [2, 3], noise_draws=1)
+    assert ref2 == pytest.approx(ref)
+    got = {(r["variant"], r["step"]): r for r in rows}
+    assert got[("ce", 2)]["acc"] == r["per_sigma"]["ce"]["acc"] and got[("ce", 2)]["nll"] == r["per_sigma"]["ce"]["nll"]
+    assert got[("ce", 2)]["reduction"] == pytest.approx(results["base (CE)"]["its reduction vs g=0 (x1e3)"], rel=1e-5)
+    assert got[("total:coef=1", 2)]["nll"] == r["per_sigma"]["total"]["nll"]
+    assert got[("total:coef=1", 2)]["heldout"] == pytest.approx(results["DLSM + CE"]["held-out DLSM loss"], rel=1e-6)
+    assert got[("ce", 3)]["nll"] != got[("ce", 2)]["nll"]  # trained on
+    assert got[("total:coef=10", 2)]["nll"] != got[("total:coef=1", 2)]["nll"]  # another objective
+    with pytest.raises(ValueError, match="field"):
+        abl.parse_variant("total:lr=1")

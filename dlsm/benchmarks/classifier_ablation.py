@@ -1,0 +1,141 @@
+"""Classifier ablations on a finished image run: longer training and DLSM + CE variants, held out.
+
+    python benchmarks/classifier_ablation.py --run-dir runs/digits-<time> --variants ce total --steps 400 800 1200
+    python benchmarks/classifier_ablation.py --run-dir runs/digits-<time> --variants total:coef=10 total:w=1 --steps 400
+
+A variant is `loss[:field=value,...]`, loss one of ce / dlsm / total (DLSM + coef * CE), field one of
+w (weighting_dlsm), coef, clip (grad_clip); unset fields keep the run's config. Every variant is
+trained with train.py's own loop (train_phase) from the run's shared initialisation, with train.py's
+key and minibatch stream for its loss, so variants of one loss see the same data and noise as the
+run's classifier and differ only in the objective. The run's score model is loaded, not retrained.
+A variant without overrides whose checkpoint the run holds continues that checkpoint (the run's
+own classifier at its clf_steps, with its Adam state) instead of being retrained. Each variant
+trains in <run-dir>/ablation/<variant>/ (checkpoints, metrics.csv; a second call continues there)
+and is evaluated at every step of --steps, on the held-out test split:
+
+  acc, NLL, sigma*|g|   per sigma, on the same x~ as benchmarks/classifier_per_sigma.py (its seed)
+  held-out DLSM loss    train.py's (posterior-score error up to a classifier-independent constant),
+                        and its reduction against the score model alone (x1e3, positive = better)
+
+Writes the per-sigma values to <run-dir>/ablation/ablation_per_sigma.csv (rows appended per call).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import shutil
+import sys
+import time
+import zlib
+
+for _p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(os.path.abspath(__file__))):
+    sys.path.insert(0, _p)  # the project (train, dlsm) and this folder (classifier_per_sigma)
+
+import jax
+import numpy as np
+
+import train
+from classifier_per_sigma import heldout_per_sigma, load_run
+from dlsm import steps
+from dlsm.losses import LOSS_TYPES
+from dlsm.sde import VESDE
+
+FIELDS = {"w": "weighting_dlsm", "coef": "coef", "clip": "grad_clip"}
+BAND = (0.1, 2.0)  # "where the class is chosen": the grid's sigma 0.12-1.5 of the digits runs
+
+
+def parse_variant(spec: str):
+    """'total:coef=10,w=1' -> ('total', {'coef': 10.0, 'weighting_dlsm': 1.0})."""
+    loss, _, rest = spec.partition(":")
+    if loss not in LOSS_TYPES:
+        raise ValueError(f"variant {spec!r}: loss must be one of {', '.join(LOSS_TYPES)}")
+    over = {}
+    for item in filter(None, rest.split(",")):
+        k, eq, v = item.partition("=")
+        if k not in FIELDS or not eq:
+            raise ValueError(f"variant {spec!r}: {item!r} is not field=value with field one of {', '.join(FIELDS)}")
+        over[FIELDS[k]] = float(v)
+    return loss, over
+
+
+def train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, milestones):
+    """{step: params} of one variant at each milestone (train.py's train_phase, continued between them)."""
+    loss, over = parse_variant(spec)
+    vcfg = dataclasses.replace(cfg, **over)
+    work = os.path.join(run_dir, "ablation", spec.replace(":", "_").replace(",", "_").replace("=", ""))
+    os.makedirs(work, exist_ok=True)
+    name = f"clf_{loss}"  # train.py's phase name: its minibatch stream
+    own = os.path.join(run_dir, f"ckpt_{name}.msgpack")
+    ckpt = os.path.join(work, f"ckpt_{name}.msgpack")
+    if not over and os.path.exists(own) and not os.path.exists(ckpt):
+        if min(milestones) < cfg.clf_steps:
+            raise ValueError(f"{spec}: continues the run's classifier at step {cfg.clf_steps}; --steps must not be smaller")
+        shutil.copy(own, ckpt)
+    k_train = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)[2]  # train.py's split
+    key = jax.random.fold_in(k_train, zlib.crc32(loss.encode()) % 2**31)
+    opt = steps.make_optimizer(vcfg.clf_lr, vcfg.grad_clip)
+    step_fn = steps.make_classifier_step(clf, score_model, sde, opt, loss, vcfg.weighting_dlsm, vcfg.weighting_ce,
+                                         vcfg.coef, vcfg.dlsm_reduce_mean)
+    logger = train.Logger(work)
+    out = {}
+    for n in sorted(milestones):
+        out[n], _ = train.train_phase(name, vcfg, work, logger, c0, opt, step_fn, n, vcfg.clf_batch, x, y, key, None, extra=(sp,))
+        done = int(steps.load_checkpoint(ckpt, dict(params=c0, opt_state=opt.init(c0), step=0, key=key))["step"])
+        if done != n:
+            raise ValueError(f"{spec}: {work} already holds step {done}, past the milestone {n}")
+    logger.close()
+    return out
+
+
+def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int = 1234):
+    """rows: dict(variant, step, acc, nll, g_rms (per sigma), heldout, reduction); sigma grid."""
+    cfg, (x, y, xt, yt), score_model, sp, clf, _, c0 = load_run(run_dir)
+    sde = VESDE(cfg.sigma_min, cfg.sigma_max)
+    score_fn = lambda a, s: score_model.apply(sp, a, s)
+    _, heldout = train.heldout_dlsm(cfg, score_fn, clf.apply, xt, yt)
+    ref = heldout(c0, 0.0)[0]
+    rows = []
+    for spec in variants:
+        for n, params in train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, milestones).items():
+            per, _, sig = heldout_per_sigma(cfg, clf, {spec: params}, score_model, sp, xt, yt, noise_draws, seed, score_rms=False)
+            h = heldout(params, 1.0)[0]
+            rows.append(dict(variant=spec, step=n, **per[spec], heldout=h, reduction=1e3 * (ref - h)))
+    return rows, sig, ref
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dir", required=True, help="a finished train.py image run (digits, fashion_mnist, ...)")
+    ap.add_argument("--variants", nargs="+", default=["ce", "total"])
+    ap.add_argument("--steps", nargs="+", type=int, default=None, help="milestones (default: the run's clf_steps)")
+    ap.add_argument("--noise-draws", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1234, help="noise of the per-sigma evaluation (classifier_per_sigma's)")
+    args = ap.parse_args()
+    t0 = time.time()
+    milestones = args.steps or [train.load_run_config(args.run_dir).clf_steps]
+    rows, sig, ref = evaluate(args.run_dir, args.variants, milestones, args.noise_draws, args.seed)
+    band = (sig > BAND[0]) & (sig < BAND[1])
+    print(f"run {args.run_dir}: test split, {len(sig)} sigma in [{sig[0]:.3g}, {sig[-1]:.3g}], {args.noise_draws} noise draws; "
+          f"held-out DLSM loss of the score model alone {ref:.4g}\n")
+    head = ["variant", "steps", "acc (mean over sigma)", f"acc (sigma {sig[band][0]:.2g}-{sig[band][-1]:.2g})",
+            "NLL (mean)", "sigma*|g| (mean)", "held-out DLSM loss", "its reduction vs g = 0 (x1e3)"]
+    print("| " + " | ".join(head) + " |\n|" + " --- |" * len(head))
+    for r in rows:
+        vals = [np.mean(r["acc"]), np.mean(np.array(r["acc"])[band]), np.mean(r["nll"]), np.mean(r["g_rms"]), r["heldout"], r["reduction"]]
+        print(f"| {r['variant']} | {r['step']} | " + " | ".join(f"{v:.4g}" for v in vals) + " |")
+    path = os.path.join(args.run_dir, "ablation", "ablation_per_sigma.csv")
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["variant", "steps", "sigma", "acc", "nll", "sigma_g_rms"])
+        for r in rows:
+            for i, sg in enumerate(sig):
+                w.writerow([r["variant"], r["step"], f"{sg:.5g}", f"{r['acc'][i]:.6g}", f"{r['nll'][i]:.6g}", f"{r['g_rms'][i]:.6g}"])
+    print(f"\nper-sigma values: {path}\n{time.time() - t0:.0f} s wall")
+
+
+if __name__ == "__main__":
+    main()
