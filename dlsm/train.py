@@ -266,12 +266,10 @@ def main(cfg: Config):
     c0 = clf.init(k_clf, jnp.asarray(x[:2]), dummy_sigma)
     clf_params = {}
     for lt in cfg.losses:
-        opt = steps.make_optimizer(cfg.clf_lr, cfg.grad_clip)
-        step_fn = steps.make_classifier_step(clf, score_model, sde, opt, lt, cfg.weighting_dlsm, cfg.weighting_ce, cfg.coef,
-                                             cfg.dlsm_reduce_mean)
+        opt, step_fn, k_lt = classifier_trainer(cfg, clf, score_model, sde, lt, k_train)
         sp = steps.replicate(score_params, mesh) if mesh is not None else score_params
         clf_params[lt], curves[f"clf_{lt}"] = train_phase(f"clf_{lt}", cfg, run_dir, logger, c0, opt, step_fn, cfg.clf_steps,
-                                                          cfg.clf_batch, x, y, jax.random.fold_in(k_train, zlib.crc32(lt.encode()) % 2**31), mesh, extra=(sp,))
+                                                          cfg.clf_batch, x, y, k_lt, mesh, extra=(sp,))
 
     score_fn = lambda xx, s: score_model.apply(score_params, xx, s)
     logits = {lt: (lambda p: (lambda xx, s: clf.apply(p, xx, s)))(clf_params[lt]) for lt in cfg.losses}
@@ -378,6 +376,15 @@ def main(cfg: Config):
         json.dump(results, f, indent=2)
     logger.close()
     return results, run_dir
+
+
+def classifier_trainer(cfg: Config, clf, score_model, sde, loss_type: str, k_train):
+    """(optimiser, step function, key) of the classifier phase clf_<loss_type>: cfg's lr, clip, weightings and coef;
+    the key is k_train folded with the loss name (crc32: str hash() is salted per process)."""
+    opt = steps.make_optimizer(cfg.clf_lr, cfg.grad_clip)
+    step_fn = steps.make_classifier_step(clf, score_model, sde, opt, loss_type, cfg.weighting_dlsm, cfg.weighting_ce, cfg.coef,
+                                         cfg.dlsm_reduce_mean)
+    return opt, step_fn, jax.random.fold_in(k_train, zlib.crc32(loss_type.encode()) % 2**31)
 
 
 def heldout_dlsm(cfg: Config, score_fn, apply_fn, xt, yt):

@@ -28,7 +28,6 @@ import os
 import shutil
 import sys
 import time
-import zlib
 
 for _p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(os.path.abspath(__file__))):
     sys.path.insert(0, _p)  # the project (train, dlsm) and this folder (classifier_per_sigma)
@@ -74,10 +73,7 @@ def train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, miles
             raise ValueError(f"{spec}: continues the run's classifier at step {cfg.clf_steps}; --steps must not be smaller")
         shutil.copy(own, ckpt)
     k_train = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)[2]  # train.py's split
-    key = jax.random.fold_in(k_train, zlib.crc32(loss.encode()) % 2**31)
-    opt = steps.make_optimizer(vcfg.clf_lr, vcfg.grad_clip)
-    step_fn = steps.make_classifier_step(clf, score_model, sde, opt, loss, vcfg.weighting_dlsm, vcfg.weighting_ce,
-                                         vcfg.coef, vcfg.dlsm_reduce_mean)
+    opt, step_fn, key = train.classifier_trainer(vcfg, clf, score_model, sde, loss, k_train)
     logger = train.Logger(work)
     out = {}
     for n in sorted(milestones):
