@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import zlib
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -189,6 +189,21 @@ class Logger:
 
 
 # ----------------------------------------------------------------------------- phases
+class RunKeys(NamedTuple):
+    """The run's PRNG keys, one per stage: jax.random.split(PRNGKey(seed), 5) in this order."""
+
+    score: jax.Array  # score model initialisation
+    clf: jax.Array  # the classifiers' shared initialisation
+    train: jax.Array  # training noise: the score phase's, and each classifier phase's folded with its loss name
+    sample: jax.Array  # sampler noise (folded with the class: the same for every guidance)
+    eval: jax.Array  # evaluation nets (feature network, CAS)
+
+
+def run_keys(seed: int) -> RunKeys:
+    """The stage keys of a run with this seed; benchmarks use them to repeat a run's draws."""
+    return RunKeys(*jax.random.split(jax.random.PRNGKey(seed), 5))
+
+
 def build(cfg: Config, num_classes: int):
     score_kw = dict(arch=cfg.toy_arch, nf=cfg.toy_nf, ch=cfg.unet_ch, ch_mult=cfg.unet_ch_mult, num_res_blocks=cfg.unet_res_blocks)
     clf_kw = dict(arch=cfg.toy_arch, nf=cfg.clf_nf if cfg.classifier != "toy_mlp" else cfg.toy_nf, stage_sizes=cfg.clf_stage_sizes)
@@ -250,23 +265,22 @@ def main(cfg: Config):
     sde = VESDE(cfg.sigma_min, cfg.sigma_max)
     score_model, clf = build(cfg, num_classes)
     mesh = steps.make_mesh(cfg.n_devices) if cfg.n_devices != 1 else None
-    key = jax.random.PRNGKey(cfg.seed)
-    k_score, k_clf, k_train, k_sample, k_eval = jax.random.split(key, 5)
+    keys = run_keys(cfg.seed)
     dummy_sigma = jnp.ones((2,))
 
     # 1) score model, denoising score matching
     opt = steps.make_optimizer(cfg.score_lr, cfg.grad_clip)
-    p0 = score_model.init(k_score, jnp.asarray(x[:2]), dummy_sigma)
+    p0 = score_model.init(keys.score, jnp.asarray(x[:2]), dummy_sigma)
     score_step = steps.make_score_step(score_model, sde, opt, cfg.score_weighting)
     score_params, score_losses = train_phase("score", cfg, run_dir, logger, p0, opt, score_step,
-                                             cfg.score_steps, cfg.score_batch, x, None, k_train, mesh)
+                                             cfg.score_steps, cfg.score_batch, x, None, keys.train, mesh)
     curves = {"score": score_losses}
 
     # 2) classifiers: same initialisation, CE / DLSM / DLSM+CE
-    c0 = clf.init(k_clf, jnp.asarray(x[:2]), dummy_sigma)
+    c0 = clf.init(keys.clf, jnp.asarray(x[:2]), dummy_sigma)
     clf_params = {}
     for lt in cfg.losses:
-        opt, step_fn, k_lt = classifier_trainer(cfg, clf, score_model, sde, lt, k_train)
+        opt, step_fn, k_lt = classifier_trainer(cfg, clf, score_model, sde, lt, keys.train)
         sp = steps.replicate(score_params, mesh) if mesh is not None else score_params
         clf_params[lt], curves[f"clf_{lt}"] = train_phase(f"clf_{lt}", cfg, run_dir, logger, c0, opt, step_fn, cfg.clf_steps,
                                                           cfg.clf_batch, x, y, k_lt, mesh, extra=(sp,))
@@ -332,7 +346,7 @@ def main(cfg: Config):
             draw = jax.jit(lambda k, c, lt=lt, scale=scale: sampling.sample(
                 k, sampling.guided_score(score_fn, logits[lt], c, scale), shape, sde, cfg.sampler, cfg.sample_steps, cfg.snr, cfg.n_corrector))
         # the same noise for every method (fold_in by class): a paired comparison
-        samples[name] = [np.asarray(draw(jax.random.fold_in(k_sample, c), c)) for c in range(num_classes)]
+        samples[name] = [np.asarray(draw(jax.random.fold_in(keys.sample, c), c)) for c in range(num_classes)]
     np.savez_compressed(os.path.join(run_dir, "samples.npz"), **{n.replace(" ", "_"): np.stack(v) for n, v in samples.items()})
 
     # 5) class-wise metrics: precision/recall/density/coverage, Frechet distance, CAS
@@ -340,7 +354,7 @@ def main(cfg: Config):
         feat = lambda a: np.asarray(a).reshape(len(a), -1)  # 2-D: the data space itself
         ref_x, ref_y = x, y
     else:
-        fnet, fparams = evalnets.fit_classifier(jax.random.fold_in(k_eval, 1), x, y, num_classes, cfg.eval_feature_steps)
+        fnet, fparams = evalnets.fit_classifier(jax.random.fold_in(keys.eval, 1), x, y, num_classes, cfg.eval_feature_steps)
         results["_feature_net_test_acc"] = evalnets.accuracy(fnet, fparams, xt, yt)
         feat = evalnets.make_predictor(fnet, fparams, features=True)  # one compile per input shape
         ref_x, ref_y = xt, yt
@@ -360,7 +374,7 @@ def main(cfg: Config):
             results[name]["off-class %"] = 100 * float(np.mean([metrics.off_class_fraction(samples[name][c], c, x, y) for c in range(num_classes)]))
         xg = np.concatenate(samples[name])
         yg = np.concatenate([np.full(len(s), c, np.int32) for c, s in enumerate(samples[name])])
-        results[name]["CAS"] = evalnets.classification_accuracy_score(jax.random.fold_in(k_eval, 2), xg, yg, xt, yt, num_classes, cfg.cas_steps)
+        results[name]["CAS"] = evalnets.classification_accuracy_score(jax.random.fold_in(keys.eval, 2), xg, yg, xt, yt, num_classes, cfg.cas_steps)
 
     # 6) outputs
     plot_losses(curves, os.path.join(run_dir, "losses.png"))

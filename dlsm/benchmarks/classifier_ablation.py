@@ -72,8 +72,7 @@ def train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, miles
         if min(milestones) < cfg.clf_steps:
             raise ValueError(f"{spec}: continues the run's classifier at step {cfg.clf_steps}; --steps must not be smaller")
         shutil.copy(own, ckpt)
-    k_train = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)[2]  # train.py's split
-    opt, step_fn, key = train.classifier_trainer(vcfg, clf, score_model, sde, loss, k_train)
+    opt, step_fn, key = train.classifier_trainer(vcfg, clf, score_model, sde, loss, train.run_keys(cfg.seed).train)
     logger = train.Logger(work)
     out = {}
     for n in sorted(milestones):

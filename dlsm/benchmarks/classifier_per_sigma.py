@@ -62,8 +62,7 @@ def load_run(run_dir: str):
     x0 = jnp.asarray(x[:2])
     sp = steps.load_trained_params(run_dir, "score", score_model, x0, cfg.score_lr, cfg.grad_clip)
     cps = {lt: steps.load_trained_params(run_dir, f"clf_{lt}", clf, x0, cfg.clf_lr, cfg.grad_clip) for lt in cfg.losses}
-    k_clf = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)[1]  # train.py's split: the shared initialisation
-    c0 = clf.init(k_clf, x0, jnp.ones((2,)))
+    c0 = clf.init(train.run_keys(cfg.seed).clf, x0, jnp.ones((2,)))  # the shared initialisation
     return cfg, (x, y, xt, yt), score_model, sp, clf, cps, c0
 
 

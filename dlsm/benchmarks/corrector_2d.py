@@ -66,7 +66,7 @@ def main():
         return lambda k, c: run[c](k)
     guidances.append(("oracle scores", oracle_sampler))
 
-    k_sample = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)[3]  # train.py's sampling key
+    k_sample = train.run_keys(cfg.seed).sample
     tree, trees_c = cKDTree(x), [cKDTree(x[y == c]) for c in range(num_classes)]
     settings = [("predictor only", 0, cfg.snr)] + [(f"P + 1 Langevin (snr {s:g})", 1, s) for s in args.snr]
     print(f"run {args.run_dir}: {per_class} samples/class, {n_steps} predictor steps\n")

@@ -63,6 +63,18 @@ def test_heldout_score_benchmark_repeats_the_run(tiny_toy_run):
     assert sets[1][3] is sets[2][3] and sets[1][1].shape == (50, 2)
 
 
+def test_run_keys_are_the_seed_split():
+    """train.run_keys names the five keys train.py and the benchmarks used to index by hand:
+    jax.random.split(PRNGKey(seed), 5)[i] for score, clf, train, sample, eval (same values)."""
+    for seed in (0, 3):
+        old = jax.random.split(jax.random.PRNGKey(seed), 5)
+        keys = train.run_keys(seed)
+        assert keys._fields == ("score", "clf", "train", "sample", "eval")
+        for i, k in enumerate(keys):
+            np.testing.assert_array_equal(np.asarray(k), np.asarray(old[i]))
+    assert not np.array_equal(np.asarray(train.run_keys(0).sample), np.asarray(train.run_keys(1).sample))
+
+
 def test_checkpoint_roundtrip(tmp_path):
     m = models.ToyScoreMLP(nf=2)
     p = m.init(jax.random.PRNGKey(0), jnp.zeros((2, 2)), jnp.ones(2))
