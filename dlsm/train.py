@@ -326,55 +326,18 @@ def main(cfg: Config):
             val, curves_h[name] = heldout_err(lt, scale)
             results[name]["held-out DLSM loss"] = val
             results[name]["its reduction vs g=0 (x1e3)"] = 1e3 * (ref - val)
-        with open(os.path.join(run_dir, "heldout_dlsm.csv"), "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["method", "sigma", "half_mean_sq_residual_sigma2_weighted"])
-            for name, vals in curves_h.items():
-                for sg, v in zip(sig_grid, vals):
-                    w.writerow([name, f"{sg:.5g}", f"{v:.6g}"])
+        write_heldout_csv(os.path.join(run_dir, "heldout_dlsm.csv"), sig_grid, curves_h)
 
     # 4) guided sampling, every class with every guidance (one compiled sampler per method)
-    samples = {}
-    shape = (cfg.samples_per_class,) + x.shape[1:]
-    for name, lt, scale in tqdm(rows, desc="sampling", mininterval=1.0):
-        if lt == "oracle":
-            osub = oracle_subset(x, y, cfg.oracle_sample_points, cfg.seed)
-            fns = [(lambda cc: (lambda xx, s: osub.score(xx, s[0], cc)))(c) for c in range(num_classes)]
-            run = [jax.jit(lambda k, f=f: sampling.sample(k, f, shape, sde, cfg.sampler, cfg.sample_steps, cfg.snr, cfg.n_corrector)) for f in fns]
-            draw = lambda k, c: run[c](k)
-        else:
-            draw = jax.jit(lambda k, c, lt=lt, scale=scale: sampling.sample(
-                k, sampling.guided_score(score_fn, logits[lt], c, scale), shape, sde, cfg.sampler, cfg.sample_steps, cfg.snr, cfg.n_corrector))
-        # the same noise for every method (fold_in by class): a paired comparison
-        samples[name] = [np.asarray(draw(jax.random.fold_in(keys.sample, c), c)) for c in range(num_classes)]
+    samples = guided_samples(cfg, rows, score_fn, logits, sde, x, y, keys.sample)
     np.savez_compressed(os.path.join(run_dir, "samples.npz"), **{n.replace(" ", "_"): np.stack(v) for n, v in samples.items()})
 
     # 5) class-wise metrics: precision/recall/density/coverage, Frechet distance, CAS
-    if toy:
-        feat = lambda a: np.asarray(a).reshape(len(a), -1)  # 2-D: the data space itself
-        ref_x, ref_y = x, y
-    else:
-        fnet, fparams = evalnets.fit_classifier(jax.random.fold_in(keys.eval, 1), x, y, num_classes, cfg.eval_feature_steps)
-        results["_feature_net_test_acc"] = evalnets.accuracy(fnet, fparams, xt, yt)
-        feat = evalnets.make_predictor(fnet, fparams, features=True)  # one compile per input shape
-        ref_x, ref_y = xt, yt
-    for name, lt, scale in rows:
-        prs, fds = [], []
-        for c in range(num_classes):
-            real_c = ref_x[ref_y == c]
-            fr, ff = feat(real_c), feat(samples[name][c])
-            m = metrics.prdc(fr, ff, cfg.prdc_k)
-            prs.append(m)
-            fds.append(metrics.frechet_distance(fr, ff))
-            logger.log(f"eval/{name}", c, **{f"class_{k}": v for k, v in m.items()}, class_fd=fds[-1])
-        for k in ("precision", "recall", "density", "coverage"):
-            results[name][f"CW {k}"] = float(np.mean([p[k] for p in prs]))
-        results[name]["CW-FD" + (" (2-D)" if toy else " (own features)")] = float(np.mean(fds))
-        if toy:  # samples nearest to the other class's data (class-consistency failures)
-            results[name]["off-class %"] = 100 * float(np.mean([metrics.off_class_fraction(samples[name][c], c, x, y) for c in range(num_classes)]))
-        xg = np.concatenate(samples[name])
-        yg = np.concatenate([np.full(len(s), c, np.int32) for c, s in enumerate(samples[name])])
-        results[name]["CAS"] = evalnets.classification_accuracy_score(jax.random.fold_in(keys.eval, 2), xg, yg, xt, yt, num_classes, cfg.cas_steps)
+    cw, feature_acc = classwise_metrics(cfg, samples, x, y, xt, yt, keys.eval, logger)
+    if feature_acc is not None:
+        results["_feature_net_test_acc"] = feature_acc
+    for name, vals in cw.items():
+        results[name].update(vals)
 
     # 6) outputs
     plot_losses(curves, os.path.join(run_dir, "losses.png"))
@@ -390,6 +353,64 @@ def main(cfg: Config):
         json.dump(results, f, indent=2)
     logger.close()
     return results, run_dir
+
+
+def guided_samples(cfg: Config, rows, score_fn, logits, sde, x, y, k_sample) -> dict:
+    """{row name: [samples of class 0, 1, ...]} for rows (name, classifier (a key of logits, or "oracle"), guidance
+    scale): every class sampled with cfg's sampler, one compiled sampler per row. Every row draws with the same
+    noise (k_sample folded with the class), so rows are a paired comparison."""
+    num_classes = int(y.max()) + 1
+    samples = {}
+    shape = (cfg.samples_per_class,) + x.shape[1:]
+    for name, lt, scale in tqdm(rows, desc="sampling", mininterval=1.0):
+        if lt == "oracle":
+            osub = oracle_subset(x, y, cfg.oracle_sample_points, cfg.seed)
+            fns = [(lambda cc: (lambda xx, s: osub.score(xx, s[0], cc)))(c) for c in range(num_classes)]
+            run = [jax.jit(lambda k, f=f: sampling.sample(k, f, shape, sde, cfg.sampler, cfg.sample_steps, cfg.snr, cfg.n_corrector)) for f in fns]
+            draw = lambda k, c: run[c](k)
+        else:
+            draw = jax.jit(lambda k, c, lt=lt, scale=scale: sampling.sample(
+                k, sampling.guided_score(score_fn, logits[lt], c, scale), shape, sde, cfg.sampler, cfg.sample_steps, cfg.snr, cfg.n_corrector))
+        samples[name] = [np.asarray(draw(jax.random.fold_in(k_sample, c), c)) for c in range(num_classes)]
+    return samples
+
+
+def classwise_metrics(cfg: Config, samples: dict, x, y, xt, yt, k_eval, logger):
+    """({row name: CW precision / recall / density / coverage, CW-FD, off-class % (2-D), CAS}, the feature net's
+    test accuracy (images; None in 2-D)). Per class against that class's reference data: the training points in
+    2-D (data space), the test split for images (features of a CNN trained on the training split, key
+    k_eval folded with 1). CAS: a classifier trained on the samples (key k_eval folded with 2), tested on xt."""
+    toy = cfg.dataset == "moons"
+    num_classes = int(y.max()) + 1
+    feature_acc = None
+    if toy:
+        feat = lambda a: np.asarray(a).reshape(len(a), -1)  # 2-D: the data space itself
+        ref_x, ref_y = x, y
+    else:
+        fnet, fparams = evalnets.fit_classifier(jax.random.fold_in(k_eval, 1), x, y, num_classes, cfg.eval_feature_steps)
+        feature_acc = evalnets.accuracy(fnet, fparams, xt, yt)
+        feat = evalnets.make_predictor(fnet, fparams, features=True)  # one compile per input shape
+        ref_x, ref_y = xt, yt
+    out = {}
+    for name, per_class in samples.items():
+        prs, fds, row = [], [], {}
+        for c in range(num_classes):
+            real_c = ref_x[ref_y == c]
+            fr, ff = feat(real_c), feat(per_class[c])
+            m = metrics.prdc(fr, ff, cfg.prdc_k)
+            prs.append(m)
+            fds.append(metrics.frechet_distance(fr, ff))
+            logger.log(f"eval/{name}", c, **{f"class_{k}": v for k, v in m.items()}, class_fd=fds[-1])
+        for k in ("precision", "recall", "density", "coverage"):
+            row[f"CW {k}"] = float(np.mean([p[k] for p in prs]))
+        row["CW-FD" + (" (2-D)" if toy else " (own features)")] = float(np.mean(fds))
+        if toy:  # samples nearest to the other class's data (class-consistency failures)
+            row["off-class %"] = 100 * float(np.mean([metrics.off_class_fraction(per_class[c], c, x, y) for c in range(num_classes)]))
+        xg = np.concatenate(per_class)
+        yg = np.concatenate([np.full(len(s), c, np.int32) for c, s in enumerate(per_class)])
+        row["CAS"] = evalnets.classification_accuracy_score(jax.random.fold_in(k_eval, 2), xg, yg, xt, yt, num_classes, cfg.cas_steps)
+        out[name] = row
+    return out, feature_acc
 
 
 def classifier_trainer(cfg: Config, clf, score_model, sde, loss_type: str, k_train):
@@ -418,6 +439,16 @@ def heldout_dlsm(cfg: Config, score_fn, apply_fn, xt, yt):
         return float(np.mean(vals)), vals
 
     return sig_grid, err
+
+
+def write_heldout_csv(path: str, sig_grid, curves: dict):
+    """heldout_dlsm.csv: per method (curves' keys) and sigma, heldout_dlsm's per-sigma value."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "sigma", "half_mean_sq_residual_sigma2_weighted"])
+        for name, vals in curves.items():
+            for sg, v in zip(sig_grid, vals):
+                w.writerow([name, f"{sg:.5g}", f"{v:.6g}"])
 
 
 def guidance_rows(cfg: Config) -> list[tuple[str, str, float]]:

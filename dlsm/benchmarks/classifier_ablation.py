@@ -18,12 +18,24 @@ and is evaluated at every step of --steps, on the held-out test split:
                         and its reduction against the score model alone (x1e3, positive = better)
 
 Writes the per-sigma values to <run-dir>/ablation/ablation_per_sigma.csv (rows appended per call).
+
+With --sample it also makes train.py's image table for the variants (train.py's own sampling and metric
+functions): one guidance row per variant and step at weight 1, and for a ce variant also the scaling row
+(weight: the run's scaling_factor); held-out DLSM loss, guided samples of every class drawn with the run's
+sample key (the same noise as the run's own rows), CW precision / recall / density / coverage, CW-FD in the
+run's feature net's space, CAS. --samples-per-class, --sample-steps, --eval-feature-steps and --cas-steps
+override the run's values (a run made for the per-sigma diagnostics has token ones). Writes
+<run-dir>/ablation/samples/: results.json, results.md, heldout_dlsm.csv, metrics.csv (per class), samples.npz / .png.
+
+    python benchmarks/classifier_ablation.py --run-dir runs/digits-<time> --variants ce total total:w=1 --steps 1200 \
+        --sample --samples-per-class 100 --sample-steps 40 --eval-feature-steps 400 --cas-steps 400
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -84,20 +96,59 @@ def train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, miles
     return out
 
 
-def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int = 1234):
-    """rows: dict(variant, step, acc, nll, g_rms (per sigma), heldout, reduction); sigma grid."""
+def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int = 1234, sample=None):
+    """(rows: dict(variant, step, acc, nll, g_rms (per sigma), heldout, reduction); sigma grid; held-out DLSM loss of
+    the score model alone; the sample table (sample_table) when sample is a dict of Config overrides, else None)."""
     cfg, (x, y, xt, yt), score_model, sp, clf, _, c0 = load_run(run_dir)
     sde = VESDE(cfg.sigma_min, cfg.sigma_max)
     score_fn = lambda a, s: score_model.apply(sp, a, s)
-    _, heldout = train.heldout_dlsm(cfg, score_fn, clf.apply, xt, yt)
+    heldout_grid, heldout = train.heldout_dlsm(cfg, score_fn, clf.apply, xt, yt)
     ref = heldout(c0, 0.0)[0]
-    rows = []
+    rows, trained = [], {}
     for spec in variants:
         for n, params in train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, milestones).items():
             per, _, sig = heldout_per_sigma(cfg, clf, {spec: params}, score_model, sp, xt, yt, noise_draws, seed, score_rms=False)
             h = heldout(params, 1.0)[0]
             rows.append(dict(variant=spec, step=n, **per[spec], heldout=h, reduction=1e3 * (ref - h)))
-    return rows, sig, ref
+            trained[f"{spec} @{n}"] = params
+    table = None
+    if sample is not None:
+        table = sample_table(dataclasses.replace(cfg, **sample), trained, (x, y, xt, yt), score_fn, clf, sde, heldout_grid, heldout, ref,
+                             os.path.join(run_dir, "ablation", "samples"))
+    return rows, sig, ref, table
+
+
+def sample_table(cfg, trained, data, score_fn, clf, sde, heldout_grid, heldout, ref, out_dir):
+    """train.py's image results for the trained classifiers {label: params}: rows (label, weight 1) and, for a ce
+    variant, (label with x<scaling_factor>, that weight); held-out DLSM loss and its reduction vs g = 0, then
+    train.py's guided_samples (the run's sample key) and classwise_metrics (its eval key)."""
+    x, y, xt, yt = data
+    keys = train.run_keys(cfg.seed)
+    logits = {label: (lambda p: (lambda a, s: clf.apply(p, a, s)))(p) for label, p in trained.items()}
+    rows = []
+    for label in trained:
+        rows.append((label, label, 1.0))
+        spec, _, n = label.partition(" @")
+        if parse_variant(spec)[0] == "ce":
+            rows.append((f"{spec} x{cfg.scaling_factor:g} @{n}", label, cfg.scaling_factor))
+    os.makedirs(out_dir, exist_ok=True)
+    results = {"_heldout DLSM loss, score model alone (g = 0)": ref}
+    curves = {"score model alone (g = 0)": heldout(next(iter(trained.values())), 0.0)[1]}
+    for name, label, scale in rows:
+        h, curves[name] = heldout(trained[label], scale)
+        results[name] = {"held-out DLSM loss": h, "its reduction vs g=0 (x1e3)": 1e3 * (ref - h)}
+    train.write_heldout_csv(os.path.join(out_dir, "heldout_dlsm.csv"), heldout_grid, curves)
+    samples = train.guided_samples(cfg, rows, score_fn, logits, sde, x, y, keys.sample)
+    logger = train.Logger(out_dir)
+    cw, results["_feature_net_test_acc"] = train.classwise_metrics(cfg, samples, x, y, xt, yt, keys.eval, logger)
+    logger.close()
+    for name, vals in cw.items():
+        results[name].update(vals)
+    np.savez_compressed(os.path.join(out_dir, "samples.npz"), **{n.replace(" ", "_"): np.stack(v) for n, v in samples.items()})
+    train.plot_image_samples(samples, os.path.join(out_dir, "samples.png"))
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    return results
 
 
 def main():
@@ -107,10 +158,17 @@ def main():
     ap.add_argument("--steps", nargs="+", type=int, default=None, help="milestones (default: the run's clf_steps)")
     ap.add_argument("--noise-draws", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234, help="noise of the per-sigma evaluation (classifier_per_sigma's)")
+    ap.add_argument("--sample", action="store_true", help="also sample every class with each variant: train.py's table")
+    for flag in ("samples-per-class", "sample-steps", "eval-feature-steps", "cas-steps"):
+        ap.add_argument(f"--{flag}", type=int, default=None, help="with --sample: override the run's value")
     args = ap.parse_args()
+    sample = None
+    if args.sample:
+        sample = {k: getattr(args, k) for k in ("samples_per_class", "sample_steps", "eval_feature_steps", "cas_steps")
+                  if getattr(args, k) is not None}
     t0 = time.time()
     milestones = args.steps or [train.load_run_config(args.run_dir).clf_steps]
-    rows, sig, ref = evaluate(args.run_dir, args.variants, milestones, args.noise_draws, args.seed)
+    rows, sig, ref, table = evaluate(args.run_dir, args.variants, milestones, args.noise_draws, args.seed, sample)
     band = (sig > BAND[0]) & (sig < BAND[1])
     print(f"run {args.run_dir}: test split, {len(sig)} sigma in [{sig[0]:.3g}, {sig[-1]:.3g}], {args.noise_draws} noise draws; "
           f"held-out DLSM loss of the score model alone {ref:.4g}\n")
@@ -129,7 +187,14 @@ def main():
         for r in rows:
             for i, sg in enumerate(sig):
                 w.writerow([r["variant"], r["step"], f"{sg:.5g}", f"{r['acc'][i]:.6g}", f"{r['nll'][i]:.6g}", f"{r['g_rms'][i]:.6g}"])
-    print(f"\nper-sigma values: {path}\n{time.time() - t0:.0f} s wall")
+    print(f"\nper-sigma values: {path}")
+    if table is not None:
+        cfg = dataclasses.replace(train.load_run_config(args.run_dir), **sample)
+        text = train.format_table(table, cfg, time.time() - t0)
+        print("\n" + text)
+        with open(os.path.join(args.run_dir, "ablation", "samples", "results.md"), "w") as f:
+            f.write(text + "\n")
+    print(f"{time.time() - t0:.0f} s wall")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,18 @@ def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
     spec = importlib.util.spec_from_file_location("classifier_ablation", os.path.join(os.path.dirname(train.__file__), "benchmarks", "classifier_ablation.py"))
     abl = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(abl)
-    rows, _, ref2 = abl.evaluate(run_dir, ["ce", "total:coef=1", "total:coef=10"], [2, 3], noise_draws=1)
+    # --sample: train.py's sampling and class-wise metrics for ablation classifiers. With the run's own sampling
+    # settings, keys and noise, "ce" (the run's CE classifier, continued at its clf_steps) and "total:coef=1" (the
+    # run's DLSM + CE objective, retrained) repeat train.py's rows base (CE), scaling (CE, x10) and DLSM + CE.
+    _, _, _, table = abl.evaluate(run_dir, ["ce", "total:coef=1"], [2], noise_draws=1, sample={})
+    for name, row in (("ce @2", "base (CE)"), ("ce x10 @2", "scaling (CE, x10)"), ("total:coef=1 @2", "DLSM + CE")):
+        assert set(table[name]) == set(results[row])
+        for k, v in results[row].items():
+            assert table[name][k] == pytest.approx(v, rel=1e-5, abs=1e-7), (name, k)
+    assert table["_feature_net_test_acc"] == results["_feature_net_test_acc"]
+    assert os.path.exists(os.path.join(run_dir, "ablation", "samples", "samples.npz"))
+    rows, _, ref2, table = abl.evaluate(run_dir, ["ce", "total:coef=1", "total:coef=10"], [2, 3], noise_draws=1)
+    assert table is None  # no sampling without sample=
     assert ref2 == pytest.approx(ref)
     got = {(r["variant"], r["step"]): r for r in rows}
     assert got[("ce", 2)]["acc"] == r["per_sigma"]["ce"]["acc"] and got[("ce", 2)]["nll"] == r["per_sigma"]["ce"]["nll"]
