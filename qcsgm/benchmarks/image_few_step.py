@@ -95,19 +95,23 @@ def table(results, methods):
     return "\n".join(lines)
 
 
-def plot(path, samples, methods, n=12):
+def plot(path, samples, methods, real=None, n=12):
+    """One row per sampler and model, on the fixed [0, 1] grey scale; the first row is `real` (test images), so
+    the samples can be judged against what the data look like at this size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(samples[methods[0]])
-    fig, axes = plt.subplots(len(names) * len(methods), 1, figsize=(n * 0.8, len(names) * len(methods) * 0.95))
-    for i, (name, m) in enumerate((nm, m) for nm in names for m in methods):
-        x = np.clip(samples[m][name][:n], 0, 1)
-        axes[i].imshow(np.concatenate(list(x[..., 0] if x.shape[-1] == 1 else x), axis=1), cmap="gray")
-        axes[i].set_axis_off()
-        axes[i].set_title(f"{m} {name}", fontsize=7, loc="left")
+    rows = ([("test images", real)] if real is not None else []) + [
+        (f"{m} {nm}", samples[m][nm]) for nm in names for m in methods]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.8, len(rows) * 0.95))
+    for ax, (title, x) in zip(axes, rows):
+        x = np.clip(x[:n], 0, 1)
+        ax.imshow(np.concatenate(list(x[..., 0] if x.shape[-1] == 1 else x), axis=1), cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=7, loc="left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -154,7 +158,7 @@ def main(argv=None):
     logger.close()
     with open(os.path.join(a.run_dir, "few_step.json"), "w") as f:
         json.dump(dict(results=results, info=info, n_samples=n, official_tol=OFFICIAL_TOL), f, indent=1)
-    plot(os.path.join(a.run_dir, "few_step_samples.png"), samples, a.methods)
+    plot(os.path.join(a.run_dir, "few_step_samples.png"), samples, a.methods, real=x_real)
     print(f"\n{cfg.image_dataset}, {cfg.image_steps} steps, batch {cfg.image_batch}, nf {cfg.nf}, lambda "
           f"{cfg.image_lam}, EMA {cfg.image_ema}; {n} samples from the same x(1) for both models; P / R (k = "
           f"{cfg.nearest_k}) against {n} test images; RMS per pixel to the model's own RK45 "

@@ -197,3 +197,42 @@ def dequantize(x: np.ndarray, bins: int, rng: np.random.Generator) -> np.ndarray
     """Uniform dequantisation of [0, 1] images with `bins` levels: (k + u) / bins, u ~ U[0, 1)."""
     k = np.round(x * (bins - 1))
     return ((k + rng.random(x.shape)) / bins).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- image reference scores
+
+
+def max_pairwise_distance(x: np.ndarray) -> float:
+    """Largest Euclidean distance between two images of x: Song & Ermon's (2020) rule sets sigma_max near it."""
+    f = x.reshape(len(x), -1).astype(np.float64)
+    sq = np.sum(f**2, 1)
+    return float(np.sqrt(max(0.0, np.max(sq[:, None] + sq[None] - 2 * f @ f.T))))
+
+
+def image_reference_scores(x_train: np.ndarray, bins: int):
+    """Two reference scores of the perturbed image density p_sigma, each f(x (B, ...), sigma (B,)) -> (B, ...):
+
+    gaussian: N(mu, C) fitted to the dequantised training images, s = -(C + sigma^2 I)^-1 (x - mu), the best
+      linear denoiser; a trained network should beat it at every sigma, and it is near-exact at large sigma.
+    mixture: the training set itself, each image a Gaussian at its dequantisation cell's centre (k + 1/2) / bins
+      with the cell's variance 1 / (12 bins^2) added to sigma^2: the exact score of the (smoothed) empirical
+      distribution. Samples drawn with it reproduce training images, which checks a sampler end to end."""
+    flat = x_train.reshape(len(x_train), -1)
+    centres = ((np.round(flat * (bins - 1)) + 0.5) / bins).astype(np.float32)
+    cell_var = 1.0 / (12.0 * bins**2)
+    mu = centres.mean(0)
+    ev, vec = np.linalg.eigh(np.cov(centres.T) + cell_var * np.eye(flat.shape[1]))
+    mu, ev, vec, cj = (jnp.asarray(a, jnp.float32) for a in (mu, ev, vec, centres))
+
+    def gaussian(x, sigma):
+        y = (x.reshape(len(x), -1) - mu) @ vec
+        return (-(y / (ev[None] + sigma[:, None] ** 2)) @ vec.T).reshape(x.shape)
+
+    def mixture(x, sigma):
+        var = sigma[:, None] ** 2 + cell_var
+        xf = x.reshape(len(x), -1)
+        d2 = jnp.sum(xf**2, 1)[:, None] + jnp.sum(cj**2, 1)[None] - 2 * xf @ cj.T
+        w = jax.nn.softmax(-d2 / (2 * var), -1)
+        return ((w @ cj - xf) / var).reshape(x.shape)
+
+    return gaussian, mixture

@@ -94,6 +94,29 @@ def test_digits_loader_and_dequantize():
     assert np.all(np.abs(dq - (tr * 16 + 0.5) / 17) <= 0.5 / 17 + 1e-6)
 
 
+def test_image_reference_scores_are_the_gaussian_and_mixture_scores():
+    rng = np.random.default_rng(0)
+    x = np.round(rng.random((6, 2, 2, 1)) * 16) / 16  # 6 images on 17 levels
+    gauss, mix = D.image_reference_scores(x, 17)
+    c = (x.reshape(6, -1) * 16 + 0.5) / 17
+    var0 = 1 / (12 * 17**2)
+    y = jnp.asarray(rng.normal(0.5, 0.4, (3, 2, 2, 1)), jnp.float32)
+    sig = jnp.asarray([0.05, 0.3, 2.0], jnp.float32)
+
+    def logp(yi, s):  # log of the mixture of N(c_m, (s^2 + var0) I)
+        return jax.scipy.special.logsumexp(-jnp.sum((yi - c) ** 2, -1) / (2 * (s**2 + var0)))
+
+    want = jax.vmap(jax.grad(logp))(y.reshape(3, -1), sig).reshape(y.shape)
+    np.testing.assert_allclose(mix(y, sig), want, rtol=2e-3, atol=2e-3)
+    cov = np.cov(c.T) + var0 * np.eye(4)
+    for i in range(3):
+        want = -np.linalg.solve(cov + float(sig[i]) ** 2 * np.eye(4), np.asarray(y[i]).ravel() - c.mean(0))
+        np.testing.assert_allclose(np.asarray(gauss(y, sig)[i]).ravel(), want, rtol=1e-3, atol=1e-3)
+    f = x.reshape(6, -1)
+    brute = max(np.linalg.norm(a - b) for a in f for b in f)
+    assert abs(D.max_pairwise_distance(x) - brute) < 1e-6
+
+
 def test_bad_dataset_names_and_paths(tmp_path):
     with pytest.raises(ValueError, match="unknown toy dataset 'moons'"):
         D.sample_toy("moons", 10)
