@@ -14,7 +14,7 @@ from .flow import MEowFlow
 from .loop import JaxTrainer
 from .meow import make_flow, make_meow
 from .sac import Actor, make_sac, tanh_gaussian_log_prob
-from .soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_value_iteration
+from .soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_optimal_value, soft_value_iteration
 
 GOAL_NAMES = ("+x", "-x", "+y", "-y")  # order of MULTIGOAL_GOALS
 
@@ -48,9 +48,9 @@ def action_grid(n: int = 161):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def action_log_density(algo: str, hp, state, grid):
-    """log pi(a | s = origin) on an (N, 2) grid of actions in (-1, 1)^2 (exact for both policies)."""
-    s = jnp.zeros((grid.shape[0], 2))
+def action_log_density(algo: str, hp, state, grid, s=(0.0, 0.0)):
+    """log pi(a | s) on an (N, 2) grid of actions in (-1, 1)^2 (exact for both policies); s defaults to the origin."""
+    s = jnp.broadcast_to(jnp.asarray(s, jnp.float32), (grid.shape[0], 2))
     if algo == "meow":
         flow = make_flow(hp, 2)
         return flow.apply(state["params"], s, grid, method=MEowFlow.log_prob)
@@ -58,13 +58,13 @@ def action_log_density(algo: str, hp, state, grid):
     return tanh_gaussian_log_prob(mean, log_std, grid)
 
 
-def soft_value_at_origin(algo: str, hp, state) -> float:
-    """MEow's exact soft value min_k V_k(0) (the quantity its Bellman target uses); NaN for SAC,
-    whose V is only a Monte Carlo estimate."""
+def soft_value(algo: str, hp, state, s=(0.0, 0.0)) -> float:
+    """MEow's exact soft value min_k V_k(s) (the quantity its Bellman target uses; s defaults to the origin);
+    NaN for SAC, whose V is only a Monte Carlo estimate."""
     if algo != "meow":
         return float("nan")
     flow = make_flow(hp, 2)
-    v1, v2 = flow.apply(state["params"], jnp.zeros((1, 2)), method=MEowFlow.v_over_alpha)
+    v1, v2 = flow.apply(state["params"], jnp.asarray(s, jnp.float32).reshape(1, 2), method=MEowFlow.v_over_alpha)
     return float(hp.alpha * jnp.minimum(v1, v2)[0])
 
 
@@ -206,7 +206,7 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, fit_steps: int
             samples = np.asarray(r["agent"].act(st, jnp.zeros((n_samples, 2)), k_s, False))
             counts, traj = goals_reached(r["agent"], st, r["env"], demo.rollouts, k_r, demo.rollout_steps)
             rows.append({"algo": algo, "seed": seeds[i], "density": p, "modes": count_modes(p, (A1, A2)),
-                         "v0": soft_value_at_origin(algo, r["hp"], st),
+                         "v0": soft_value(algo, r["hp"], st),
                          "directions": goal_direction_fractions(samples), "tv_to_optimum": 0.5 * np.abs(p - p_opt).sum(),
                          "goals": counts, "traj": traj})
     if fit_steps > 0:
@@ -223,6 +223,35 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, fit_steps: int
                      "directions": goal_direction_fractions(samples), "tv_to_optimum": 0.5 * np.abs(p - p_opt).sum(),
                      "goals": None, "traj": None})
     return rows, ref
+
+
+def densities_at_states(result, demo, seeds, states, key, n_samples: int = 4000, **svi):
+    """MEow (train_multigoal's "meow" entry) against pi* at each state s of `states` ((x, y) pairs), not
+    only the origin: per state a reference row (pi*(.|s), its modes, V*(s), its action mass per goal
+    direction) and per seed the density's modes, TV to pi*(.|s), MEow's exact V(s) and the fraction of
+    sampled actions per goal direction. Returns a list of rows (seed "pi*" for the reference)."""
+    A1, A2, grid = action_grid()
+    opt = soft_value_iteration(demo.meow_alpha, demo.gamma, **svi)
+    sector = np.argmax(np.asarray(grid) @ (MULTIGOAL_GOALS / 5.0).T, axis=1)
+    rows = []
+    for j, s in enumerate(states):
+        s = (float(s[0]), float(s[1]))
+        p_opt = np.exp(soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, s, grid).astype(np.float64)).reshape(A1.shape)
+        p_opt /= p_opt.sum()  # float32 log-probabilities: the sum is 1 only to ~1e-6
+        rows.append({"state": s, "seed": "pi*", "density": p_opt, "modes": count_modes(p_opt, (A1, A2)),
+                     "v": soft_optimal_value(opt, s), "tv_to_optimum": 0.0,
+                     "directions": np.bincount(sector, weights=p_opt.ravel(), minlength=4)})
+        for i, seed in enumerate(seeds):
+            st = jax.tree_util.tree_map(lambda x: x[i], result["states"])
+            logp = np.asarray(action_log_density("meow", result["hp"], st, grid, s), np.float64).reshape(A1.shape)
+            p = np.exp(logp - logp.max())
+            p /= p.sum()
+            obs = jnp.broadcast_to(jnp.asarray(s, jnp.float32), (n_samples, 2))
+            samples = np.asarray(result["agent"].act(st, obs, jax.random.fold_in(key, 1000 * j + i), False))
+            rows.append({"state": s, "seed": seed, "density": p, "modes": count_modes(p, (A1, A2)),
+                         "v": soft_value("meow", result["hp"], st, s), "tv_to_optimum": 0.5 * np.abs(p - p_opt).sum(),
+                         "directions": goal_direction_fractions(samples)})
+    return rows
 
 
 def plot_multigoal(rows, ref, path, n_traj: int = 50):

@@ -76,3 +76,8 @@ def soft_optimal_log_pi(opt: SoftOptimum, alpha: float, gamma: float, s, a_grid)
     a_grid = jnp.asarray(a_grid, jnp.float32)
     q = multigoal_q(jnp.asarray(opt.v), s, a_grid, gamma=gamma, lo=opt.states[0], h=opt.states[1] - opt.states[0])[0]
     return np.asarray(q / alpha - jax.scipy.special.logsumexp(q / alpha))
+
+
+def soft_optimal_value(opt: SoftOptimum, s) -> float:
+    """V*(s) at one state s (2,), bilinear between the grid points (exact on them)."""
+    return float(_interp(jnp.asarray(opt.v), opt.states[0], opt.states[1] - opt.states[0], jnp.asarray(s, jnp.float32)))

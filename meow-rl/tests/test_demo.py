@@ -3,13 +3,14 @@ from dataclasses import replace
 
 import jax
 import numpy as np
+import pytest
 
 from meow_rl.config import Config, MultiGoalDemo
-from meow_rl.demo import (action_grid, count_modes, goal_direction_fractions, mode_report, report_table,
-                          soft_optimal_goals_reached, train_multigoal)
+from meow_rl.demo import (action_grid, action_log_density, count_modes, densities_at_states, goal_direction_fractions,
+                          mode_report, report_table, soft_optimal_goals_reached, soft_value, train_multigoal)
 from meow_rl.envs import multigoal
 from meow_rl.meow import MEowHParams
-from meow_rl.soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_value_iteration
+from meow_rl.soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_optimal_value, soft_value_iteration
 
 import jax.numpy as jnp
 
@@ -79,3 +80,37 @@ def test_mode_report_runs_on_a_tiny_training():
     assert ref["goals"].sum() <= 8
     assert np.isfinite(rows[0]["v0"]) and np.isnan(rows[2]["v0"])
     assert "soft-optimal" in report_table(rows, ref)
+
+
+def test_densities_at_states_measure_each_state():
+    demo = MultiGoalDemo(steps=300, warmup=100)
+    cfg = Config(multigoal=demo, batch_size=32, meow=MEowHParams(hidden=16, shift_hidden=16))
+    res = train_multigoal(cfg, seeds=(1, 2), algos=("meow",))["meow"]
+    states = [(0.0, 0.0), (1.5, 1.5)]
+    rows = densities_at_states(res, demo, (1, 2), states, jax.random.PRNGKey(0), n_samples=200, state_step=0.5,
+                               n_actions=21, iters=60)
+    assert [(r["state"], r["seed"]) for r in rows] == [(s, k) for s in states for k in ("pi*", 1, 2)]
+    for r in rows:
+        np.testing.assert_allclose(r["density"].sum(), 1.0, atol=1e-6)
+        np.testing.assert_allclose(r["directions"].sum(), 1.0, atol=1e-6)
+        assert 0.0 <= r["tv_to_optimum"] <= 1.0 and len(r["modes"]) >= 1 and np.isfinite(r["v"])
+    # the state is honoured: MEow's density and V at (1.5, 1.5) are not those at the origin, and they are the
+    # flow's own at that state
+    st = jax.tree_util.tree_map(lambda x: x[0], res["states"])
+    assert np.abs(rows[1]["density"] - rows[4]["density"]).max() > 1e-6 and rows[1]["v"] != rows[4]["v"]
+    _, _, grid = action_grid()
+    logp = np.asarray(action_log_density("meow", res["hp"], st, grid, (1.5, 1.5)), np.float64)
+    np.testing.assert_allclose(rows[4]["density"].ravel(), np.exp(logp - logp.max()) / np.exp(logp - logp.max()).sum(),
+                               rtol=1e-5, atol=1e-12)
+    assert rows[4]["v"] == soft_value("meow", res["hp"], st, (1.5, 1.5))
+    # pi*: a quarter of the mass per goal direction at the origin; between the +x and +y goals most goes to those two
+    np.testing.assert_allclose(rows[0]["directions"], 0.25, atol=0.02)
+    assert rows[3]["directions"][[0, 2]].sum() > 0.8 and len(rows[3]["modes"]) == 2
+
+
+def test_soft_optimal_value_interpolates_the_grid():
+    opt = soft_value_iteration(2.5, 0.9, state_step=1.0, n_actions=11, iters=30)
+    i = list(opt.states).index(2.0)
+    assert soft_optimal_value(opt, (2.0, -3.0)) == pytest.approx(float(opt.v[i, i - 5]), abs=1e-4)
+    mid = soft_optimal_value(opt, (2.5, -3.0))
+    assert mid == pytest.approx(0.5 * (opt.v[i, i - 5] + opt.v[i + 1, i - 5]), abs=1e-4)
