@@ -167,6 +167,11 @@ def stepwise(course, drive: World, other: World, pol, env_cfg, n, seed, rows, ta
     return outcome
 
 
+def file_tag(policy: str) -> str:
+    """A policy name as a file-name part: `seed-1/dagger-nerf-day-bc` -> `seed-1_dagger-nerf-day-bc`."""
+    return policy.replace("/", "_")
+
+
 def legacy_map(model, level, upsample, aabb, cell, band=HEIGHT_BAND):
     """The collision map as built before this round, for before/after comparisons: marching cubes on sigma
     (not on the raw density the field interpolates) and every cell holding a mesh vertex or triangle centroid
@@ -298,6 +303,34 @@ def footprint_replay(path: Path, mesh_map: ObstacleMap, verts=None, faces=None, 
             print(f"  cell {cell:g} m, driving on {w} pixels: {n[0]} / {n[1]} / {n[2]} of {len(eps)}")
 
 
+def load_run(run: Path, samples: int = 0, mesh_level: float = 0.0, supersample: int = 4, legacy: bool = False):
+    """A finished run's course, env config, camera, NeRF, lighting embeddings, mesh and obstacle map, as train.py's
+    validation stage builds them (samples / mesh_level 0: the run's own)."""
+    from types import SimpleNamespace
+    cfg = json.loads((run / "config.json").read_text())
+    course = campus_course()
+    env_cfg = EnvConfig(obs_width=cfg["obs_width"], obs_height=cfg["obs_height"], hfov_deg=cfg["hfov_deg"], max_steps=cfg["max_steps"])
+    model, _, _, _ = NR.load_checkpoint(run / "nerf.pt")
+    model.eval()
+    app = NR.lighting_embeddings(model, read_transforms(run / "data", aabb=course.aabb).lighting)
+    level = mesh_level or cfg["mesh_level"]
+    if legacy:
+        verts, faces, mesh_map = legacy_map(model, level, cfg["mesh_upsample"], course.aabb, cfg["obstacle_cell"])
+    else:
+        verts, faces = model.mesh(level, cfg["mesh_upsample"])
+        mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cfg["obstacle_cell"], supersample=supersample)
+    return SimpleNamespace(cfg=cfg, course=course, env_cfg=env_cfg, cam=VehicleCamera(), model=model, app=app, level=level,
+                           verts=verts, faces=faces, mesh_map=mesh_map, n_samples=samples or cfg["env_nerf_samples"],
+                           seed=cfg["seed"], n_episodes=cfg["eval_episodes"])
+
+
+def load_policy(run: Path, name: str, env_cfg: EnvConfig) -> PixelPolicy:
+    """policies/<name>.pt of a run (`seed-1/dagger-nerf-day-bc`: agent seed 1's)."""
+    pol = PixelPolicy((env_cfg.obs_height, env_cfg.obs_width))
+    pol.load_state_dict(torch.load(run / "policies" / f"{name}.pt")["policy"])
+    return pol.eval()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run")
@@ -318,22 +351,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     run = Path(args.run)
-    cfg = json.loads((run / "config.json").read_text())
-    course = campus_course()
+    R = load_run(run, args.samples, args.mesh_level, args.supersample, args.legacy)
+    cfg, course, env_cfg, cam, model, app, level = R.cfg, R.course, R.env_cfg, R.cam, R.model, R.app, R.level
+    verts, faces, mesh_map, n_samp, seed, n = R.verts, R.faces, R.mesh_map, R.n_samples, R.seed, R.n_episodes
     names = box_names(course)
-    env_cfg = EnvConfig(obs_width=cfg["obs_width"], obs_height=cfg["obs_height"], hfov_deg=cfg["hfov_deg"], max_steps=cfg["max_steps"])
-    cam = VehicleCamera()
-    model, _, _, _ = NR.load_checkpoint(run / "nerf.pt")
-    model.eval()
-    app = NR.lighting_embeddings(model, read_transforms(run / "data", aabb=course.aabb).lighting)
-    level = args.mesh_level or cfg["mesh_level"]
-    if args.legacy:
-        verts, faces, mesh_map = legacy_map(model, level, cfg["mesh_upsample"], course.aabb, cfg["obstacle_cell"])
-    else:
-        verts, faces = model.mesh(level, cfg["mesh_upsample"])
-        mesh_map = ObstacleMap.from_mesh(verts, faces, course.aabb, cfg["obstacle_cell"], supersample=args.supersample)
-    n_samp = args.samples or cfg["env_nerf_samples"]
-    seed, n = cfg["seed"], cfg["eval_episodes"]
 
     no_poles = dataclasses.replace(course, boxes=[b for b in course.boxes if b.kind != "pole"])
     world_names = args.worlds.split(",")
@@ -349,7 +370,7 @@ def main():
 
     gt_cells = ObstacleMap.from_boxes(course.boxes, course.aabb, cfg["obstacle_cell"])
     if args.footprint_replay:
-        path = run / ("diagnose-legacy" if args.legacy else "diagnose") / f"steps_{args.step_policy}.csv"
+        path = run / ("diagnose-legacy" if args.legacy else "diagnose") / f"steps_{file_tag(args.step_policy)}.csv"
         print(f"{path} replayed through the NeRF map{' (legacy)' if args.legacy else ''}:")
         footprint_replay(path, mesh_map, verts, faces, course)
         return
@@ -366,9 +387,7 @@ def main():
         return
     pols = {}
     for p in args.policies.split(","):
-        pol = PixelPolicy((env_cfg.obs_height, env_cfg.obs_width))
-        pol.load_state_dict(torch.load(Path(args.policies_from or run) / "policies" / f"{p}.pt")["policy"])
-        pols[p] = pol
+        pols[p] = load_policy(Path(args.policies_from or run), p, env_cfg)
     out = run / ("diagnose-legacy" if args.legacy else "diagnose")
     out.mkdir(exist_ok=True)
     summary = {"samples": n_samp, "mesh_level": level, "legacy_map": args.legacy, "policies_from": args.policies_from or str(run)}
@@ -408,7 +427,7 @@ def main():
     stepwise(course, w["nerf"], w["real"], pol, env_cfg, n, seed + 123, rows, "nerf", frames)
     w = worlds()
     stepwise(course, w["real"], w["nerf"], pol, env_cfg, n, seed + 123, rows, "real")
-    path = out / f"steps_{args.step_policy}.csv"
+    path = out / f"steps_{file_tag(args.step_policy)}.csv"
     with open(path, "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
         wr.writeheader()
@@ -426,7 +445,7 @@ def main():
                 print(f"    s in [{lo}, {hi}) m: {k.sum():4d} steps, pixel diff {R['obs_mean_abs_diff'][k].mean():5.1f}, "
                       f"action own {R['action_own'][k].mean():+.3f} vs other {R['action_other'][k].mean():+.3f}, "
                       f"|diff| {np.abs(R['action_own'][k] - R['action_other'][k]).mean():.3f}, lateral d {R['d'][k].mean():+.2f} m")
-    (out / f"summary_{args.step_policy}.json").write_text(json.dumps(summary, indent=1, default=str))
+    (out / f"summary_{file_tag(args.step_policy)}.json").write_text(json.dumps(summary, indent=1, default=str))
     # both views along the first failed NeRF episode
     from driveenv_nerf import plots
     ends = [r for r in rows if r["drive_world"] == "nerf" and r["end"] and r["end"] != "success"]
@@ -438,7 +457,7 @@ def main():
             if len(k):
                 top.append(own[k[0]] / 255.0), bottom.append(oth[k[0]] / 255.0)
         step = max(1, len(top) // 10)
-        plots.plot_image_grid(out / f"views_{args.step_policy}.png", [top[::step], bottom[::step]], ["NeRF", "real"],
+        plots.plot_image_grid(out / f"views_{file_tag(args.step_policy)}.png", [top[::step], bottom[::step]], ["NeRF", "real"],
                               f"{args.step_policy}, NeRF episode {ep} ({ends[0]['end']}), every {step} steps")
 
 

@@ -40,6 +40,8 @@ LIGHTINGS = {
     "night": Lighting("night", (0.2, 0.3, 0.9), (0.08, 0.09, 0.14), (0.03, 0.035, 0.06), (0.01, 0.01, 0.035), (0.04, 0.04, 0.08), 1.2, 0.035, 12.0),
 }
 LAMP_COLOR = (1.0, 0.78, 0.45)
+# what a pixel shows (RealWorldRenderer.labels); the three box kinds follow KINDS' order
+PIXEL_LABELS = ("sky", "grass", "asphalt", "edge line", "centre line", "crosswalk", "wall / building", "barrier", "lamp pole")
 
 
 def _t(x, device=None):
@@ -140,26 +142,48 @@ class _Base:
 class RealWorldRenderer(_Base):
     """High-fidelity stand-in for the real world (textures, lighting, shadows, noise)."""
 
-    def ground_albedo(self, p):
+    def ground_marks(self, p):
+        """Which ground points (N, 3) lie on the road, on an edge line, on the dashed centre line, on the crosswalk."""
         c = self.course
         s, dd = c.frenet(p[:, 0].double(), p[:, 1].double())
         s, dd = s.float(), dd.float()
         hw = c.half_width
-        n = fbm(p[:, 0], p[:, 1], 0.35)
-        asphalt = _t([0.30, 0.30, 0.32]) * (0.8 + 0.4 * n[:, None])
-        grass = _t([0.22, 0.42, 0.15]) * (0.6 + 0.8 * fbm(p[:, 0], p[:, 1], 0.25, 7.0)[:, None])
-        white, yellow = _t([0.88, 0.88, 0.84]), _t([0.90, 0.74, 0.20])
         on_road = dd.abs() <= hw
-        col = torch.where(on_road[:, None], asphalt, grass)
         edge = (dd.abs() > hw - 0.11) & (dd.abs() < hw - 0.05) & (s > -1.0) & (s < c.length + 1.0)
         centre = (dd.abs() < 0.03) & (torch.remainder(s, 0.6) < 0.3)
         cross = torch.zeros_like(on_road)
         for s0, s1 in c.crosswalks:
             cross |= (s > s0) & (s < s1) & on_road & (torch.remainder(dd + hw, 0.25) < 0.13)
             centre &= ~((s > s0 - 0.1) & (s < s1 + 0.1))
+        return on_road, edge, centre, cross
+
+    def ground_albedo(self, p):
+        n = fbm(p[:, 0], p[:, 1], 0.35)
+        asphalt = _t([0.30, 0.30, 0.32]) * (0.8 + 0.4 * n[:, None])
+        grass = _t([0.22, 0.42, 0.15]) * (0.6 + 0.8 * fbm(p[:, 0], p[:, 1], 0.25, 7.0)[:, None])
+        white, yellow = _t([0.88, 0.88, 0.84]), _t([0.90, 0.74, 0.20])
+        on_road, edge, centre, cross = self.ground_marks(p)
+        col = torch.where(on_road[:, None], asphalt, grass)
         col = torch.where(edge[:, None] | cross[:, None], white, col)
         col = torch.where(centre[:, None], yellow, col)
         return col
+
+    def labels(self, c2w) -> torch.Tensor:
+        """What each pixel's ray (the one `render` shades) hits: (B, H, W) indices into PIXEL_LABELS."""
+        o, d = generate_rays(c2w, self.K)
+        o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+        t, sid, ib, _, _ = cast(self.boxes, o, d)
+        lab = torch.full(sid.shape, PIXEL_LABELS.index("sky"), dtype=torch.long)
+        box = sid >= 0
+        lab[box] = PIXEL_LABELS.index("wall / building") + self.boxes.kind[ib[box]]  # wall, barrier, pole in KINDS order
+        g = (sid == -1).nonzero()[:, 0]
+        if len(g):
+            on_road, edge, centre, cross = self.ground_marks(o[g] + t[g, None] * d[g])
+            gl = torch.where(on_road, PIXEL_LABELS.index("asphalt"), PIXEL_LABELS.index("grass"))
+            gl = torch.where(edge, PIXEL_LABELS.index("edge line"), gl)
+            gl = torch.where(cross, PIXEL_LABELS.index("crosswalk"), gl)
+            lab[g] = torch.where(centre, PIXEL_LABELS.index("centre line"), gl)
+        return lab.reshape(len(c2w), self.K.height, self.K.width)
 
     def box_albedo(self, p, ib):
         bx = self.boxes

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import torch
 
-from driveenv_nerf.camera import Intrinsics
+from driveenv_nerf.camera import Intrinsics, VehicleCamera, generate_rays
 from driveenv_nerf.capture import pose_c2w
 from driveenv_nerf.course import Box, Course
 from driveenv_nerf.renderer import BoxSet, RealWorldRenderer, StandardSimRenderer, cast
@@ -57,3 +57,30 @@ def test_renders_differ_between_lightings_and_simulator(course):
     assert (sim - day).abs().mean() > 0.05
     noisy = rw.render(c2w, lighting="day", noise_seed=1)
     assert 0.003 < (noisy - day).std() < 0.03
+
+
+def test_pixel_labels_match_what_the_renderer_paints(course):
+    """labels() names what each pixel shows: the centre line is yellow, edge lines and crosswalk stripes white,
+    asphalt grey, grass green, the sky its gradient; barriers and poles where the course's boxes are."""
+    from driveenv_nerf.renderer import PIXEL_LABELS
+    K = Intrinsics.from_fov(64, 48, 90)
+    rw = RealWorldRenderer(course, K)
+    # on the road at s = 9.0 m (crosswalk 9.9-10.7 m, barrier 2 at 12.2 m ahead), the camera 15 degrees down;
+    # and the start of the course facing barrier 1 (s = 2.8 m) and the building
+    states = np.array([course.world_from_frenet(9.0, 0.2), course.world_from_frenet(1.0, -0.2)], dtype=np.float64).reshape(2, 3)
+    c2w = torch.as_tensor(VehicleCamera().c2w(states), dtype=torch.float32)
+    img, lab = rw.render(c2w, lighting="day"), rw.labels(c2w)
+    assert lab.shape == img.shape[:3]
+    mean = {name: img[lab == i].mean(0) for i, name in enumerate(PIXEL_LABELS) if (lab == i).sum() >= 3}
+    assert {"sky", "grass", "asphalt", "edge line", "centre line", "crosswalk", "barrier", "wall / building"} <= set(mean)
+    r, g, b = mean["centre line"]
+    assert r > b + 0.2 and g > b + 0.1  # yellow
+    for white in ("edge line", "crosswalk"):
+        assert mean[white].min() > mean["asphalt"].max() + 0.2
+    assert mean["grass"][1] > mean["grass"][0] and mean["grass"][1] > mean["grass"][2]
+    assert mean["sky"][2] > mean["sky"][0]
+    # a pixel's label is its ray's surface: sky pixels are exactly the sky's colour, the rest are not
+    o, d = (x.reshape(-1, 3) for x in generate_rays(c2w, K))
+    sky = (lab == PIXEL_LABELS.index("sky")).reshape(-1)
+    from driveenv_nerf.renderer import LIGHTINGS
+    assert torch.allclose(img.reshape(-1, 3)[sky], rw.sky(d[sky], LIGHTINGS["day"]).clamp(0, 1), atol=1e-6)
