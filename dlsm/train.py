@@ -318,19 +318,16 @@ def main(cfg: Config):
     # differ exactly by their score error (Theorem 1, see heldout_dlsm).
     if not toy:
         sig_grid, heldout = heldout_dlsm(cfg, score_fn, clf.apply, xt, yt)
-        heldout_err = lambda lt, scale: heldout(clf_params.get(lt, clf_params[cfg.losses[0]]), scale)
-        ref, ref_curve = heldout_err(cfg.losses[0], 0.0)
-        results["_heldout DLSM loss, score model alone (g = 0)"] = ref
-        curves_h = {"score model alone (g = 0)": ref_curve}
-        for name, lt, scale in rows:
-            val, curves_h[name] = heldout_err(lt, scale)
-            results[name]["held-out DLSM loss"] = val
-            results[name]["its reduction vs g=0 (x1e3)"] = 1e3 * (ref - val)
-        write_heldout_csv(os.path.join(run_dir, "heldout_dlsm.csv"), sig_grid, curves_h)
+        params_of = lambda lt: clf_params.get(lt, clf_params[cfg.losses[0]])
+        reference = heldout(params_of(cfg.losses[0]), 0.0)
+        results["_heldout DLSM loss, score model alone (g = 0)"] = reference[0]
+        for name, vals in heldout_table(os.path.join(run_dir, "heldout_dlsm.csv"), sig_grid, heldout, rows, params_of,
+                                        reference).items():
+            results[name].update(vals)
 
     # 4) guided sampling, every class with every guidance (one compiled sampler per method)
     samples = guided_samples(cfg, rows, score_fn, logits, sde, x, y, keys.sample)
-    np.savez_compressed(os.path.join(run_dir, "samples.npz"), **{n.replace(" ", "_"): np.stack(v) for n, v in samples.items()})
+    save_samples(os.path.join(run_dir, "samples.npz"), samples)
 
     # 5) class-wise metrics: precision/recall/density/coverage, Frechet distance, CAS
     cw, feature_acc = classwise_metrics(cfg, samples, x, y, xt, yt, keys.eval, logger)
@@ -441,14 +438,27 @@ def heldout_dlsm(cfg: Config, score_fn, apply_fn, xt, yt):
     return sig_grid, err
 
 
-def write_heldout_csv(path: str, sig_grid, curves: dict):
-    """heldout_dlsm.csv: per method (curves' keys) and sigma, heldout_dlsm's per-sigma value."""
+def heldout_table(path: str, sig_grid, heldout, rows, params_of, reference) -> dict:
+    """{row name: held-out DLSM loss, its reduction vs g = 0 (x1e3)} for rows (name, classifier, guidance scale),
+    params_of(classifier) giving its parameters, against reference = heldout(params, 0.0) (the score model alone);
+    writes heldout_dlsm.csv at path: per row and sigma, heldout_dlsm's per-sigma value."""
+    ref, ref_curve = reference
+    curves, table = {"score model alone (g = 0)": ref_curve}, {}
+    for name, lt, scale in rows:
+        val, curves[name] = heldout(params_of(lt), scale)
+        table[name] = {"held-out DLSM loss": val, "its reduction vs g=0 (x1e3)": 1e3 * (ref - val)}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "sigma", "half_mean_sq_residual_sigma2_weighted"])
         for name, vals in curves.items():
             for sg, v in zip(sig_grid, vals):
                 w.writerow([name, f"{sg:.5g}", f"{v:.6g}"])
+    return table
+
+
+def save_samples(path: str, samples: dict):
+    """samples.npz: one (classes, n, ...) array per row, spaces in the row name replaced by _."""
+    np.savez_compressed(path, **{n.replace(" ", "_"): np.stack(v) for n, v in samples.items()})
 
 
 def guidance_rows(cfg: Config) -> list[tuple[str, str, float]]:

@@ -44,7 +44,6 @@ import time
 for _p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(os.path.abspath(__file__))):
     sys.path.insert(0, _p)  # the project (train, dlsm) and this folder (classifier_per_sigma)
 
-import jax
 import numpy as np
 
 import train
@@ -103,7 +102,8 @@ def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int
     sde = VESDE(cfg.sigma_min, cfg.sigma_max)
     score_fn = lambda a, s: score_model.apply(sp, a, s)
     heldout_grid, heldout = train.heldout_dlsm(cfg, score_fn, clf.apply, xt, yt)
-    ref = heldout(c0, 0.0)[0]
+    reference = heldout(c0, 0.0)  # the score model alone: (mean, per-sigma)
+    ref = reference[0]
     rows, trained = [], {}
     for spec in variants:
         for n, params in train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, milestones).items():
@@ -113,15 +113,15 @@ def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int
             trained[f"{spec} @{n}"] = params
     table = None
     if sample is not None:
-        table = sample_table(dataclasses.replace(cfg, **sample), trained, (x, y, xt, yt), score_fn, clf, sde, heldout_grid, heldout, ref,
-                             os.path.join(run_dir, "ablation", "samples"))
+        table = sample_table(dataclasses.replace(cfg, **sample), trained, (x, y, xt, yt), score_fn, clf, sde, heldout_grid, heldout,
+                             reference, os.path.join(run_dir, "ablation", "samples"))
     return rows, sig, ref, table
 
 
-def sample_table(cfg, trained, data, score_fn, clf, sde, heldout_grid, heldout, ref, out_dir):
+def sample_table(cfg, trained, data, score_fn, clf, sde, heldout_grid, heldout, reference, out_dir):
     """train.py's image results for the trained classifiers {label: params}: rows (label, weight 1) and, for a ce
-    variant, (label with x<scaling_factor>, that weight); held-out DLSM loss and its reduction vs g = 0, then
-    train.py's guided_samples (the run's sample key) and classwise_metrics (its eval key)."""
+    variant, (label with x<scaling_factor>, that weight); train.py's heldout_table against reference (the score
+    model alone), guided_samples (the run's sample key) and classwise_metrics (its eval key)."""
     x, y, xt, yt = data
     keys = train.run_keys(cfg.seed)
     logits = {label: (lambda p: (lambda a, s: clf.apply(p, a, s)))(p) for label, p in trained.items()}
@@ -132,19 +132,16 @@ def sample_table(cfg, trained, data, score_fn, clf, sde, heldout_grid, heldout, 
         if parse_variant(spec)[0] == "ce":
             rows.append((f"{spec} x{cfg.scaling_factor:g} @{n}", label, cfg.scaling_factor))
     os.makedirs(out_dir, exist_ok=True)
-    results = {"_heldout DLSM loss, score model alone (g = 0)": ref}
-    curves = {"score model alone (g = 0)": heldout(next(iter(trained.values())), 0.0)[1]}
-    for name, label, scale in rows:
-        h, curves[name] = heldout(trained[label], scale)
-        results[name] = {"held-out DLSM loss": h, "its reduction vs g=0 (x1e3)": 1e3 * (ref - h)}
-    train.write_heldout_csv(os.path.join(out_dir, "heldout_dlsm.csv"), heldout_grid, curves)
+    results = {"_heldout DLSM loss, score model alone (g = 0)": reference[0]}
+    results.update(train.heldout_table(os.path.join(out_dir, "heldout_dlsm.csv"), heldout_grid, heldout, rows,
+                                       trained.__getitem__, reference))
     samples = train.guided_samples(cfg, rows, score_fn, logits, sde, x, y, keys.sample)
     logger = train.Logger(out_dir)
     cw, results["_feature_net_test_acc"] = train.classwise_metrics(cfg, samples, x, y, xt, yt, keys.eval, logger)
     logger.close()
     for name, vals in cw.items():
         results[name].update(vals)
-    np.savez_compressed(os.path.join(out_dir, "samples.npz"), **{n.replace(" ", "_"): np.stack(v) for n, v in samples.items()})
+    train.save_samples(os.path.join(out_dir, "samples.npz"), samples)
     train.plot_image_samples(samples, os.path.join(out_dir, "samples.png"))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
