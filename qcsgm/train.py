@@ -337,6 +337,25 @@ def ae_table(rows):
     return "\n".join(lines)
 
 
+def plot_image_rows(path: str, rows: dict, n: int, cell: float):
+    """One strip of the first n images per row ({title: (N, H, W, C) in [0, 1]}), clipped, on the fixed [0, 1]
+    grey scale; cell: inches of figure width per image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * cell, len(rows) * 0.95))
+    for ax, (title, x) in zip(np.atleast_1d(axes), rows.items()):
+        x = np.clip(x[:n], 0, 1)
+        ax.imshow(np.concatenate(list(x[..., 0] if x.shape[-1] == 1 else x), axis=1), cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=7, loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_all(cfg, run_dir, toy_res, toy_samples, img_res, img_samples, logger_path):
     import matplotlib
 

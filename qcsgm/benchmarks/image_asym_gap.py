@@ -14,8 +14,6 @@ a gap of many standard errors is measured, one of about one is not.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
 
@@ -28,14 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train  # noqa: E402
 from qcsbm import data as D  # noqa: E402
 from qcsbm import metrics as M  # noqa: E402
-from qcsbm.config import Config, replace  # noqa: E402
+from qcsbm.config import load_run_config  # noqa: E402
 from qcsbm.training import init_state, load_checkpoint  # noqa: E402
-
-
-def load_config(run_dir) -> Config:
-    raw = json.load(open(os.path.join(run_dir, "config.json")))
-    names = {f.name for f in dataclasses.fields(Config)}
-    return replace(Config(), **{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names})
 
 
 def newest_run(methods, root=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs")):
@@ -43,7 +35,7 @@ def newest_run(methods, root=os.path.join(os.path.dirname(os.path.dirname(os.pat
     found = []
     for d, _, files in os.walk(root):
         if os.path.basename(d) == "ckpt" and os.path.exists(os.path.join(os.path.dirname(d), "config.json")):
-            cfg = load_config(os.path.dirname(d))
+            cfg = load_run_config(os.path.dirname(d))
             if cfg.image_dataset and all(f"{cfg.image_dataset}-{m}.msgpack" in files for m in methods):
                 found.append((os.path.getmtime(d), os.path.dirname(d)))
     return max(found)[1] if found else ""
@@ -67,7 +59,7 @@ def main(argv=None):
         if not a.run_dir:
             print("no run folder under runs/ has image checkpoints of", a.methods, "- run `python train.py` first")
             return
-    cfg = load_config(a.run_dir)
+    cfg = load_run_config(a.run_dir)
     x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
     if a.n_images:
         x_test = x_test[: a.n_images]

@@ -98,23 +98,9 @@ def table(results, methods):
 def plot(path, samples, methods, real=None, n=12):
     """One row per sampler and model, on the fixed [0, 1] grey scale; the first row is `real` (test images), so
     the samples can be judged against what the data look like at this size."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(samples[methods[0]])
-    rows = ([("test images", real)] if real is not None else []) + [
-        (f"{m} {nm}", samples[m][nm]) for nm in names for m in methods]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.8, len(rows) * 0.95))
-    for ax, (title, x) in zip(axes, rows):
-        x = np.clip(x[:n], 0, 1)
-        ax.imshow(np.concatenate(list(x[..., 0] if x.shape[-1] == 1 else x), axis=1), cmap="gray", vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(title, fontsize=7, loc="left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    rows = ({"test images": real} if real is not None else {}) | {f"{m} {nm}": samples[m][nm] for nm in names for m in methods}
+    train.plot_image_rows(path, rows, n=n, cell=0.8)
 
 
 def main(argv=None):

@@ -39,7 +39,7 @@ import train  # noqa: E402
 from configs import CONFIGS  # noqa: E402
 from qcsbm import data as D  # noqa: E402
 from qcsbm import metrics as M  # noqa: E402
-from qcsbm.config import Config, replace  # noqa: E402
+from qcsbm.config import Config, load_run_config, replace  # noqa: E402
 
 OFFICIAL_TOL = (1e-4, 1e-6)
 
@@ -70,10 +70,8 @@ def dsm_per_level(fns, sde, x, sigmas, key):
 
 
 def load_cfg(a, fields):
-    path = os.path.join(a.run_dir, "config.json")
-    if os.path.exists(path):
-        saved = json.load(open(path))
-        cfg = replace(Config(), **{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    if os.path.exists(os.path.join(a.run_dir, "config.json")):
+        cfg = load_run_config(a.run_dir)
     else:
         cfg = replace(Config(), **CONFIGS[a.config], config=a.config)
     return replace(cfg, **{n: getattr(a, n) for n in fields if getattr(a, n) is not None})
@@ -152,24 +150,7 @@ def main(argv=None):
                nasym=float(nasym.mean()), asym_levels=asym.tolist(), step=int(state.step), train_s=train_s)
     with open(os.path.join(a.run_dir, f"score_check_{a.method}.json"), "w") as f:
         json.dump(out, f, indent=1)
-    plot(os.path.join(a.run_dir, f"score_check_{a.method}.png"), samples)
-
-
-def plot(path, samples, n=16):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(samples), 1, figsize=(n * 0.75, len(samples) * 0.95))
-    for ax, (name, x) in zip(axes, samples.items()):
-        ax.imshow(np.concatenate(list(x[:n, ..., 0] if x.shape[-1] == 1 else x[:n]), axis=1), cmap="gray",
-                  vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(name, fontsize=7, loc="left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    train.plot_image_rows(os.path.join(a.run_dir, f"score_check_{a.method}.png"), samples, n=16, cell=0.75)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass
 
 
@@ -89,3 +91,11 @@ def replace(cfg: Config, **overrides) -> Config:
     if bad:
         raise ValueError(f"unknown config fields {sorted(bad)}")
     return dataclasses.replace(cfg, **overrides)
+
+
+def load_run_config(run_dir: str) -> Config:
+    """The Config a run folder's config.json holds (lists back to tuples; unknown keys ignored)."""
+    with open(os.path.join(run_dir, "config.json")) as f:
+        raw = json.load(f)
+    names = {f.name for f in dataclasses.fields(Config)}
+    return replace(Config(), **{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names})
