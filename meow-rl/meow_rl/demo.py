@@ -58,6 +58,13 @@ def action_log_density(algo: str, hp, state, grid, s=(0.0, 0.0)):
     return tanh_gaussian_log_prob(mean, log_std, grid)
 
 
+def grid_density(algo: str, hp, state, grid, shape, s=(0.0, 0.0)) -> np.ndarray:
+    """pi(a | s) on the action grid (reshaped to shape), normalised to sum 1 over the grid, in float64."""
+    logp = np.asarray(action_log_density(algo, hp, state, grid, s), np.float64).reshape(shape)
+    p = np.exp(logp - logp.max())
+    return p / p.sum()
+
+
 def soft_value(algo: str, hp, state, s=(0.0, 0.0)) -> float:
     """MEow's exact soft value min_k V_k(s) (the quantity its Bellman target uses; s defaults to the origin);
     NaN for SAC, whose V is only a Monte Carlo estimate."""
@@ -199,9 +206,7 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, fit_steps: int
         n_seeds = jax.tree_util.tree_leaves(r["states"])[0].shape[0]
         for i in range(n_seeds):
             st = jax.tree_util.tree_map(lambda x: x[i], r["states"])
-            logp = np.asarray(action_log_density(algo, r["hp"], st, grid), np.float64).reshape(A1.shape)
-            p = np.exp(logp - logp.max())
-            p /= p.sum()
+            p = grid_density(algo, r["hp"], st, grid, A1.shape)
             k_s, k_r = jax.random.split(jax.random.fold_in(key, i))
             samples = np.asarray(r["agent"].act(st, jnp.zeros((n_samples, 2)), k_s, False))
             counts, traj = goals_reached(r["agent"], st, r["env"], demo.rollouts, k_r, demo.rollout_steps)
@@ -214,9 +219,7 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, fit_steps: int
         if hp is None:
             raise ValueError("fit_steps needs the meow results (its hyperparameters)")
         st = fit_flow_to_optimum(hp, opt, jax.random.fold_in(key, 20_000), fit_steps)
-        logp = np.asarray(action_log_density("meow", hp, st, grid), np.float64).reshape(A1.shape)
-        p = np.exp(logp - logp.max())
-        p /= p.sum()
+        p = grid_density("meow", hp, st, grid, A1.shape)
         samples = np.asarray(make_flow(hp, 2).apply(st["params"], jnp.zeros((n_samples, 2)), jax.random.normal(
             jax.random.fold_in(key, 20_001), (n_samples, 2)), method=MEowFlow.sample))
         rows.append({"algo": "fit", "seed": "-", "density": p, "modes": count_modes(p, (A1, A2)), "v0": float("nan"),
@@ -243,9 +246,7 @@ def densities_at_states(result, demo, seeds, states, key, n_samples: int = 4000,
                      "directions": np.bincount(sector, weights=p_opt.ravel(), minlength=4)})
         for i, seed in enumerate(seeds):
             st = jax.tree_util.tree_map(lambda x: x[i], result["states"])
-            logp = np.asarray(action_log_density("meow", result["hp"], st, grid, s), np.float64).reshape(A1.shape)
-            p = np.exp(logp - logp.max())
-            p /= p.sum()
+            p = grid_density("meow", result["hp"], st, grid, A1.shape, s)
             obs = jnp.broadcast_to(jnp.asarray(s, jnp.float32), (n_samples, 2))
             samples = np.asarray(result["agent"].act(st, obs, jax.random.fold_in(key, 1000 * j + i), False))
             rows.append({"state": s, "seed": seed, "density": p, "modes": count_modes(p, (A1, A2)),
