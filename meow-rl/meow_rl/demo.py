@@ -58,11 +58,16 @@ def action_log_density(algo: str, hp, state, grid, s=(0.0, 0.0)):
     return tanh_gaussian_log_prob(mean, log_std, grid)
 
 
-def grid_density(algo: str, hp, state, grid, shape, s=(0.0, 0.0)) -> np.ndarray:
-    """pi(a | s) on the action grid (reshaped to shape), normalised to sum 1 over the grid, in float64."""
-    logp = np.asarray(action_log_density(algo, hp, state, grid, s), np.float64).reshape(shape)
+def normalised_density(logp) -> np.ndarray:
+    """exp(logp) of log-densities on the action grid, normalised to sum 1 over the grid, in float64."""
+    logp = np.asarray(logp, np.float64)
     p = np.exp(logp - logp.max())
     return p / p.sum()
+
+
+def grid_density(algo: str, hp, state, grid, shape, s=(0.0, 0.0)) -> np.ndarray:
+    """pi(a | s) on the action grid (reshaped to shape), normalised to sum 1 over the grid, in float64."""
+    return normalised_density(np.asarray(action_log_density(algo, hp, state, grid, s)).reshape(shape))
 
 
 def soft_value(algo: str, hp, state, s=(0.0, 0.0)) -> float:
@@ -88,11 +93,15 @@ def count_modes(density: np.ndarray, coords=None, rel: float = 0.05, radius: int
     return [(float(coords[0][i, j]), float(coords[1][i, j])) for i, j in idx]
 
 
-def goal_direction_fractions(actions: np.ndarray) -> np.ndarray:
+def goal_direction_fractions(actions: np.ndarray, weights=None) -> np.ndarray:
     """Fraction of actions (N, 2) pointing towards each goal (+x, -x, +y, -y): the goal direction
-    with the largest inner product, i.e. four 90-degree sectors centred on the goal axes."""
-    dirs = np.asarray(MULTIGOAL_GOALS) / 5.0
-    return np.bincount(np.argmax(actions @ dirs.T, axis=1), minlength=4) / len(actions)
+    with the largest inner product, i.e. four 90-degree sectors centred on the goal axes. With
+    `weights` (N values, e.g. a density on the action grid that sums to 1) the summed weight per
+    sector instead: the density's mass per goal direction."""
+    sector = np.argmax(np.asarray(actions) @ (np.asarray(MULTIGOAL_GOALS) / 5.0).T, axis=1)
+    if weights is None:
+        return np.bincount(sector, minlength=4) / len(sector)
+    return np.bincount(sector, weights=np.ravel(weights), minlength=4)
 
 
 def _count_goals(final) -> np.ndarray:
@@ -194,11 +203,10 @@ def mode_report(results, demo, seeds, key, n_samples: int = 4000, fit_steps: int
     opt = soft_value_iteration(demo.meow_alpha, demo.gamma, **svi)  # svi: grid options (tests use a coarse one)
     logp_opt = soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, (0.0, 0.0), grid)
     p_opt = np.exp(logp_opt).reshape(A1.shape)
-    sector = np.argmax(np.asarray(grid) @ (MULTIGOAL_GOALS / 5.0).T, axis=1)
     mid = len(opt.states) // 2  # the state grid is symmetric: its middle point is the origin
     ref = {"density": p_opt, "modes": count_modes(p_opt, (A1, A2)), "residual": opt.residual, "v0": float(opt.v[mid, mid]),
            "v": opt.v, "states": opt.states,
-           "directions": np.bincount(sector, weights=p_opt.ravel(), minlength=4)}
+           "directions": goal_direction_fractions(grid, p_opt)}
     ref["goals"], ref["traj"] = soft_optimal_goals_reached(opt, demo.meow_alpha, demo.gamma, multigoal(), demo.rollouts,
                                                            jax.random.fold_in(key, 10_000), demo.rollout_steps)
     rows = []
@@ -235,7 +243,6 @@ def densities_at_states(result, demo, seeds, states, key, n_samples: int = 4000,
     sampled actions per goal direction. Returns a list of rows (seed "pi*" for the reference)."""
     A1, A2, grid = action_grid()
     opt = soft_value_iteration(demo.meow_alpha, demo.gamma, **svi)
-    sector = np.argmax(np.asarray(grid) @ (MULTIGOAL_GOALS / 5.0).T, axis=1)
     rows = []
     for j, s in enumerate(states):
         s = (float(s[0]), float(s[1]))
@@ -243,7 +250,7 @@ def densities_at_states(result, demo, seeds, states, key, n_samples: int = 4000,
         p_opt /= p_opt.sum()  # float32 log-probabilities: the sum is 1 only to ~1e-6
         rows.append({"state": s, "seed": "pi*", "density": p_opt, "modes": count_modes(p_opt, (A1, A2)),
                      "v": soft_optimal_value(opt, s), "tv_to_optimum": 0.0,
-                     "directions": np.bincount(sector, weights=p_opt.ravel(), minlength=4)})
+                     "directions": goal_direction_fractions(grid, p_opt)})
         for i, seed in enumerate(seeds):
             st = jax.tree_util.tree_map(lambda x: x[i], result["states"])
             p = grid_density("meow", result["hp"], st, grid, A1.shape, s)

@@ -33,6 +33,7 @@ def test_count_modes_finds_four_or_one():
 def test_goal_direction_fractions():
     a = np.array([[0.9, 0.1], [-0.5, 0.2], [0.1, 0.7], [0.2, -0.3], [0.8, -0.5]])
     np.testing.assert_allclose(goal_direction_fractions(a), [0.4, 0.2, 0.2, 0.2])
+    np.testing.assert_allclose(goal_direction_fractions(a, [0.1, 0.2, 0.3, 0.1, 0.3]), [0.4, 0.2, 0.3, 0.1])
 
 
 def test_soft_value_iteration_is_a_fixed_point_and_four_modal():
@@ -58,6 +59,7 @@ def test_soft_value_iteration_is_a_fixed_point_and_four_modal():
     assert len(modes) == 4 and all(min(abs(x), abs(y)) < 0.05 and max(abs(x), abs(y)) > 0.4 for x, y in modes)
     np.testing.assert_allclose(goal_direction_fractions(np.asarray(grid)[np.random.default_rng(0).choice(len(p), 20000, p=p / p.sum())]),
                                0.25, atol=0.02)
+    np.testing.assert_allclose(goal_direction_fractions(grid, p), 0.25, atol=0.02)  # pi*'s own mass per direction
     # rollouts of pi* itself from the origin end at every goal, about a quarter each
     counts, traj = soft_optimal_goals_reached(opt, alpha, gamma, multigoal(), 400, jax.random.PRNGKey(0), 60)
     assert traj.shape == (400, 61, 2) and np.all(traj[:, 0] == 0.0)

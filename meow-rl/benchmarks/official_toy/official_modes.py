@@ -1,7 +1,9 @@
 """Measure the official toy's runs (run_official_toy.py's .npz files) exactly as benchmarks/multigoal_modes.py
 measures this repo's: modes of pi(a|s=0) (demo.count_modes), action fraction per goal direction, TV to the
 soft-optimal pi* of the same grid, V(0), goals reached from (0, 0); prints a markdown table and writes the
-densities next to pi*'s to --out.
+densities next to pi*'s to --out. For .npz files written with --states, a second table: at each of those states
+the modes of pi(a|s), action fraction per goal direction, TV to pi*(.|s) and V(s) against V*(s), pi*'s row first
+(the columns of benchmarks/multigoal_states.py).
 
     python benchmarks/official_toy/official_modes.py runs/official_s1.npz runs/official_s2.npz --out docs/x.png
 """
@@ -16,8 +18,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from meow_rl.config import MultiGoalDemo  # noqa: E402
-from meow_rl.demo import action_grid, count_modes, goal_direction_fractions  # noqa: E402
-from meow_rl.soft_value_iteration import soft_optimal_log_pi, soft_value_iteration  # noqa: E402
+from meow_rl.demo import action_grid, count_modes, goal_direction_fractions, normalised_density  # noqa: E402
+from meow_rl.soft_value_iteration import soft_optimal_log_pi, soft_optimal_value, soft_value_iteration  # noqa: E402
 
 
 def main(argv=None):
@@ -35,15 +37,32 @@ def main(argv=None):
     panels = [("soft-optimal pi*", p_opt, count_modes(p_opt, (A1, A2)))]
     for f in args.npz:
         z = np.load(f)
-        logp = z["logp"].astype(np.float64)
-        dens = np.exp(logp - logp.max())
-        dens /= dens.sum()
+        dens = normalised_density(z["logp"])
         modes = count_modes(dens, (A1, A2))
         pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in modes[:6]) + (" ..." if len(modes) > 6 else "")
         print(f"| official toy code, {int(z['steps'])} steps | {int(z['seed'])} | {len(modes)} ({pos}) | "
               f"{fmt(goal_direction_fractions(z['samples']))} | {0.5 * np.abs(dens - p_opt).sum():.2f} | "
               f"{float(z['v0']):.1f} | {' / '.join(str(int(c)) for c in z['goals'])} |")
         panels.append((f"official toy code, seed {int(z['seed'])}, {int(z['steps'])} steps", dens, modes))
+    runs = [np.load(f) for f in args.npz if "states" in np.load(f) and len(np.load(f)["states"])]
+    states = list(dict.fromkeys(tuple(float(x) for x in s) for z in runs for s in z["states"]))  # in the order given
+    if states:
+        print("\n| state s | policy | modes of pi(a\\|s) (positions) | actions per goal dir. (+x/-x/+y/-y) | TV to pi*(.\\|s) | "
+              "V(s) |\n|---|---|---|---|---|---|")
+    for s in states:
+        p_s = normalised_density(soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, s, grid).reshape(A1.shape))
+        rows = [("soft-optimal pi*", p_s, goal_direction_fractions(grid, p_s), soft_optimal_value(opt, s))]
+        for z in runs:
+            j = next((j for j, x in enumerate(z["states"]) if tuple(float(v) for v in x) == s), None)
+            if j is not None:
+                rows.append((f"official toy code, {int(z['steps'])} steps, seed {int(z['seed'])}",
+                             normalised_density(z["logp_states"][j]), goal_direction_fractions(z["samples_states"][j]),
+                             float(z["v_states"][j])))
+        for name, dens, dirs, v in rows:
+            modes = count_modes(dens, (A1, A2))
+            pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in modes[:6]) + (" ..." if len(modes) > 6 else "")
+            print(f"| ({s[0]:g}, {s[1]:g}) | {name} | {len(modes)} ({pos}) | {fmt(dirs)} | "
+                  f"{0.5 * np.abs(dens - p_s).sum():.2f} | {v:.1f} |")
 
     import matplotlib
 

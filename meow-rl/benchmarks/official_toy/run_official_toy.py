@@ -12,6 +12,9 @@ Afterwards, in eval mode, at s = (0, 0): log pi(a|s) on the grid of meow_rl.demo
 over [-0.995, 0.995]^2), V(0) = min_k V_k(0), 4,000 sampled actions and the goals reached by 200 stochastic
 rollouts of at most 100 steps started exactly at (0, 0). Saved to --out (.npz); summarise with
 official_modes.py (meow-rl's venv), which measures them exactly like benchmarks/multigoal_modes.py.
+With --states (x y pairs), after those: log pi(a|s) on the same grid, V(s) and 4,000 sampled actions at each
+state (official_modes.py's table away from the origin). --save-policy keeps the trained policy's state_dict;
+--load-policy skips training and measures a kept one (same --seed: same origin grid and V(0), other samples).
 
     PYTHONPATH=... python run_official_toy.py --toy-dir PATH/meow/toy --seed 1 --out runs/official_s1.npz
 """
@@ -29,7 +32,12 @@ p.add_argument("--toy-dir", required=True, help="the official repo's toy/ folder
 p.add_argument("--seed", type=int, default=1)
 p.add_argument("--steps", type=int, default=4000)
 p.add_argument("--out", default="official.npz")
+p.add_argument("--states", type=float, nargs="*", default=[], help="x y pairs: also measure pi(a|s) and V(s) there")
+p.add_argument("--save-policy", default="", help="write the trained policy's state_dict (torch.save) here")
+p.add_argument("--load-policy", default="", help="no training: load this state_dict (from --save-policy) and measure")
 cli = p.parse_args()
+if len(cli.states) % 2:
+    p.error(f"--states needs x y pairs, got {len(cli.states)} numbers")
 sys.path.insert(0, os.path.abspath(cli.toy_dir))
 from agents.meow import MEOW  # noqa: E402  (official code)
 from toy_envs.multi_goal import MultiGoal  # noqa: E402  (official code)
@@ -44,7 +52,7 @@ agent = MEOW(args)
 env = MultiGoal()
 obs = np.asarray(env.reset()[0])[None]
 t0 = time.time()
-for t in range(args.steps + 1):  # official: range(steps + 1), updates from t = warmup_steps on
+for t in range(0 if cli.load_policy else args.steps + 1):  # official: range(steps + 1), updates from t = warmup_steps on
     if t < args.warmup_steps:
         act = np.random.uniform(-1, 1, size=(1, 2)).astype(np.float32)
     else:
@@ -58,7 +66,15 @@ for t in range(args.steps + 1):  # official: range(steps + 1), updates from t = 
     obs = next_obs
     if t >= args.warmup_steps:
         agent.update()
-print(f"seed {cli.seed}: trained {args.steps} steps in {time.time() - t0:.0f} s")
+    if t % 2000 == 0 and t:
+        print(f"seed {cli.seed}: step {t}, {time.time() - t0:.0f} s", flush=True)  # the rate, if a timeout cuts the run
+if cli.load_policy:
+    agent.policy.load_state_dict(torch.load(cli.load_policy))
+    print(f"seed {cli.seed}: loaded {cli.load_policy} (trained {args.steps} steps)")
+else:
+    print(f"seed {cli.seed}: trained {args.steps} steps in {time.time() - t0:.0f} s")
+if cli.save_policy:
+    torch.save(agent.policy.state_dict(), cli.save_policy)
 
 pol = agent.policy
 pol.eval()
@@ -77,6 +93,14 @@ with torch.no_grad():
         alive &= np.linalg.norm(pos[:, None] - goals[None], axis=-1).min(1) >= 1.0
 d = np.linalg.norm(pos[:, None] - goals[None], axis=-1)
 counts = np.bincount(d.argmin(1)[d.min(1) < 1.0], minlength=4)
+states = np.asarray(cli.states, np.float32).reshape(-1, 2)
+logp_s, v_s, samples_s = np.zeros((len(states),) + A1.shape), np.zeros(len(states)), np.zeros((len(states), 4000, 2))
+with torch.no_grad():  # after the origin's draws, so the origin's measurements do not depend on --states
+    for i, s in enumerate(torch.tensor(states)):
+        logp_s[i] = pol.log_prob(s.repeat(len(grid), 1), grid).numpy().reshape(A1.shape)
+        v_s[i] = pol.get_v(s.repeat(2, 1))[:, 0].numpy().min()  # as V(0): a batch of 2 is (V_1(s), V_2(s))
+        samples_s[i] = pol.sample(4000, s.repeat(4000, 1))[0].numpy()
 os.makedirs(os.path.dirname(os.path.abspath(cli.out)), exist_ok=True)
-np.savez(cli.out, logp=logp, v0=v.min(), samples=samples, goals=counts, seed=cli.seed, steps=args.steps)
+np.savez(cli.out, logp=logp, v0=v.min(), samples=samples, goals=counts, seed=cli.seed, steps=args.steps,
+         states=states, logp_states=logp_s, v_states=v_s, samples_states=samples_s)
 print(f"seed {cli.seed}: V(0) = {v.min():.1f}; goals (+x/-x/+y/-y) of 200: {counts.tolist()}")
