@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 
 from meow_rl.config import Config, MultiGoalDemo  # noqa: E402
-from meow_rl.demo import action_grid, densities_at_states, train_multigoal  # noqa: E402
+from meow_rl.demo import (action_grid, densities_at_states, format_fractions, format_modes,  # noqa: E402
+                          train_multigoal)
 from meow_rl.envs import MULTIGOAL_GOALS, multigoal  # noqa: E402
 from meow_rl.meow import make_meow  # noqa: E402
 
@@ -66,13 +67,12 @@ def main(argv=None):
     print(f"MultiGoal MEow: {demo.steps} steps ({demo.warmup} warm-up), tau {demo.meow_tau}, init {demo.meow_init}; "
           f"seeds {list(seeds)}; {'loaded ' + args.load if args.load else 'training'} {t1 - t0:.0f} s, "
           f"measurement {time.time() - t1:.0f} s\n")
-    fmt = lambda v: " / ".join(f"{x:.2f}" for x in v)  # noqa: E731
     print("| state s | policy | modes of pi(a\\|s) (positions) | actions per goal dir. (+x/-x/+y/-y) | TV to pi*(.\\|s) | "
           "V(s) |\n|---|---|---|---|---|---|")
     for r in rows:
-        pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in r["modes"][:6]) + (" ..." if len(r["modes"]) > 6 else "")
         name = "soft-optimal pi*" if r["seed"] == "pi*" else f"MEow seed {r['seed']}"
-        print(f"| ({r['state'][0]:g}, {r['state'][1]:g}) | {name} | {len(r['modes'])} ({pos}) | {fmt(r['directions'])} | "
+        print(f"| ({r['state'][0]:g}, {r['state'][1]:g}) | {name} | {format_modes(r['modes'])} | "
+              f"{format_fractions(r['directions'])} | "
               f"{r['tv_to_optimum']:.2f} | {r['v']:.1f} |")
     plot_states(rows, len(states), args.out, demo.steps)
     print(f"\nfigure: {args.out}")

@@ -104,6 +104,16 @@ def goal_direction_fractions(actions: np.ndarray, weights=None) -> np.ndarray:
     return np.bincount(sector, weights=np.ravel(weights), minlength=4)
 
 
+def format_modes(modes, n: int = 6) -> str:
+    """'k ((x,y), ...)': the number of modes and the first n positions (tables of mode_report and the benchmarks)."""
+    return f"{len(modes)} (" + ", ".join(f"({x:.2f},{y:.2f})" for x, y in modes[:n]) + (" ...)" if len(modes) > n else ")")
+
+
+def format_fractions(v) -> str:
+    """'a / b / c / d' with two decimals (the per-goal-direction columns)."""
+    return " / ".join(f"{x:.2f}" for x in v)
+
+
 def _count_goals(final) -> np.ndarray:
     """Per-goal counts (+x, -x, +y, -y) of final positions (n, 2) within a goal's radius."""
     d = np.linalg.norm(np.asarray(final)[:, None, :] - MULTIGOAL_GOALS[None], axis=-1)
@@ -246,8 +256,7 @@ def densities_at_states(result, demo, seeds, states, key, n_samples: int = 4000,
     rows = []
     for j, s in enumerate(states):
         s = (float(s[0]), float(s[1]))
-        p_opt = np.exp(soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, s, grid).astype(np.float64)).reshape(A1.shape)
-        p_opt /= p_opt.sum()  # float32 log-probabilities: the sum is 1 only to ~1e-6
+        p_opt = normalised_density(soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, s, grid).reshape(A1.shape))
         rows.append({"state": s, "seed": "pi*", "density": p_opt, "modes": count_modes(p_opt, (A1, A2)),
                      "v": soft_optimal_value(opt, s), "tv_to_optimum": 0.0,
                      "directions": goal_direction_fractions(grid, p_opt)})
@@ -303,17 +312,15 @@ def plot_multigoal(rows, ref, path, n_traj: int = 50):
 
 def report_table(rows, ref) -> str:
     """Markdown table of mode_report's measurements."""
-    fmt = lambda v: " / ".join(f"{x:.2f}" for x in v)  # noqa: E731
     goals = lambda g: "-" if g is None else " / ".join(str(int(c)) for c in g)  # noqa: E731
     n = len(ref["traj"])
     lines = ["| policy | seed | modes of pi(a|s=0) (positions) | action fraction per goal dir. (+x/-x/+y/-y) | "
              f"TV to pi* | V(0) | goals reached from (0,0) (+x/-x/+y/-y) of {n} |", "|---|---|---|---|---|---|---|",
              f"| soft-optimal pi* | - | {len(ref['modes'])} ({', '.join(f'({x:.2f},{y:.2f})' for x, y in ref['modes'])}) | "
-             f"{fmt(ref['directions'])} | 0 | {ref['v0']:.1f} | {goals(ref['goals'])} |"]
+             f"{format_fractions(ref['directions'])} | 0 | {ref['v0']:.1f} | {goals(ref['goals'])} |"]
     names = {"fit": "MEow flow fit to pi*(.\\|0), no RL"}
     for r in rows:
-        pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in r["modes"][:6]) + (" ..." if len(r["modes"]) > 6 else "")
         v0 = "-" if np.isnan(r["v0"]) else f"{r['v0']:.1f}"
-        lines.append(f"| {names.get(r['algo'], r['algo'].upper())} | {r['seed']} | {len(r['modes'])} ({pos}) | "
-                     f"{fmt(r['directions'])} | {r['tv_to_optimum']:.2f} | {v0} | {goals(r['goals'])} |")
+        lines.append(f"| {names.get(r['algo'], r['algo'].upper())} | {r['seed']} | {format_modes(r['modes'])} | "
+                     f"{format_fractions(r['directions'])} | {r['tv_to_optimum']:.2f} | {v0} | {goals(r['goals'])} |")
     return "\n".join(lines)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from meow_rl.config import Config, MultiGoalDemo
-from meow_rl.demo import (action_grid, action_log_density, count_modes, densities_at_states, goal_direction_fractions,
-                          mode_report, report_table, soft_optimal_goals_reached, soft_value, train_multigoal)
+from meow_rl.demo import (action_grid, action_log_density, count_modes, densities_at_states, format_fractions,
+                          format_modes, goal_direction_fractions, mode_report, report_table, soft_optimal_goals_reached,
+                          soft_value, train_multigoal)
 from meow_rl.envs import multigoal
 from meow_rl.meow import MEowHParams
 from meow_rl.soft_value_iteration import multigoal_q, soft_optimal_log_pi, soft_optimal_value, soft_value_iteration
@@ -34,6 +35,12 @@ def test_goal_direction_fractions():
     a = np.array([[0.9, 0.1], [-0.5, 0.2], [0.1, 0.7], [0.2, -0.3], [0.8, -0.5]])
     np.testing.assert_allclose(goal_direction_fractions(a), [0.4, 0.2, 0.2, 0.2])
     np.testing.assert_allclose(goal_direction_fractions(a, [0.1, 0.2, 0.3, 0.1, 0.3]), [0.4, 0.2, 0.3, 0.1])
+
+
+def test_table_formats():
+    assert format_modes([(0.5, 0.0), (-0.25, 0.125)]) == "2 ((0.50,0.00), (-0.25,0.12))"
+    assert format_modes([(0.0, 0.0)] * 7) == "7 (" + ", ".join(["(0.00,0.00)"] * 6) + " ...)"
+    assert format_fractions([0.25, 0.5, 0.125, 0.125]) == "0.25 / 0.50 / 0.12 / 0.12"
 
 
 def test_soft_value_iteration_is_a_fixed_point_and_four_modal():

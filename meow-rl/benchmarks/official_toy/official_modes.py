@@ -18,7 +18,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from meow_rl.config import MultiGoalDemo  # noqa: E402
-from meow_rl.demo import action_grid, count_modes, goal_direction_fractions, normalised_density  # noqa: E402
+from meow_rl.demo import (action_grid, count_modes, format_fractions as fmt, format_modes,  # noqa: E402
+                          goal_direction_fractions, normalised_density)
 from meow_rl.soft_value_iteration import soft_optimal_log_pi, soft_optimal_value, soft_value_iteration  # noqa: E402
 
 
@@ -31,7 +32,6 @@ def main(argv=None):
     A1, A2, grid = action_grid()
     opt = soft_value_iteration(demo.meow_alpha, demo.gamma)
     p_opt = np.exp(soft_optimal_log_pi(opt, demo.meow_alpha, demo.gamma, (0.0, 0.0), grid)).reshape(A1.shape)
-    fmt = lambda v: " / ".join(f"{x:.2f}" for x in v)  # noqa: E731
     print("| policy | seed | modes of pi(a\\|s=0) (positions) | actions per goal dir. (+x/-x/+y/-y) | TV to pi* | V(0) | "
           "goals reached from (0,0) (+x/-x/+y/-y) of 200 |\n|---|---|---|---|---|---|---|")
     panels = [("soft-optimal pi*", p_opt, count_modes(p_opt, (A1, A2)))]
@@ -39,12 +39,11 @@ def main(argv=None):
         z = np.load(f)
         dens = normalised_density(z["logp"])
         modes = count_modes(dens, (A1, A2))
-        pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in modes[:6]) + (" ..." if len(modes) > 6 else "")
-        print(f"| official toy code, {int(z['steps'])} steps | {int(z['seed'])} | {len(modes)} ({pos}) | "
+        print(f"| official toy code, {int(z['steps'])} steps | {int(z['seed'])} | {format_modes(modes)} | "
               f"{fmt(goal_direction_fractions(z['samples']))} | {0.5 * np.abs(dens - p_opt).sum():.2f} | "
               f"{float(z['v0']):.1f} | {' / '.join(str(int(c)) for c in z['goals'])} |")
         panels.append((f"official toy code, seed {int(z['seed'])}, {int(z['steps'])} steps", dens, modes))
-    runs = [np.load(f) for f in args.npz if "states" in np.load(f) and len(np.load(f)["states"])]
+    runs = [z for z in map(np.load, args.npz) if "states" in z and len(z["states"])]
     states = list(dict.fromkeys(tuple(float(x) for x in s) for z in runs for s in z["states"]))  # in the order given
     if states:
         print("\n| state s | policy | modes of pi(a\\|s) (positions) | actions per goal dir. (+x/-x/+y/-y) | TV to pi*(.\\|s) | "
@@ -60,8 +59,7 @@ def main(argv=None):
                              float(z["v_states"][j])))
         for name, dens, dirs, v in rows:
             modes = count_modes(dens, (A1, A2))
-            pos = ", ".join(f"({x:.2f},{y:.2f})" for x, y in modes[:6]) + (" ..." if len(modes) > 6 else "")
-            print(f"| ({s[0]:g}, {s[1]:g}) | {name} | {len(modes)} ({pos}) | {fmt(dirs)} | "
+            print(f"| ({s[0]:g}, {s[1]:g}) | {name} | {format_modes(modes)} | {fmt(dirs)} | "
                   f"{0.5 * np.abs(dens - p_s).sum():.2f} | {v:.1f} |")
 
     import matplotlib
