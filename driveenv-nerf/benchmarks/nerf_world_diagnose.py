@@ -53,7 +53,7 @@ from driveenv_nerf.agents import PixelPolicy, evaluate  # noqa: E402
 from driveenv_nerf.camera import VehicleCamera  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, World  # noqa: E402
-from driveenv_nerf.geometry import HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
+from driveenv_nerf.geometry import CAR_LENGTH, CAR_WIDTH, HEIGHT_BAND, GroundTruthCollider, ObstacleMap, footprint_corners, footprint_points, _sat_overlap, box_corners_2d  # noqa: E402
 from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
 
 
@@ -85,12 +85,79 @@ def box_names(course):
     return names
 
 
+def box_local(pts, b) -> np.ndarray:
+    """Points (..., 2) in a box's frame: (along its yaw, across it, + to the left), metres from its centre."""
+    c, s = np.cos(b.yaw), np.sin(b.yaw)
+    qx, qy = pts[..., 0] - b.center[0], pts[..., 1] - b.center[1]
+    return np.stack([c * qx + s * qy, -s * qx + c * qy], -1)
+
+
 def distance_to_box(pts, b) -> np.ndarray:
     """2-D distance of points (N, 2) to a box's footprint."""
-    c, s = np.cos(b.yaw), np.sin(b.yaw)
-    qx, qy = pts[:, 0] - b.center[0], pts[:, 1] - b.center[1]
-    lx, ly = np.abs(c * qx + s * qy) - b.half[0], np.abs(-s * qx + c * qy) - b.half[1]
-    return np.hypot(np.maximum(lx, 0), np.maximum(ly, 0))
+    loc = np.abs(box_local(pts, b)) - np.asarray(b.half[:2])
+    return np.hypot(np.maximum(loc[:, 0], 0), np.maximum(loc[:, 1], 0))
+
+
+def moving_states(tr: np.ndarray) -> np.ndarray:
+    """A recorded trajectory (T, 3) up to and including its last new state (finished vehicles stay put)."""
+    moved = np.flatnonzero(np.any(np.abs(np.diff(tr, axis=0)) > 0, axis=1))
+    return tr[:moved[-1] + 2] if len(moved) else tr[:1]
+
+
+def box_pass(trajectories, box, obstacle_map: ObstacleMap) -> list:
+    """Where recorded episodes (trajectories (n, T, 3)) overlap `box` (exact footprint test) and what the obstacle
+    map holds there. Per episode None when no state overlaps the box, else: the first overlapping `step` and its
+    `state`; over all overlapping steps (`overlap_states`), `n_steps`, the footprint samples the map's collision test reads
+    (ObstacleMap.footprint_samples) that lie inside the box (`inside`) and how many of them are occupied
+    (`inside_occupied`), whether the map flags any of those states (`map_collides`), how deep the deepest sample
+    lies inside the box (`depth`, m to the nearest face), the samples' extent in the box frame (`along`, `across`:
+    (min, max) m from the centre, across + to the left) and their distance to the nearest occupied map cell centre
+    (`nearest_occupied`, m)."""
+    cx, cy = obstacle_map.cell_centers()
+    occ_xy = np.stack([cx[obstacle_map.occ], cy[obstacle_map.occ]], -1)
+    occ_xy = occ_xy[np.hypot(*(occ_xy - np.asarray(box.center[:2])).T) < np.hypot(*box.half[:2]) + 1.0]
+    half = np.asarray(box.half[:2])
+    out = []
+    for tr in trajectories:
+        states = moving_states(tr)
+        k = np.flatnonzero(_sat_overlap(footprint_corners(states), box_corners_2d(box)))
+        if not len(k):
+            out.append(None)
+            continue
+        pts = obstacle_map.footprint_samples(states[k]).reshape(-1, 2)
+        loc = box_local(pts, box)
+        inside = np.all(np.abs(loc) <= half, -1)
+        p, lo = pts[inside], loc[inside]
+        rec = {"step": int(k[0]), "state": states[k[0]].tolist(), "n_steps": len(k), "overlap_states": states[k].tolist(), "inside": int(inside.sum()),
+               "inside_occupied": int(obstacle_map.occupied(p).sum()), "map_collides": bool(obstacle_map.collides(states[k]).any()),
+               "depth": float((half - np.abs(lo)).min(1).max()) if len(p) else 0.0,
+               "along": (float(lo[:, 0].min()), float(lo[:, 0].max())) if len(p) else None,
+               "across": (float(lo[:, 1].min()), float(lo[:, 1].max())) if len(p) else None,
+               "nearest_occupied": float(np.sqrt(((p[:, None] - occ_xy[None]) ** 2).sum(-1)).min()) if len(p) and len(occ_xy) else float("nan")}
+        out.append(rec)
+    return out
+
+
+def box_map_picture(box, obstacle_map: ObstacleMap, footprints=np.zeros((0, 3)), margin: float = 0.15, step: float = 0.025) -> list:
+    """Top view of the obstacle map around `box` on a `step` lattice in the box's frame, its +along axis up and its
+    +across (left) axis on the left: '#' occupied / '.' free inside the box, 'o' occupied / ' ' free outside it;
+    inside the box, a point under one of the vehicle `footprints` (states (m, 3)) is '@' when occupied, 'x' when free."""
+    h0, h1 = box.half[0] + margin, box.half[1] + margin
+    al = np.arange(h0 - step / 2, -h0, -step)
+    ac = np.arange(h1 - step / 2, -h1, -step)
+    A, C = np.meshgrid(al, ac, indexing="ij")
+    c, s = np.cos(box.yaw), np.sin(box.yaw)
+    xy = np.stack([box.center[0] + c * A - s * C, box.center[1] + s * A + c * C], -1)
+    occ = obstacle_map.occupied(xy)
+    inside = (np.abs(A) <= box.half[0]) & (np.abs(C) <= box.half[1])
+    under = np.zeros(A.shape, dtype=bool)
+    for st in np.atleast_2d(footprints):
+        cs, sn = np.cos(st[2]), np.sin(st[2])
+        qx, qy = xy[..., 0] - st[0], xy[..., 1] - st[1]
+        under |= (np.abs(cs * qx + sn * qy) <= CAR_LENGTH / 2) & (np.abs(-sn * qx + cs * qy) <= CAR_WIDTH / 2)
+    pic = np.where(inside, np.where(occ, "#", "."), np.where(occ, "o", " "))
+    pic[inside & under] = np.where(occ[inside & under], "@", "x")
+    return ["".join(row) for row in pic]
 
 
 def collision_cause(state, course, names, obstacle_map: ObstacleMap | None) -> str:
@@ -115,8 +182,7 @@ def episode_causes(res, course, names, obstacle_map):
     out = []
     for tr, oc in zip(res["trajectories"], res["outcome"]):
         # the last state before the vehicle stopped moving (finished vehicles stay put)
-        moved = np.flatnonzero(np.any(np.abs(np.diff(tr, axis=0)) > 0, axis=1))
-        last = tr[moved[-1] + 1] if len(moved) else tr[0]
+        last = moving_states(tr)[-1]
         s, d = course.frenet(last[:1], last[1:2])
         if oc == "collision":
             out.append(collision_cause(last, course, names, obstacle_map) + f" at s={s[0]:.2f} m")
@@ -255,8 +321,7 @@ def replay(res, course, colliders: dict) -> dict:
     for name, col in colliders.items():
         hit = 0
         for tr, oc in zip(res["trajectories"], res["outcome"]):
-            moved = np.flatnonzero(np.any(np.abs(np.diff(tr, axis=0)) > 0, axis=1))
-            states = tr[:moved[-1] + 2] if len(moved) else tr[:1]
+            states = moving_states(tr)
             hit += bool(col.collides(states[1:]).any()) if len(states) > 1 else 0
         out[name] = hit
     return out
@@ -301,6 +366,48 @@ def footprint_replay(path: Path, mesh_map: ObstacleMap, verts=None, faces=None, 
                     eps.setdefault(int(r["episode"]), []).append([float(r["x"]), float(r["y"]), float(r["yaw"])])
             n = [sum(bool(c.collides(np.array(st)).any()) for st in eps.values()) for c in (nerf_m, box_m, exact)]
             print(f"  cell {cell:g} m, driving on {w} pixels: {n[0]} / {n[1]} / {n[2]} of {len(eps)}")
+
+
+def box_pass_report(recs: dict, course, names, box_name: str, obstacle_map: ObstacleMap) -> dict:
+    """--box-pass: for each policy's recorded episodes (recs[(policy, world)]: evaluate()'s result), where they
+    overlap the true box `box_name` and what the NeRF map holds there; the trajectories with NeRF pixels on the
+    NeRF map (`nerf`) and on the exact boxes (`nerf-obs`) compared step by step; a picture of the map around the box
+    with the footprints of the `nerf` episodes the map lets through it."""
+    box = course.boxes[names.index(box_name)]
+    print(f"\n{box_name} (true box, centre {box.center[0]:.2f}, {box.center[1]:.2f} m, half {box.half[0]:.2f} along, {box.half[1]:.2f} across): "
+          "episodes whose footprint overlaps it (exact test) and the NeRF map under the footprint samples inside it")
+    out = {}
+    for (p, w), res in recs.items():
+        passes = box_pass(res["trajectories"], box, obstacle_map)
+        out[f"{p} | {w}"] = passes
+        touch = [e for e, r in enumerate(passes) if r is not None]
+        free = [e for e in touch if not passes[e]["map_collides"]]
+        print(f"  {p} in {w}: {len(touch)} of {len(passes)} episodes overlap it; the NeRF map flags {len(touch) - len(free)} of them "
+              f"at an overlapping step, {len(free)} pass it with no occupied cell under the footprint")
+        if w != "nerf":
+            continue
+        s, d = course.frenet(np.array([passes[e]["state"][0] for e in touch]), np.array([passes[e]["state"][1] for e in touch]))
+        for j, e in enumerate(touch):
+            r = passes[e]
+            print(f"    episode {e:2d} ({res['outcome'][e]}): first overlap at step {r['step']} (s = {s[j]:.2f} m, d = {d[j]:+.2f} m), "
+                  f"{r['n_steps']} overlapping step(s); {r['inside']} footprint samples inside the box, {r['inside_occupied']} on occupied cells; "
+                  f"up to {r['depth']:.3f} m deep; box frame along {r['along'][0]:+.2f}..{r['along'][1]:+.2f}, across {r['across'][0]:+.2f}..{r['across'][1]:+.2f} m; "
+                  f"nearest occupied cell centre {r['nearest_occupied']:.3f} m (nan: none within 1 m of the box)" if r["inside"] else
+                  f"    episode {e:2d} ({res['outcome'][e]}): first overlap at step {r['step']} (s = {s[j]:.2f} m), no footprint sample inside the box")
+        if (p, "nerf-obs") in recs:
+            a = [moving_states(tr) for tr in res["trajectories"]]
+            b = [moving_states(tr) for tr in recs[(p, "nerf-obs")]["trajectories"]]
+            dev = max(float(np.abs(x[:min(len(x), len(y))] - y[:min(len(x), len(y))]).max()) for x, y in zip(a, b))
+            longer = sum(len(x) > len(y) for x, y in zip(a, b))
+            print(f"    the same starts with NeRF pixels on the exact boxes (nerf-obs), step by step while both drive: max |state difference| "
+                  f"{dev:.2e}; {longer} of {len(a)} NeRF-world episodes drive on after their nerf-obs twin has ended")
+        feet = np.array([st for e in free for st in passes[e]["overlap_states"]]).reshape(-1, 3)
+        print(f"    the NeRF map around {box_name}, box frame, travel direction up, left on the left, {0.025:g} m per character "
+              f"('#' / '.': occupied / free inside the box, 'o': occupied outside; 'x' / '@': free / occupied under the "
+              f"{len(free)} episodes' footprints at their overlapping steps):")
+        for line in box_map_picture(box, obstacle_map, feet):
+            print("      |" + line + "|")
+    return out
 
 
 def load_run(run: Path, samples: int = 0, mesh_level: float = 0.0, supersample: int = 4, legacy: bool = False):
@@ -348,6 +455,8 @@ def main():
                     help="only replay <run>/diagnose/steps_<step-policy>.csv through the NeRF map with the old and the new footprint test")
     ap.add_argument("--no-steps", action="store_true", help="skip the step-by-step rollout")
     ap.add_argument("--worlds", default="real,nerf,nerf-obs,nerf-geo", help="of real, nerf, nerf-obs, nerf-geo, real-nopole, nerf-obs-nopole")
+    ap.add_argument("--box-pass", default="", help="a box's name (e.g. 'barrier 2'): where each world's episodes overlap the true box "
+                    "and whether the NeRF map is occupied there (box_pass_report)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     run = Path(args.run)
@@ -394,7 +503,7 @@ def main():
     print(f"{run}: NeRF env samples/ray {n_samp}, mesh level {level}{' (legacy map)' if args.legacy else ''}; success rate over {n} episodes (day)")
     print("| policy | " + " | ".join(world_names) + " |")
     print("|---" * (len(world_names) + 1) + "|")
-    causes = {}
+    causes, recs = {}, {}
     for p, pol in pols.items():
         row = {}
         for wname, w in worlds().items():
@@ -403,6 +512,8 @@ def main():
             geo = mesh_map if wname in ("nerf", "nerf-geo") else None
             course_w = no_poles if wname.endswith("nopole") else course
             causes[(p, wname)] = episode_causes(res, course_w, names if course_w is course else box_names(course_w), geo)
+            if args.box_pass and not wname.endswith("nopole"):
+                recs[(p, wname)] = res
             if wname == "real":
                 row["replay"] = replay(res, course, {"exact boxes": GroundTruthCollider(course.boxes), "boxes on the map grid": gt_cells, "NeRF map": mesh_map})
         summary[p] = row
@@ -416,6 +527,8 @@ def main():
         u, c = np.unique(cs, return_counts=True)
         print(f"  {p} in {w}: " + "; ".join(f"{k} x{v}" for k, v in sorted(zip(u, c), key=lambda z: -z[1])))
     summary["causes"] = {f"{p} | {w}": cs for (p, w), cs in causes.items()}
+    if args.box_pass:
+        summary["box_pass"] = {args.box_pass: box_pass_report(recs, course, names, args.box_pass, mesh_map)}
     if args.no_steps:
         (out / "summary_worlds.json").write_text(json.dumps(summary, indent=1, default=str))
         return
