@@ -21,7 +21,9 @@ Writes the per-sigma values to <run-dir>/ablation/ablation_per_sigma.csv (rows a
 
 With --sample it also makes train.py's image table for the variants (train.py's own sampling and metric
 functions): one guidance row per variant and step at weight 1, and for a ce variant also the scaling row
-(weight: the run's scaling_factor); held-out DLSM loss, guided samples of every class drawn with the run's
+(weight: the run's scaling_factor); --guidance 1,3,10 instead draws every variant at each of those weights
+(rows "<variant> @<step>" at weight 1, "<variant> x<weight> @<step>" otherwise; every row with the same sampler
+noise, so a weight curve is paired); held-out DLSM loss, guided samples of every class drawn with the run's
 sample key (the same noise as the run's own rows), CW precision / recall / density / coverage, CW-FD in the
 run's feature net's space, CAS. --samples-per-class, --sample-steps, --eval-feature-steps and --cas-steps
 override the run's values (a run made for the per-sigma diagnostics has token ones). Writes
@@ -29,6 +31,8 @@ override the run's values (a run made for the per-sigma diagnostics has token on
 
     python benchmarks/classifier_ablation.py --run-dir runs/digits-<time> --variants ce total total:w=1 --steps 1200 \
         --sample --samples-per-class 100 --sample-steps 40 --eval-feature-steps 400 --cas-steps 400
+    python benchmarks/classifier_ablation.py --run-dir runs/digits-<time> --variants ce total:w=1 --steps 400 \
+        --sample --guidance 3,10 ...   # a guidance-weight curve
 """
 from __future__ import annotations
 
@@ -95,9 +99,10 @@ def train_variant(spec, cfg, run_dir, x, y, score_model, sp, clf, c0, sde, miles
     return out
 
 
-def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int = 1234, sample=None):
+def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int = 1234, sample=None, guidance=None):
     """(rows: dict(variant, step, acc, nll, g_rms (per sigma), heldout, reduction); sigma grid; held-out DLSM loss of
-    the score model alone; the sample table (sample_table) when sample is a dict of Config overrides, else None)."""
+    the score model alone; the sample table (sample_table) when sample is a dict of Config overrides, else None).
+    guidance: the weights each variant is sampled at (None: 1, and the run's scaling_factor for ce; sample_rows)."""
     cfg, (x, y, xt, yt), score_model, sp, clf, _, c0 = load_run(run_dir)
     sde = VESDE(cfg.sigma_min, cfg.sigma_max)
     score_fn = lambda a, s: score_model.apply(sp, a, s)
@@ -114,23 +119,30 @@ def evaluate(run_dir: str, variants, milestones, noise_draws: int = 8, seed: int
     table = None
     if sample is not None:
         table = sample_table(dataclasses.replace(cfg, **sample), trained, (x, y, xt, yt), score_fn, clf, sde, heldout_grid, heldout,
-                             reference, os.path.join(run_dir, "ablation", "samples"))
+                             reference, os.path.join(run_dir, "ablation", "samples"), guidance)
     return rows, sig, ref, table
 
 
-def sample_table(cfg, trained, data, score_fn, clf, sde, heldout_grid, heldout, reference, out_dir):
-    """train.py's image results for the trained classifiers {label: params}: rows (label, weight 1) and, for a ce
-    variant, (label with x<scaling_factor>, that weight); train.py's heldout_table against reference (the score
-    model alone), guided_samples (the run's sample key) and classwise_metrics (its eval key)."""
+def sample_rows(labels, scaling_factor: float, guidance=None):
+    """train.py's guidance rows (name, classifier label, weight) for classifier labels "<variant> @<step>": with
+    guidance None, weight 1 for each and also scaling_factor for a ce variant; else each label at every weight
+    in guidance. Weight 1 keeps the label as its name, another weight w is named "<variant> x<w> @<step>"."""
+    rows = []
+    for label in labels:
+        spec, _, n = label.partition(" @")
+        weights = guidance if guidance is not None else [1.0] + ([scaling_factor] if parse_variant(spec)[0] == "ce" else [])
+        rows += [(label if w == 1 else f"{spec} x{w:g} @{n}", label, float(w)) for w in weights]
+    return rows
+
+
+def sample_table(cfg, trained, data, score_fn, clf, sde, heldout_grid, heldout, reference, out_dir, guidance=None):
+    """train.py's image results for the trained classifiers {label: params}, one row per sample_rows entry;
+    train.py's heldout_table against reference (the score model alone), guided_samples (the run's sample key)
+    and classwise_metrics (its eval key)."""
     x, y, xt, yt = data
     keys = train.run_keys(cfg.seed)
     logits = {label: (lambda p: (lambda a, s: clf.apply(p, a, s)))(p) for label, p in trained.items()}
-    rows = []
-    for label in trained:
-        rows.append((label, label, 1.0))
-        spec, _, n = label.partition(" @")
-        if parse_variant(spec)[0] == "ce":
-            rows.append((f"{spec} x{cfg.scaling_factor:g} @{n}", label, cfg.scaling_factor))
+    rows = sample_rows(trained, cfg.scaling_factor, guidance)
     os.makedirs(out_dir, exist_ok=True)
     results = {"_heldout DLSM loss, score model alone (g = 0)": reference[0]}
     results.update(train.heldout_table(os.path.join(out_dir, "heldout_dlsm.csv"), heldout_grid, heldout, rows,
@@ -158,14 +170,19 @@ def main():
     ap.add_argument("--sample", action="store_true", help="also sample every class with each variant: train.py's table")
     for flag in ("samples-per-class", "sample-steps", "eval-feature-steps", "cas-steps"):
         ap.add_argument(f"--{flag}", type=int, default=None, help="with --sample: override the run's value")
+    ap.add_argument("--guidance", type=lambda v: [float(w) for w in v.split(",")], default=None, metavar="W[,W...]",
+                    help="with --sample: sample every variant at these guidance weights, e.g. 1,3,10 (default: 1, and "
+                         "the run's scaling_factor for ce)")
     args = ap.parse_args()
+    if args.guidance is not None and not args.sample:
+        ap.error("--guidance needs --sample")
     sample = None
     if args.sample:
         sample = {k: getattr(args, k) for k in ("samples_per_class", "sample_steps", "eval_feature_steps", "cas_steps")
                   if getattr(args, k) is not None}
     t0 = time.time()
     milestones = args.steps or [train.load_run_config(args.run_dir).clf_steps]
-    rows, sig, ref, table = evaluate(args.run_dir, args.variants, milestones, args.noise_draws, args.seed, sample)
+    rows, sig, ref, table = evaluate(args.run_dir, args.variants, milestones, args.noise_draws, args.seed, sample, args.guidance)
     band = (sig > BAND[0]) & (sig < BAND[1])
     print(f"run {args.run_dir}: test split, {len(sig)} sigma in [{sig[0]:.3g}, {sig[-1]:.3g}], {args.noise_draws} noise draws; "
           f"held-out DLSM loss of the score model alone {ref:.4g}\n")

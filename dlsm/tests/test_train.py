@@ -166,12 +166,21 @@ def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
     # --sample: train.py's sampling and class-wise metrics for ablation classifiers. With the run's own sampling
     # settings, keys and noise, "ce" (the run's CE classifier, continued at its clf_steps) and "total:coef=1" (the
     # run's DLSM + CE objective, retrained) repeat train.py's rows base (CE), scaling (CE, x10) and DLSM + CE.
-    _, _, _, table = abl.evaluate(run_dir, ["ce", "total:coef=1"], [2], noise_draws=1, sample={})
+    # Without --guidance those are the rows drawn (weight 1 each, the run's scaling_factor 10 for ce); with
+    # --guidance 1,10 every variant is drawn at both weights, and the weight-10 ce row is train.py's scaling row.
+    labels = ["ce @2", "total:coef=1 @2"]
+    assert abl.sample_rows(labels, 10.0) == [("ce @2", "ce @2", 1.0), ("ce x10 @2", "ce @2", 10.0),
+                                           ("total:coef=1 @2", "total:coef=1 @2", 1.0)]
+    assert abl.sample_rows(labels, 10.0, [1, 2.5]) == [("ce @2", "ce @2", 1.0), ("ce x2.5 @2", "ce @2", 2.5),
+                                                     ("total:coef=1 @2", "total:coef=1 @2", 1.0),
+                                                     ("total:coef=1 x2.5 @2", "total:coef=1 @2", 2.5)]
+    _, _, _, table = abl.evaluate(run_dir, ["ce", "total:coef=1"], [2], noise_draws=1, sample={}, guidance=[1, 10])
     for name, row in (("ce @2", "base (CE)"), ("ce x10 @2", "scaling (CE, x10)"), ("total:coef=1 @2", "DLSM + CE")):
         assert set(table[name]) == set(results[row])
         for k, v in results[row].items():
             assert table[name][k] == pytest.approx(v, rel=1e-5, abs=1e-7), (name, k)
     assert table["_feature_net_test_acc"] == results["_feature_net_test_acc"]
+    assert table["total:coef=1 x10 @2"]["held-out DLSM loss"] != table["total:coef=1 @2"]["held-out DLSM loss"]
     assert os.path.exists(os.path.join(run_dir, "ablation", "samples", "samples.npz"))
     rows, _, ref2, table = abl.evaluate(run_dir, ["ce", "total:coef=1", "total:coef=10"], [2, 3], noise_draws=1)
     assert table is None  # no sampling without sample=
