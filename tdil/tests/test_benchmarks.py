@@ -1,0 +1,44 @@
+"""benchmarks/surrogate_over_training.py: path scoring reads networks only and is right on the demonstration."""
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tdil.demonstrations import record_demonstration
+from tdil.envs import make_env
+from tdil.imitation import Imitator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from surrogate_over_training import format_scores, score_paths, snapshot  # noqa: E402
+
+from test_imitation import TINY, _params  # noqa: E402
+
+
+def test_path_scores_leave_the_run_unchanged_and_the_demonstration_scores_one():
+    env = make_env("Hopper-v5", terminate_when_unhealthy=False, max_episode_steps=60)
+    env.action_space.seed(0)
+    demo = record_demonstration(env, "Hopper-v5", lambda o: env.action_space.sample(), 0)
+    cfg = dataclasses.replace(TINY, env_id="Hopper-v5", max_episode_steps=60, steps=120, eval_every=120,
+                              expert_subsample=20)
+    a = Imitator("tdil", cfg, demo, 0)  # each run built and trained in turn, as train.py does
+    a.train(120)
+    b = Imitator("tdil", cfg, demo, 0)
+    b.train(80)
+    rows = score_paths(b, demo, {"now": b.agent.actor}, [10000, 10001])
+    m = snapshot(b, torch.as_tensor(env.reset(seed=10000)[0], dtype=torch.float32)[None], 40)
+    b.train(120)
+    assert torch.equal(_params(a), _params(b)) and a.result.returns == b.result.returns  # scoring drew no randomness
+    assert [(r["path"], r["start"], r["steps"]) for r in rows] == [("demonstration", -1, 60), ("now", 10000, 60), ("now", 10001, 60)]
+    d = rows[0]
+    assert abs(d["ratio"] - 1.0) < 1e-5  # mean r over the demo's own next states / mean r(s'_E)
+    assert np.isclose(d["ret"], demo.rewards.sum())
+    healthy = (demo.next_obs[:, 0] > 0.7) & (np.abs(demo.next_obs[:, 1]) < 0.2)
+    assert d["healthy"] == int(healthy.sum()) and np.isclose(d["z"], demo.next_obs[:, 0].mean(), atol=1e-5)
+    assert np.isclose(d["vx"], demo.next_obs[:, 5].mean(), atol=1e-5) and np.isfinite(m["z"])
+    # disc = sum_t gamma^t x critic reward (relative, x reward_scale)
+    for row in rows[1:]:
+        assert np.isfinite(row["ret"]) and 0 <= row["healthy"] <= 60 and row["disc"] >= 0
+    text = format_scores(0, 80, rows, {"expert": 100.0, "random": 0.0})
+    assert text.count("\n") == 1 + len(rows) and "demonstration" in text
