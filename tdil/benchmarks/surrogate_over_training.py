@@ -135,13 +135,13 @@ def run_one(run_dir: Path, steps: int, every: int, minutes: float, score_jobs: t
                     if r["method"] == "tdil" and int(r["seed"]) == seed}
     probe = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
     still = torch.as_tensor(probe.reset(seed=10_000)[0], dtype=torch.float32)[None]
-    demo = load_demonstration(run_dir / "demonstration.npz")
-    im = Imitator("tdil", cfg, demo, seed)
     obs_dim, act_dim = dims(probe)
     saved = {}
-    for name in score_jobs:
+    for name in score_jobs:  # built BEFORE the Imitator, which seeds torch: building a network draws random numbers
         saved[name] = Actor(obs_dim, act_dim, cfg.hidden, cfg.layers)
         saved[name].load_state_dict(torch.load(run_dir / "jobs" / f"{name}-actor.pt"))
+    demo = load_demonstration(run_dir / "demonstration.npz")
+    im = Imitator("tdil", cfg, demo, seed)
     deadline = time.time() + 60 * minutes
     for k in range(every, steps + 1, every):
         im.train(k)

@@ -42,3 +42,23 @@ def test_path_scores_leave_the_run_unchanged_and_the_demonstration_scores_one():
         assert np.isfinite(row["ret"]) and 0 <= row["healthy"] <= 60 and row["disc"] >= 0
     text = format_scores(0, 80, rows, {"expert": 100.0, "random": 0.0})
     assert text.count("\n") == 1 + len(rows) and "demonstration" in text
+
+
+def test_run_one_with_path_scores_is_the_same_run(tmp_path, capsys):
+    import train
+    from surrogate_over_training import run_one
+
+    train.main(["--steps", "120", "--warmup-steps", "50", "--expert-steps", "120", "--seeds", "0", "--eval-episodes", "1",
+                "--eval-every", "60", "--batch-size", "32", "--hidden", "16", "--disc-hidden", "16",
+                "--reward-refresh-every", "40", "--out-dir", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+                "--no-progress", "--no-tensorboard", "--checkpoint-every", "0", "--methods", "tdil", "gail", "--workers", "1"])
+    (run,) = (tmp_path / "runs").iterdir()
+    capsys.readouterr()
+    run_one(run, 120, 40, 5.0)
+    plain = capsys.readouterr().out.splitlines()
+    run_one(run, 120, 40, 5.0, ("gail-0", "tdil-0"), (80,), (10000,))
+    scored = capsys.readouterr().out.splitlines()
+    assert len(plain) == 2 and len(scored) == 2 + 2 * (2 + 4)  # steps 80 and 120, a score block each: demo, now, 2 actors
+    assert [ln for ln in scored if ln[5:11] in ("    80", "   120") and "paths scored" not in ln] == plain
+    evals = plain[1].split()[2].split("/")  # the re-run's evaluation at 120 equals the run's metrics.csv
+    assert evals[0] == evals[1]
