@@ -16,7 +16,14 @@ images of the depth prior), per road barrier:
   picture   a top view around the box in its frame: where the field reaches the level at some band height vs where
             the run's obstacle map is occupied (is a hole in the map a hole in the field, or made by the mesh / map?).
 
+With --levels (e.g. 0.5,1,2,4,8,16) it does none of that and sweeps the mesh level instead: per level, the mesh and
+obstacle map rebuilt as train.py builds them (GridNeRF.mesh on the raw density, ObstacleMap.from_mesh), the map's
+IoU (road / corridor) and Chamfer distance (geometry.mesh_agreement), and per barrier the outward offset from the
+true face of where the field reaches the level (at some band height) and of the map's last occupied cell, along
+lines through each face's centre and two lines through the corner patch (LINES), with the patch's covered share.
+
     python benchmarks/barrier_evidence.py runs/quick-20261127-035940 [runs/quick-20261126-190913 ...] [--barriers "barrier 1,barrier 2"]
+    python benchmarks/barrier_evidence.py runs/quick-20261127-035940 runs/quick-20261126-190913 --levels 0.5,1,2,4,8,16
 """
 from __future__ import annotations
 
@@ -32,12 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import generate_rays  # noqa: E402
-from driveenv_nerf.geometry import HEIGHT_BAND  # noqa: E402
+from driveenv_nerf.geometry import HEIGHT_BAND, ObstacleMap, mesh_agreement  # noqa: E402
 from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
 from driveenv_nerf.renderer import BoxSet, cast  # noqa: E402
 from nerf_world_diagnose import box_local, box_names, load_run  # noqa: E402
 
 FACES = ("approach", "far", "left side", "right side", "top")
+# lines of the level sweep, box frame (along, across): name, a point inside the box, the outward unit direction; the
+# two corner lines run through the middle of the default corner patch (along -0.15, across -0.25)
+LINES = (("approach", (0.0, 0.0), (-1.0, 0.0)), ("far", (0.0, 0.0), (1.0, 0.0)), ("left side", (0.0, 0.0), (0.0, 1.0)),
+         ("right side", (0.0, 0.0), (0.0, -1.0)), ("approach @ across -0.25", (0.0, -0.25), (-1.0, 0.0)),
+         ("right side @ along -0.15", (-0.15, 0.0), (0.0, -1.0)))
 
 
 def face_of(local: np.ndarray, box, tol: float = 1e-3) -> np.ndarray:
@@ -68,6 +80,26 @@ def field_map_picture(box, field_occ, map_occ, margin: float = 0.15, step: float
     pic = np.where(f & m, "#", np.where(f, "F", np.where(m, "M", ".")))
     pic = np.where(inside, pic, np.char.translate(pic.astype("<U1"), str.maketrans("#FM.", "ofm ")))
     return ["".join(row) for row in pic]
+
+
+def outward_offset(occ, box, point, direction, reach: float = 1.0, step: float = 0.005) -> float:
+    """How far outside the face it leaves (m; < 0: inside) the last point where occ (world points (..., 2) -> bool)
+    holds, walking from `point` (box frame) along the unit box-frame `direction`; nan when it holds nowhere."""
+    r = np.arange(0.0, reach, step)
+    loc = np.asarray(point) + r[:, None] * np.asarray(direction)
+    c, s = np.cos(box.yaw), np.sin(box.yaw)
+    xy = np.stack([box.center[0] + c * loc[:, 0] - s * loc[:, 1], box.center[1] + s * loc[:, 0] + c * loc[:, 1]], -1)
+    on = np.flatnonzero(occ(xy))
+    ax = int(abs(direction[1]) > abs(direction[0]))
+    return float(r[on[-1]] - (box.half[ax] - np.sign(direction[ax]) * point[ax])) if len(on) else float("nan")
+
+
+def patch_share(occ, box, patch, step: float = 0.01) -> float:
+    """Share of a 1 cm lattice over the box-frame rectangle patch where occ holds."""
+    (a0, a1), (c0, c1) = patch
+    A, C = np.meshgrid(np.arange(a0 + step / 2, a1, step), np.arange(c0 + step / 2, c1, step), indexing="ij")
+    c, s = np.cos(box.yaw), np.sin(box.yaw)
+    return float(occ(np.stack([box.center[0] + c * A - s * C, box.center[1] + s * A + c * C], -1)).mean())
 
 
 def band_max_sigma(model, xy: np.ndarray, n_z: int = 8) -> np.ndarray:
@@ -146,16 +178,44 @@ def density_evidence(model, box, level: float, step: float = 0.01) -> dict:
     return out
 
 
+@torch.no_grad()
+def level_sweep(run: Path, levels, barriers, patch):
+    """Per mesh level: the rebuilt map's IoU / Chamfer, and per barrier the field's and the map's outward offsets."""
+    R = load_run(run)
+    model, course, cfg, names = R.model, R.course, R.cfg, box_names(R.course)
+    vol = model.density_volume()
+    print(f"\n{run}: grid {model.resolution}, density range {vol.min():.3g}..{vol.max():.3g} / m; run's level {cfg['mesh_level']:g}; "
+          "outward offset (m; +: outside the true face) of field (reaches the level at some band height) / map")
+    for level in levels:
+        if not vol.min() < level < vol.max():
+            print(f"  level {level:g}: outside the density range, skipped")
+            continue
+        verts, faces = model.mesh(level, cfg["mesh_upsample"])
+        agree = mesh_agreement(verts, faces, course, cfg["obstacle_cell"])  # its map: ObstacleMap.from_mesh, as train.py's
+        print(f"  level {level:g} / m: {len(verts)} vertices, IoU road {agree['iou_road']:.3f}, corridor {agree['iou_corridor']:.3f}, "
+              f"Chamfer {agree['chamfer_m']:.2f} m")
+        occ = {"field": lambda xy, lv=level: band_max_sigma(model, xy) >= lv, "map": agree["mesh_map"].occupied}
+        for bname in barriers:
+            box = course.boxes[names.index(bname)]
+            cells = [f"{ln} " + " / ".join(f"{outward_offset(o, box, p, d):+.3f}" for o in occ.values()) for ln, p, d in LINES]
+            print(f"    {bname}: " + "; ".join(cells) + "; corner patch covered " + " / ".join(f"{patch_share(o, box, patch):.2f}" for o in occ.values()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--barriers", default="barrier 1,barrier 2")
     ap.add_argument("--patch", default="-0.2,-0.1,-0.3,-0.2", help="along lo, along hi, across lo, across hi (m, box frame): "
                     "the near right corner where barrier 2's map is open in the no-depth-prior run")
+    ap.add_argument("--levels", default="", help="comma-separated mesh levels (1/m): sweep the level (see above) instead")
     args = ap.parse_args()
     torch.set_num_threads(2)
     v = [float(x) for x in args.patch.split(",")]
     patch = ((v[0], v[1]), (v[2], v[3]))
+    if args.levels:
+        for run in map(Path, args.runs):
+            level_sweep(run, [float(x) for x in args.levels.split(",")], [b.strip() for b in args.barriers.split(",")], patch)
+        return
     for run in map(Path, args.runs):
         res = run / "results.json"  # the level train.py used (its fallback for an under-trained field), else the config's
         R = load_run(run, mesh_level=json.loads(res.read_text())["mesh"]["level"] if res.exists() else 0.0)

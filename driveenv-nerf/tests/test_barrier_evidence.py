@@ -7,7 +7,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from barrier_evidence import FACES, face_of, field_map_picture, in_patch  # noqa: E402
+from barrier_evidence import FACES, LINES, face_of, field_map_picture, in_patch, outward_offset, patch_share  # noqa: E402
 from nerf_world_diagnose import box_local  # noqa: E402
 from driveenv_nerf.course import Box  # noqa: E402
 from driveenv_nerf.renderer import BoxSet, cast  # noqa: E402
@@ -46,3 +46,24 @@ def test_field_map_picture_separates_the_field_from_the_map():
     assert far == "    ff" + "F" * 12 + "." * 12 + "      "
     assert near == "    ff" + "#" * 12 + "M" * 12 + "      "
     assert pic[0].strip() == "" and pic[-1].strip() == ""
+
+
+@pytest.mark.parametrize("yaw", [0.0, np.pi / 2, 0.7])
+def test_outward_offsets_find_a_fat_face_and_a_corner_notch(yaw):
+    """A body 0.05 m longer than the box on its approach side, with a notch 0.03 m deep into the right side over its
+    last 0.15 m before the approach end: the sweep's lines give +0.05 on the approach lines, 0 on the other faces,
+    -0.03 through the notch, and the corner patch (along -0.2..-0.1, across -0.3..-0.2) is 0.7 covered."""
+    box = Box((2.0, 1.0, 0.3), (0.2, 0.3, 0.3), yaw, "obstacle")
+
+    def body(xy):
+        a, c = box_local(xy, box)[..., 0], box_local(xy, box)[..., 1]
+        inside = (a >= -0.2501) & (a <= 0.2001) & (np.abs(c) <= 0.3001)
+        return inside & ~((a < -0.1) & (c < -0.27))
+
+    want = {"approach": 0.05, "far": 0.0, "left side": 0.0, "right side": 0.0, "approach @ across -0.25": 0.05, "right side @ along -0.15": -0.03}
+    for name, point, direction in LINES:
+        assert outward_offset(body, box, point, direction) == pytest.approx(want[name], abs=0.006), name
+    assert outward_offset(body, box, (0.1, 0.05), (-1.0, 0.0)) == pytest.approx(0.05, abs=0.006)  # a start off the centre
+    assert outward_offset(body, box, (0.0, 0.1), (0.0, 1.0)) == pytest.approx(0.0, abs=0.006)
+    assert patch_share(body, box, ((-0.2, -0.1), (-0.3, -0.2))) == pytest.approx(0.7)
+    assert np.isnan(outward_offset(lambda xy: np.zeros(xy.shape[:-1], bool), box, (0.0, 0.0), (1.0, 0.0)))
