@@ -37,12 +37,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.camera import generate_rays  # noqa: E402
-from driveenv_nerf.geometry import HEIGHT_BAND, ObstacleMap, mesh_agreement  # noqa: E402
+from driveenv_nerf.geometry import HEIGHT_BAND, mesh_agreement  # noqa: E402
 from driveenv_nerf.nerfstudio_data import read_transforms  # noqa: E402
 from driveenv_nerf.renderer import BoxSet, cast  # noqa: E402
-from nerf_world_diagnose import box_local, box_names, load_run  # noqa: E402
+from nerf_world_diagnose import box_lattice, box_local, box_names, box_world, load_run  # noqa: E402
 
 FACES = ("approach", "far", "left side", "right side", "top")
 # lines of the level sweep, box frame (along, across): name, a point inside the box, the outward unit direction; the
@@ -71,12 +70,8 @@ def field_map_picture(box, field_occ, map_occ, margin: float = 0.15, step: float
     """Top view around `box` on a `step` lattice in its frame (+along up, +across / left on the left, as
     nerf_world_diagnose.box_map_picture): field_occ / map_occ (functions of world points (..., 2) -> bool) give, inside
     the box, '#' both / 'F' the field only / 'M' the map only / '.' neither; outside it 'o' / 'f' / 'm' / ' '."""
-    h0, h1 = box.half[0] + margin, box.half[1] + margin
-    A, C = np.meshgrid(np.arange(h0 - step / 2, -h0, -step), np.arange(h1 - step / 2, -h1, -step), indexing="ij")
-    c, s = np.cos(box.yaw), np.sin(box.yaw)
-    xy = np.stack([box.center[0] + c * A - s * C, box.center[1] + s * A + c * C], -1)
+    _, _, xy, inside = box_lattice(box, margin, step)
     f, m = field_occ(xy), map_occ(xy)
-    inside = (np.abs(A) <= box.half[0]) & (np.abs(C) <= box.half[1])
     pic = np.where(f & m, "#", np.where(f, "F", np.where(m, "M", ".")))
     pic = np.where(inside, pic, np.char.translate(pic.astype("<U1"), str.maketrans("#FM.", "ofm ")))
     return ["".join(row) for row in pic]
@@ -87,9 +82,7 @@ def outward_offset(occ, box, point, direction, reach: float = 1.0, step: float =
     holds, walking from `point` (box frame) along the unit box-frame `direction`; nan when it holds nowhere."""
     r = np.arange(0.0, reach, step)
     loc = np.asarray(point) + r[:, None] * np.asarray(direction)
-    c, s = np.cos(box.yaw), np.sin(box.yaw)
-    xy = np.stack([box.center[0] + c * loc[:, 0] - s * loc[:, 1], box.center[1] + s * loc[:, 0] + c * loc[:, 1]], -1)
-    on = np.flatnonzero(occ(xy))
+    on = np.flatnonzero(occ(box_world(loc[:, 0], loc[:, 1], box)))
     ax = int(abs(direction[1]) > abs(direction[0]))
     return float(r[on[-1]] - (box.half[ax] - np.sign(direction[ax]) * point[ax])) if len(on) else float("nan")
 
@@ -98,16 +91,20 @@ def patch_share(occ, box, patch, step: float = 0.01) -> float:
     """Share of a 1 cm lattice over the box-frame rectangle patch where occ holds."""
     (a0, a1), (c0, c1) = patch
     A, C = np.meshgrid(np.arange(a0 + step / 2, a1, step), np.arange(c0 + step / 2, c1, step), indexing="ij")
-    c, s = np.cos(box.yaw), np.sin(box.yaw)
-    return float(occ(np.stack([box.center[0] + c * A - s * C, box.center[1] + s * A + c * C], -1)).mean())
+    return float(occ(box_world(A, C, box)).mean())
+
+
+def band_sigma(model, xy: np.ndarray, n_z: int = 8) -> np.ndarray:
+    """The field's sigma (n_z, ...) at n_z heights of the vehicle's band above world points xy (..., 2)."""
+    pts = np.concatenate([np.c_[xy.reshape(-1, 2), np.full(xy.size // 2, z)] for z in np.linspace(*HEIGHT_BAND, n_z)])
+    with torch.no_grad():
+        sig = model.sigma(model.query(torch.as_tensor(pts, dtype=torch.float32))[0]).numpy()
+    return sig.reshape(n_z, *xy.shape[:-1])
 
 
 def band_max_sigma(model, xy: np.ndarray, n_z: int = 8) -> np.ndarray:
     """The field's largest sigma over n_z heights of the vehicle's band above world points xy (..., 2)."""
-    pts = np.concatenate([np.c_[xy.reshape(-1, 2), np.full(xy.size // 2, z)] for z in np.linspace(*HEIGHT_BAND, n_z)])
-    with torch.no_grad():
-        sig = model.sigma(model.query(torch.as_tensor(pts, dtype=torch.float32))[0]).numpy()
-    return sig.reshape(n_z, -1).max(0).reshape(xy.shape[:-1])
+    return band_sigma(model, xy, n_z).max(0)
 
 
 @torch.no_grad()
@@ -154,11 +151,7 @@ def density_evidence(model, box, level: float, step: float = 0.01) -> dict:
     """sigma inside the true box over the height band: share >= level and largest, whole box and per quarter (box
     frame); the raw grid vertices within 0.1 m of the box at the band's middle height: (along, across, sigma)."""
     A, C = np.meshgrid(np.arange(-box.half[0], box.half[0] + 1e-9, step), np.arange(-box.half[1], box.half[1] + 1e-9, step), indexing="ij")
-    c, s = np.cos(box.yaw), np.sin(box.yaw)
-    xy = np.stack([box.center[0] + c * A - s * C, box.center[1] + s * A + c * C], -1)
-    z = np.linspace(*HEIGHT_BAND, 8)
-    pts = np.concatenate([np.c_[xy.reshape(-1, 2), np.full(xy.size // 2, q)] for q in z])
-    sig = model.sigma(model.query(torch.as_tensor(pts, dtype=torch.float32))[0]).numpy().reshape(len(z), *A.shape)
+    sig = band_sigma(model, box_world(A, C, box))
     out = {"share_ge_level": float((sig >= level).mean()), "max": float(sig.max()),
            "columns_ge_level": float((sig.max(0) >= level).mean())}
     for qa, ma in (("near", A < 0), ("far", A >= 0)):

@@ -92,6 +92,20 @@ def box_local(pts, b) -> np.ndarray:
     return np.stack([c * qx + s * qy, -s * qx + c * qy], -1)
 
 
+def box_world(along, across, b) -> np.ndarray:
+    """World points (..., 2) of box-frame coordinates (along, across: arrays of one shape), the inverse of box_local."""
+    c, s = np.cos(b.yaw), np.sin(b.yaw)
+    return np.stack([b.center[0] + c * along - s * across, b.center[1] + s * along + c * across], -1)
+
+
+def box_lattice(box, margin: float, step: float):
+    """A `step` lattice over the box and `margin` around it, in its frame with +along first (rows) and +across (left)
+    first (columns): along A, across C, world points xy (..., 2), and the mask of points inside the box."""
+    h0, h1 = box.half[0] + margin, box.half[1] + margin
+    A, C = np.meshgrid(np.arange(h0 - step / 2, -h0, -step), np.arange(h1 - step / 2, -h1, -step), indexing="ij")
+    return A, C, box_world(A, C, box), (np.abs(A) <= box.half[0]) & (np.abs(C) <= box.half[1])
+
+
 def distance_to_box(pts, b) -> np.ndarray:
     """2-D distance of points (N, 2) to a box's footprint."""
     loc = np.abs(box_local(pts, b)) - np.asarray(b.half[:2])
@@ -142,14 +156,8 @@ def box_map_picture(box, obstacle_map: ObstacleMap, footprints=np.zeros((0, 3)),
     """Top view of the obstacle map around `box` on a `step` lattice in the box's frame, its +along axis up and its
     +across (left) axis on the left: '#' occupied / '.' free inside the box, 'o' occupied / ' ' free outside it;
     inside the box, a point under one of the vehicle `footprints` (states (m, 3)) is '@' when occupied, 'x' when free."""
-    h0, h1 = box.half[0] + margin, box.half[1] + margin
-    al = np.arange(h0 - step / 2, -h0, -step)
-    ac = np.arange(h1 - step / 2, -h1, -step)
-    A, C = np.meshgrid(al, ac, indexing="ij")
-    c, s = np.cos(box.yaw), np.sin(box.yaw)
-    xy = np.stack([box.center[0] + c * A - s * C, box.center[1] + s * A + c * C], -1)
+    A, C, xy, inside = box_lattice(box, margin, step)
     occ = obstacle_map.occupied(xy)
-    inside = (np.abs(A) <= box.half[0]) & (np.abs(C) <= box.half[1])
     under = np.zeros(A.shape, dtype=bool)
     for st in np.atleast_2d(footprints):
         cs, sn = np.cos(st[2]), np.sin(st[2])
