@@ -142,7 +142,8 @@ def restore_or_init(ckpt_path, state):
 # Compiled once per architecture and reused for every toy and every method: the models are cached, the
 # score enters the jitted samplers as Partial(model.score, params), so the parameters are traced arguments.
 _pc_sample = jax.jit(S.pc_sample, static_argnames=("sde", "shape", "n_steps"))
-_ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method", "denoise"))  # n_steps traced
+# n_steps and max_steps are traced
+_ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method", "denoise", "return_t"))
 _ode_nll = jax.jit(S.ode_nll, static_argnames=("sde", "exact"))
 
 

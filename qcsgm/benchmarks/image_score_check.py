@@ -13,6 +13,12 @@ For one trained image model (trained here first when run_dir has no checkpoint a
   - with --hybrid-above S: the model's score below sigma = S and the Gaussian reference above it (RK45):
     isolates how much of the sample error comes from the model's large-sigma scores;
   - Asym (Hutchinson, K = 8) of the model on 64 test images at the 10 levels train.py uses.
+--rk45-max-steps N bounds every RK45 solve to N attempted steps (2 + 6 N NFE; default 2000, the solver's own cap):
+a solve that hits it is reported as "cap hit at <NFE>" with the sigma it stopped at, and gets no P / R (its x is
+not a sample). --skip-references samples only the model (the references' rows do not depend on it), e.g. for a
+slow model such as CSBM:
+
+    python benchmarks/image_score_check.py runs/fewstep-digits-5000-seed2 --method csbm --skip-references --rk45-max-steps 200
 
     python benchmarks/image_score_check.py runs/fewstep-digits-5000-seed2 --hybrid-above 1
     python benchmarks/image_score_check.py runs/sigmax5-digits-5000-seed2 --image-steps 5000 --image-sigma-max 5 --seed 2
@@ -56,6 +62,18 @@ def hybrid_score(ref, sde, above, model_score, x, t):
     return jnp.where(sde.sigma(t)[:, None, None, None] > above, ref(x, sde.sigma(t)), model_score(x, t))
 
 
+def rk45_sample(f, sde, key, x_init, max_steps):
+    """The official image RK45 solve from x_init, capped at max_steps attempted steps. Returns (samples or None,
+    info): info has the NFE and, when the cap stopped it before t = eps, cap_hit and the t / sigma it reached."""
+    x, nfe, t_end = train._ode_sample(f, sde, key, tuple(x_init.shape), method="rk45", rtol=OFFICIAL_TOL[0],
+                                      atol=OFFICIAL_TOL[1], denoise=True, x_init=x_init, max_steps=max_steps,
+                                      return_t=True)
+    t_end = float(t_end)
+    if t_end > float(np.float32(1e-5)):  # the solver sets t to eps (float32) exactly on its last step
+        return None, dict(nfe=int(nfe), cap_hit=True, t_end=t_end, sigma_end=float(sde.sigma(t_end)))
+    return x, dict(nfe=int(nfe), cap_hit=False)
+
+
 def dsm_per_level(fns, sde, x, sigmas, key):
     """Per-dimension ||sigma s + z||^2 / D on x + sigma z, the same z for every score function."""
     out = {name: [] for name in fns}
@@ -86,6 +104,10 @@ def main(argv=None):
     ap.add_argument("--hybrid-above", type=float, default=0.0, help="also sample with the Gaussian score above it")
     ap.add_argument("--pc-steps", type=int, default=100)
     ap.add_argument("--n-samples", type=int, default=0, help="test images and samples (0 = all test images)")
+    ap.add_argument("--rk45-max-steps", type=int, default=2000,
+                    help="cap on RK45's attempted steps (2 + 6 N NFE); a capped solve is reported, not scored")
+    ap.add_argument("--skip-references", action="store_true",
+                    help="sample only the model (the reference scores stay in the DSM table)")
     fields = ("image_steps", "image_sigma_max", "image_lr", "image_ema", "nf", "seed")
     for name in fields:
         ap.add_argument("--" + name.replace("_", "-"), type=type(getattr(Config(), name)), default=None)
@@ -120,7 +142,7 @@ def main(argv=None):
 
     x_init = sde.sigma_max * jax.random.normal(jax.random.PRNGKey(cfg.seed + 3), xt.shape)
     key = jax.random.PRNGKey(cfg.seed + 2)
-    fns = {"model": net, **refs}
+    fns = {"model": net, **({} if a.skip_references else refs)}
     if a.hybrid_above > 0:
         fns[f"model, gaussian above {a.hybrid_above:g}"] = Partial(functools.partial(hybrid_score, gauss, sde, a.hybrid_above), net)
     res, samples = {}, {"test images": np.asarray(xt)}
@@ -129,23 +151,27 @@ def main(argv=None):
         samplers = [("rk45", None)] + ([("pc", a.pc_steps)] if not name.startswith("model,") else [])
         for sname, n in samplers:
             t0 = time.time()
+            label = f"{sname}{'' if n is None else f'-{n}'}"
             if sname == "rk45":
-                x, nfe = train._ode_sample(f, sde, key, tuple(xt.shape), method="rk45", rtol=OFFICIAL_TOL[0],
-                                           atol=OFFICIAL_TOL[1], denoise=True, x_init=x_init)
-                nfe = int(nfe)
+                x, info = rk45_sample(f, sde, key, x_init, a.rk45_max_steps)
             else:
-                x, nfe = train._pc_sample(f, sde, key, tuple(xt.shape), n_steps=n), 2 * n
+                x, info = train._pc_sample(f, sde, key, tuple(xt.shape), n_steps=n), dict(nfe=2 * n)
+            res[f"{name} {label}"] = info
+            if x is None:
+                print(f"| {name} | {label} | cap hit at {info['nfe']} (stopped at t {info['t_end']:.3g}, sigma "
+                      f"{info['sigma_end']:.3g}) | - | {time.time() - t0:.1f} |", flush=True)
+                continue
             x = np.clip(np.asarray(x), 0, 1)
             p, r = M.precision_recall(xt, x, cfg.nearest_k)
-            label = f"{sname}{'' if n is None else f'-{n}'}"
-            res[f"{name} {label}"] = dict(nfe=nfe, precision=p, recall=r)
+            info.update(precision=p, recall=r)
             samples[f"{name} {label}"] = x
-            print(f"| {name} | {label} | {nfe} | {p:.3f} / {r:.3f} | {time.time() - t0:.1f} |", flush=True)
+            print(f"| {name} | {label} | {info['nfe']} | {p:.3f} / {r:.3f} | {time.time() - t0:.1f} |", flush=True)
 
+    t0 = time.time()
     asym, nasym = M.asymmetry_over_levels(net, sde, xt[:64], jax.random.PRNGKey(cfg.seed + 2), cfg.n_levels,
                                           exact=False, n_slices=8)
     print(f"\nAsym of the model (64 test images, K = 8, mean over {cfg.n_levels} levels up to sigma_max): "
-          f"{asym.mean():.4g} (NAsym {nasym.mean():.4g})")
+          f"{asym.mean():.4g} (NAsym {nasym.mean():.4g}), {time.time() - t0:.1f} s")
     out = dict(max_pairwise_distance=dmax, sigmas=sigmas.tolist(), dsm=dsm, samples=res, asym=float(asym.mean()),
                nasym=float(nasym.mean()), asym_levels=asym.tolist(), step=int(state.step), train_s=train_s)
     with open(os.path.join(a.run_dir, f"score_check_{a.method}.json"), "w") as f:

@@ -72,7 +72,7 @@ def _tree_axpy(y, h, ks, coefs):
     return jax.tree.map(lambda y_, *k: y_ + h * sum(c * k_ for c, k_ in zip(coefs, k) if c != 0), y, *ks)
 
 
-def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000):
+def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000, return_t=False):
     """Adaptive Dormand-Prince RK45 from t0 to t1 (either direction) on a pytree state, step for step
     scipy's `solve_ivp(method="RK45")`, which the official code uses (its `nfev` is the paper's NFE).
 
@@ -80,7 +80,10 @@ def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000):
     when it is < 1; the step size then grows by min(10, 0.9 err^-1/5) (at most 1 after a rejection within
     the same step) or shrinks by max(0.2, 0.9 err^-1/5). Initial step: scipy's `select_initial_step`
     (Hairer, Norsett & Wanner, II.4), which evaluates f once more. Returns (y(t1), nfe) with nfe counted
-    as scipy's nfev: 2 + 6 per attempted step (FSAL)."""
+    as scipy's nfev: 2 + 6 per attempted step (FSAL).
+
+    max_steps caps the attempted steps (at most 2 + 6 max_steps NFE; may be a traced integer); a capped solve
+    stops short of t1. return_t: also return the time reached, (y(t), nfe, t), t == t1 unless the cap was hit."""
     direction = jnp.sign(t1 - t0)
     n_el = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(y0))
     leaves = jax.tree.leaves
@@ -128,8 +131,8 @@ def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000):
         return t, y, fy, h * factor, ~accept, n + 1, nfe + 6
 
     state = (jnp.asarray(t0, jnp.float32), y0, f0, h_init, jnp.asarray(False), 0, 2)
-    _, y, _, _, _, _, nfe = jax.lax.while_loop(cond, body, state)
-    return y, nfe
+    t, y, _, _, _, _, nfe = jax.lax.while_loop(cond, body, state)
+    return (y, nfe, t) if return_t else (y, nfe)
 
 
 def odeint_fixed(f, y0, t0, t1, n_steps, method="rk4"):
@@ -170,8 +173,9 @@ def denoise_step(score_fn, sde, x, eps=1e-5):
 
 
 def ode_sample(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=1e-5,
-               denoise=False, x_init=None):
-    """Probability-flow ODE sampler from t=1 to t=eps. Returns (samples, nfe).
+               denoise=False, x_init=None, max_steps=2000, return_t=False):
+    """Probability-flow ODE sampler from t=1 to t=eps. Returns (samples, nfe), or (samples, nfe, t_end) with
+    return_t, where t_end > eps means RK45 stopped at its cap of max_steps attempted steps (`odeint_rk45`).
 
     x_init: the start x(1) (default sigma_max * N(0, I) from key). denoise: end with `denoise_step`, as the
     official ODE samplers do (2-D: always; images: `noise_removal=True`); its one score evaluation is not in
@@ -180,12 +184,13 @@ def ode_sample(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3,
     x = sde.sigma_max * jax.random.normal(key, shape) if x_init is None else x_init
     drift = probability_flow_drift(score_fn, sde)
     if method == "rk45":
-        x, nfe = odeint_rk45(drift, x, 1.0, eps, rtol, atol)
+        x, nfe, t_end = odeint_rk45(drift, x, 1.0, eps, rtol, atol, max_steps, return_t=True)
     elif method in ("euler", "rk4"):
-        x, nfe = odeint_fixed(drift, x, 1.0, eps, n_steps, method)
+        (x, nfe), t_end = odeint_fixed(drift, x, 1.0, eps, n_steps, method), jnp.asarray(eps, x.dtype)
     else:
         raise ValueError(f"unknown ODE method {method!r}; choose rk45, rk4 or euler")
-    return (denoise_step(score_fn, sde, x, eps) if denoise else x), nfe
+    x = denoise_step(score_fn, sde, x, eps) if denoise else x
+    return (x, nfe, t_end) if return_t else (x, nfe)
 
 
 # ----------------------------------------------------------------------------- likelihood

@@ -90,6 +90,37 @@ def test_rk45_integrates_exponential_and_counts_nfe():
     assert int(nfe_loose) < int(nfe)
 
 
+def test_rk45_step_cap_stops_short_and_reports_where():
+    """max_steps bounds the attempted steps (NFE 2 + 6 max_steps) and return_t says the solve stopped before t1;
+    the capped state is the solution at that t. image_score_check.py's rk45_sample turns that into a
+    'cap hit' row without P / R, and gives the full solve's samples and NFE when the cap is not reached."""
+    f = lambda t, y: -y  # noqa: E731
+    y, nfe, t = S.odeint_rk45(f, jnp.ones(3), 0.0, 2.0, rtol=1e-6, atol=1e-8, max_steps=3, return_t=True)
+    assert int(nfe) == 2 + 6 * 3 and 0.0 < float(t) < 2.0
+    np.testing.assert_allclose(y, np.exp(-float(t)), rtol=1e-5)
+    y, nfe_full, t = S.odeint_rk45(f, jnp.ones(3), 0.0, 2.0, rtol=1e-6, atol=1e-8, return_t=True)
+    assert float(t) == 2.0 and int(nfe_full) > 2 + 6 * 3
+
+    import importlib.util
+    import os
+
+    from jax.tree_util import Partial
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                        "image_score_check.py")
+    spec = importlib.util.spec_from_file_location("image_score_check", path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    x_init = SDE.sigma_max * jax.random.normal(jax.random.PRNGKey(0), (64, 1, 1, 1))
+    key, score = jax.random.PRNGKey(1), Partial(gaussian_score)
+    x, info = check.rk45_sample(score, SDE, key, x_init, 2000)
+    assert not info["cap_hit"] and x.shape == x_init.shape and abs(float(jnp.mean(x)) - MU) < 0.3
+    full = info["nfe"]
+    x, info = check.rk45_sample(score, SDE, key, x_init, 4)
+    assert x is None and info["cap_hit"] and info["nfe"] == 2 + 6 * 4 < full
+    assert 1e-5 < info["t_end"] < 1.0 and np.isclose(info["sigma_end"], float(SDE.sigma(info["t_end"])))
+
+
 def test_bits_per_dim():
     # uniform density on [0, 1]^D has nll 0 -> bits/dim = log2(n_bins)
     assert np.isclose(S.bits_per_dim(0.0, 10, 256), 8.0)
