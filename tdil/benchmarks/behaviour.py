@@ -46,19 +46,25 @@ def healthy_from_obs(env_id: str, obs: np.ndarray) -> np.ndarray | None:
 
 
 def rollout(actor: Actor, env, seed: int) -> dict:
+    """One deterministic episode (tanh(mu(s))) from env.reset(seed): the return, Gymnasium's reward terms and motion,
+    and the path's next observations ("next_obs", float32, one per step). Envs without MuJoCo `data` (e.g.
+    Pendulum) are rolled out too; their distance, final_z and upside_down are NaN."""
     obs, info = env.reset(seed=seed)
-    x0 = float(env.unwrapped.data.qpos[0])
+    mujoco = hasattr(env.unwrapped, "data")
+    x0 = float(env.unwrapped.data.qpos[0]) if mujoco else float("nan")
     sums = {"return": 0.0, "reward_forward": 0.0, "reward_ctrl": 0.0, "reward_survive": 0.0}
-    vx, angle, healthy, first_unhealthy, t, done = [], [], 0, None, 0, False
+    vx, angle, nxt, healthy, first_unhealthy, t, done = [], [], [], 0, None, 0, False
     while not done:
         with torch.no_grad():
             a = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
         obs, r, term, trunc, info = env.step(to_env_action(env, a))
+        nxt.append(obs)
         sums["return"] += float(r)
         for k in ("reward_forward", "reward_ctrl", "reward_survive"):
             sums[k] += float(info.get(k, 0.0))
         vx.append(float(info.get("x_velocity", np.nan)))
-        angle.append(float(env.unwrapped.data.qpos[2]))  # torso pitch (rooty) of the planar tasks
+        if mujoco:
+            angle.append(float(env.unwrapped.data.qpos[2]))  # torso pitch (rooty) of the planar tasks
         ok = getattr(env.unwrapped, "is_healthy", None)
         if ok is not None:
             healthy += int(ok)
@@ -66,10 +72,14 @@ def rollout(actor: Actor, env, seed: int) -> dict:
                 first_unhealthy = t
         t += 1
         done = term or trunc
-    return sums | {"steps": t, "distance": float(env.unwrapped.data.qpos[0]) - x0, "mean_vx": float(np.mean(vx)),
+    return sums | {"steps": t, "next_obs": np.asarray(nxt, np.float32),
+                   "distance": float(env.unwrapped.data.qpos[0]) - x0 if mujoco else float("nan"),
+                   "mean_vx": float(np.mean(vx)),
                    "healthy_steps": healthy if hasattr(env.unwrapped, "is_healthy") else None,
-                   "first_unhealthy": first_unhealthy, "final_z": float(env.unwrapped.data.qpos[1]),
-                   "upside_down": float(np.mean(np.abs(np.angle(np.exp(1j * np.array(angle)))) > np.pi / 2))}
+                   "first_unhealthy": first_unhealthy,
+                   "final_z": float(env.unwrapped.data.qpos[1]) if mujoco else float("nan"),
+                   "upside_down": float(np.mean(np.abs(np.angle(np.exp(1j * np.array(angle)))) > np.pi / 2))
+                   if mujoco else float("nan")}
 
 
 def report_actor(path: Path, env_id: str, hidden: int, layers: int, episodes: int, terminate: bool) -> None:

@@ -42,13 +42,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tdil.config import load_run_config  # noqa: E402
 from tdil.demonstrations import load_demonstration  # noqa: E402
-from tdil.envs import dims, make_env, to_env_action  # noqa: E402
+from tdil.envs import dims, make_env  # noqa: E402
 from tdil.imitation import Imitator  # noqa: E402
 from tdil.networks import Actor  # noqa: E402
 from train import normalise  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from behaviour import healthy_from_obs  # noqa: E402
+from behaviour import healthy_from_obs, rollout  # noqa: E402
 
 HEADER = ("seed   step  eval(now/orig)      vx   ctrl  rA/rE rStill/rE    Dv    De    Dh   DvE   DhE  alpha    Q_A    Q_E"
           "      z")
@@ -78,7 +78,8 @@ def snapshot(im: Imitator, still: torch.Tensor, every: int) -> dict:
 def score_paths(im: Imitator, demo, actors: dict[str, Actor], starts: list[int]) -> list[dict]:
     """Score the demonstration's and each actor's path (from each start) with im's current TDIL reward.
 
-    Uses its own env and deterministic actions, so the training run it is called from is left unchanged."""
+    Uses its own env and deterministic actions (behaviour.rollout), so the training run it is called from is left
+    unchanged."""
     cfg = im.cfg
     env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
     model = getattr(env.unwrapped, "model", None)
@@ -86,14 +87,8 @@ def score_paths(im: Imitator, demo, actors: dict[str, Actor], starts: list[int])
     paths = [("demonstration", -1, np.asarray(demo.next_obs, np.float32), float(np.sum(demo.rewards)))]
     for name, actor in actors.items():
         for seed in starts:
-            obs, _ = env.reset(seed=seed)
-            nxt, ret, done = [], 0.0, False
-            while not done:
-                a = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
-                obs, r, term, trunc, _ = env.step(to_env_action(env, a))
-                nxt.append(obs)
-                ret, done = ret + float(r), term or trunc
-            paths.append((name, seed, np.asarray(nxt, np.float32), ret))
+            path = rollout(actor, env, seed)
+            paths.append((name, seed, path["next_obs"], path["return"]))
     rows = []
     for name, seed, nxt, ret in paths:
         ratio = im.tdil_reward(torch.as_tensor(nxt, device=im.dev)).cpu().numpy() / r_e

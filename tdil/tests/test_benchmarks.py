@@ -62,3 +62,21 @@ def test_run_one_with_path_scores_is_the_same_run(tmp_path, capsys):
     assert [ln for ln in scored if ln[5:11] in ("    80", "   120") and "paths scored" not in ln] == plain
     evals = plain[1].split()[2].split("/")  # the re-run's evaluation at 120 equals the run's metrics.csv
     assert evals[0] == evals[1]
+
+
+def test_rollout_returns_the_path_and_runs_without_mujoco_data():
+    from behaviour import healthy_from_obs, rollout
+    from tdil.envs import dims
+    from tdil.networks import Actor
+
+    torch.manual_seed(0)
+    env = make_env("Hopper-v5", terminate_when_unhealthy=False, max_episode_steps=60)
+    r = rollout(Actor(*dims(env), 16, 2), env, 10000)
+    assert r["steps"] == 60 and r["next_obs"].shape == (60, 11) and r["next_obs"].dtype == np.float32
+    assert np.isclose(r["next_obs"][-1, 0], r["final_z"], atol=1e-6)  # obs[0] = qpos[1], the torso height
+    assert r["healthy_steps"] == int(healthy_from_obs("Hopper-v5", r["next_obs"]).sum())
+    assert np.isclose(r["distance"], r["mean_vx"] * 60 * env.unwrapped.dt, atol=1e-6)
+    env = make_env("Pendulum-v1")  # no MuJoCo data: the path and return, NaN for the MuJoCo figures
+    r = rollout(Actor(*dims(env), 16, 2), env, 10000)
+    assert r["steps"] == 200 and r["next_obs"].shape == (200, 3) and r["return"] <= 0
+    assert r["healthy_steps"] is None and all(np.isnan(r[k]) for k in ("distance", "final_z", "upside_down", "mean_vx"))
