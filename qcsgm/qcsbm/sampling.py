@@ -10,6 +10,8 @@ the parameters) to compile the whole sampler.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,56 +85,68 @@ def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000, return_t=Fa
     as scipy's nfev: 2 + 6 per attempted step (FSAL).
 
     max_steps caps the attempted steps (at most 2 + 6 max_steps NFE; may be a traced integer); a capped solve
-    stops short of t1. return_t: also return the time reached, (y(t), nfe, t), t == t1 unless the cap was hit."""
-    direction = jnp.sign(t1 - t0)
+    stops short of t1. return_t: also return the time reached, (y(t), nfe, t), t == t1 unless the cap was hit.
+    The loop is a lax.while_loop; `ode_sample_rk45_host` runs the same steps from a host loop."""
+    state = jax.lax.while_loop(lambda st: _rk45_running(st, t0, t1, max_steps),
+                               lambda st: _rk45_attempt(f, st, t0, t1, rtol, atol),
+                               _rk45_start(f, y0, t0, t1, rtol, atol))
+    t, y, nfe = state[0], state[1], state[6]
+    return (y, nfe, t) if return_t else (y, nfe)
+
+
+def _rk45_norm(y0, tree, scale):
     n_el = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(y0))
-    leaves = jax.tree.leaves
+    return jnp.sqrt(sum(jnp.sum((a / s) ** 2) for a, s in zip(jax.tree.leaves(tree), jax.tree.leaves(scale)))
+                    / n_el)
 
-    def rms(tree, scale):
-        return jnp.sqrt(sum(jnp.sum((a / s) ** 2) for a, s in zip(leaves(tree), leaves(scale))) / n_el)
 
-    def scale_of(y, y_new):
-        return jax.tree.map(lambda a, b: atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)), y, y_new)
+def _rk45_scale(y, y_new, rtol, atol):
+    return jax.tree.map(lambda a, b: atol + rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)), y, y_new)
 
+
+def _rk45_start(f, y0, t0, t1, rtol, atol):
+    """The solver state before its first step: (t, y, f(t, y), h, rejected, attempted steps, nfe)."""
+    direction = jnp.sign(t1 - t0)
     interval = jnp.abs(t1 - t0)
     f0 = f(t0, y0)
     # scipy.integrate._ivp.common.select_initial_step, error-estimator order 4
-    sc0 = scale_of(y0, y0)
-    d0, d1 = rms(y0, sc0), rms(f0, sc0)
+    sc0 = _rk45_scale(y0, y0, rtol, atol)
+    d0, d1 = _rk45_norm(y0, y0, sc0), _rk45_norm(y0, f0, sc0)
     h0 = jnp.minimum(jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1), interval)
     f1 = f(t0 + direction * h0, jax.tree.map(lambda y, k: y + direction * h0 * k, y0, f0))
-    d2 = rms(jax.tree.map(lambda a, b: a - b, f1, f0), sc0) / h0
+    d2 = _rk45_norm(y0, jax.tree.map(lambda a, b: a - b, f1, f0), sc0) / h0
     h1 = jnp.where((d1 <= 1e-15) & (d2 <= 1e-15), jnp.maximum(1e-6, h0 * 1e-3),
                    (0.01 / jnp.maximum(d1, d2)) ** (1 / 5))
     h_init = jnp.minimum(jnp.minimum(100 * h0, h1), interval)
+    return jnp.asarray(t0, jnp.float32), y0, f0, h_init, jnp.asarray(False), 0, 2
 
-    def cond(state):
-        t, _, _, _, _, n, _ = state
-        return (direction * (t1 - t) > 0) & (n < max_steps)
 
-    def body(state):
-        t, y, fy, h, rejected, n, nfe = state
-        last = h >= jnp.abs(t1 - t)  # this step lands on t1 (set exactly, as scipy does)
-        h = jnp.minimum(h, jnp.abs(t1 - t))
-        hs = direction * h
-        ks = [fy]
-        for i in range(1, 7):
-            ks.append(f(t + _C[i] * hs, _tree_axpy(y, hs, ks, _A[i])))
-        y_new = _tree_axpy(y, hs, ks, _A[6])
-        err = jax.tree.map(lambda *k: hs * sum((b5 - b4) * k_ for b5, b4, k_ in zip(_B5, _B4, k)), *ks)
-        en = rms(err, scale_of(y, y_new))
-        accept = en < 1.0
-        grow = jnp.where(en > 0, jnp.minimum(10.0, 0.9 * jnp.where(en > 0, en, 1.0) ** (-0.2)), 10.0)
-        factor = jnp.where(accept, jnp.where(rejected, jnp.minimum(1.0, grow), grow),
-                           jnp.maximum(0.2, 0.9 * en ** (-0.2)))
-        t = jnp.where(accept, jnp.where(last, t1, t + hs), t)
-        y = jax.tree.map(lambda a, b: jnp.where(accept, b, a), y, y_new)
-        fy = jax.tree.map(lambda a, b: jnp.where(accept, b, a), fy, ks[6])
-        return t, y, fy, h * factor, ~accept, n + 1, nfe + 6
+def _rk45_running(state, t0, t1, max_steps):
+    t, n = state[0], state[5]
+    return (jnp.sign(t1 - t0) * (t1 - t) > 0) & (n < max_steps)
 
-    state = (jnp.asarray(t0, jnp.float32), y0, f0, h_init, jnp.asarray(False), 0, 2)
-    t, y, _, _, _, _, nfe = jax.lax.while_loop(cond, body, state)
-    return (y, nfe, t) if return_t else (y, nfe)
+
+def _rk45_attempt(f, state, t0, t1, rtol, atol):
+    """One attempted Dormand-Prince step (6 evaluations of f), accepted or not."""
+    t, y, fy, h, rejected, n, nfe = state
+    direction = jnp.sign(t1 - t0)
+    last = h >= jnp.abs(t1 - t)  # this step lands on t1 (set exactly, as scipy does)
+    h = jnp.minimum(h, jnp.abs(t1 - t))
+    hs = direction * h
+    ks = [fy]
+    for i in range(1, 7):
+        ks.append(f(t + _C[i] * hs, _tree_axpy(y, hs, ks, _A[i])))
+    y_new = _tree_axpy(y, hs, ks, _A[6])
+    err = jax.tree.map(lambda *k: hs * sum((b5 - b4) * k_ for b5, b4, k_ in zip(_B5, _B4, k)), *ks)
+    en = _rk45_norm(y, err, _rk45_scale(y, y_new, rtol, atol))
+    accept = en < 1.0
+    grow = jnp.where(en > 0, jnp.minimum(10.0, 0.9 * jnp.where(en > 0, en, 1.0) ** (-0.2)), 10.0)
+    factor = jnp.where(accept, jnp.where(rejected, jnp.minimum(1.0, grow), grow),
+                       jnp.maximum(0.2, 0.9 * en ** (-0.2)))
+    t = jnp.where(accept, jnp.where(last, t1, t + hs), t)
+    y = jax.tree.map(lambda a, b: jnp.where(accept, b, a), y, y_new)
+    fy = jax.tree.map(lambda a, b: jnp.where(accept, b, a), fy, ks[6])
+    return t, y, fy, h * factor, ~accept, n + 1, nfe + 6
 
 
 def odeint_fixed(f, y0, t0, t1, n_steps, method="rk4"):
@@ -191,6 +205,36 @@ def ode_sample(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3,
         raise ValueError(f"unknown ODE method {method!r}; choose rk45, rk4 or euler")
     x = denoise_step(score_fn, sde, x, eps) if denoise else x
     return (x, nfe, t_end) if return_t else (x, nfe)
+
+
+@functools.partial(jax.jit, static_argnames=("sde",))
+def _pf_rk45_start(score_fn, sde, x, rtol, atol, eps):
+    return _rk45_start(probability_flow_drift(score_fn, sde), x, 1.0, eps, rtol, atol)
+
+
+@functools.partial(jax.jit, static_argnames=("sde",))
+def _pf_rk45_attempt(score_fn, sde, state, rtol, atol, eps):
+    return _rk45_attempt(probability_flow_drift(score_fn, sde), state, 1.0, eps, rtol, atol)
+
+
+_denoise_step = jax.jit(denoise_step, static_argnames=("sde",))
+
+
+def ode_sample_rk45_host(score_fn, sde, x_init, rtol=1e-3, atol=1e-5, eps=1e-5, denoise=False, max_steps=2000):
+    """`ode_sample(method="rk45", return_t=True)` from x_init with the solver's loop on the host (as scipy's
+    solve_ivp in the official code): the same steps (`_rk45_attempt`), each a jitted program of its own.
+    score_fn must be a pytree (e.g. Partial(model.score, params)). Returns (samples, nfe, t_end).
+
+    Why: XLA:CPU rewrites a convolution into the form of its fast (Eigen) kernel only in a program's entry
+    computation (its ConvCanonicalization pass), so inside lax.while_loop / scan the input-gradient convolutions
+    of an energy U-Net's score s = -grad_x E run as naive loops, several times slower (README, "CSBM in the score
+    check"). A direct-score U-Net (USBM / QCSBM) has only forward convolutions, already in that form."""
+    state = _pf_rk45_start(score_fn, sde, x_init, rtol, atol, eps)
+    while bool(_rk45_running(state, 1.0, eps, max_steps)):
+        state = _pf_rk45_attempt(score_fn, sde, state, rtol, atol, eps)
+    t, x, nfe = state[0], state[1], state[6]
+    x = _denoise_step(score_fn, sde, x, eps) if denoise else x
+    return x, nfe, t
 
 
 # ----------------------------------------------------------------------------- likelihood

@@ -121,6 +121,21 @@ def test_rk45_step_cap_stops_short_and_reports_where():
     assert 1e-5 < info["t_end"] < 1.0 and np.isclose(info["sigma_end"], float(SDE.sigma(info["t_end"])))
 
 
+def test_rk45_host_loop_takes_the_jitted_loops_steps():
+    """ode_sample_rk45_host (the solver's loop on the host, image_score_check.py's default) gives the samples,
+    NFE and end time of the lax.while_loop solve, capped and uncapped."""
+    x_init = SDE.sigma_max * jax.random.normal(jax.random.PRNGKey(0), (64, 2, 2, 1))
+    score = jax.tree_util.Partial(gaussian_score)
+    ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method", "denoise", "return_t"))
+    for cap in (4, 2000):
+        x, nfe, t = ode_sample(score, SDE, jax.random.PRNGKey(1), x_init.shape, rtol=1e-4, atol=1e-6,
+                               denoise=True, x_init=x_init, max_steps=cap, return_t=True)
+        xh, nfeh, th = S.ode_sample_rk45_host(score, SDE, x_init, 1e-4, 1e-6, denoise=True, max_steps=cap)
+        assert int(nfeh) == int(nfe) and float(th) == float(t)
+        np.testing.assert_allclose(xh, x, rtol=1e-6, atol=1e-6)
+    assert int(nfe) > 2 + 6 * 4 and float(t) < 1e-4  # the uncapped solve reached t = eps
+
+
 def test_bits_per_dim():
     # uniform density on [0, 1]^D has nll 0 -> bits/dim = log2(n_bins)
     assert np.isclose(S.bits_per_dim(0.0, 10, 256), 8.0)
