@@ -47,9 +47,10 @@ def healthy_from_obs(env_id: str, obs: np.ndarray) -> np.ndarray | None:
 
 def rollout(actor: Actor, env, seed: int) -> dict:
     """One deterministic episode (tanh(mu(s))) from env.reset(seed): the return, Gymnasium's reward terms and motion,
-    and the path's next observations ("next_obs", float32, one per step). Envs without MuJoCo `data` (e.g.
-    Pendulum) are rolled out too; their distance, final_z and upside_down are NaN."""
+    the start observation ("start_obs") and the path's next observations ("next_obs", float32, one per step). Envs
+    without MuJoCo `data` (e.g. Pendulum) are rolled out too; their distance, final_z and upside_down are NaN."""
     obs, info = env.reset(seed=seed)
+    start = np.asarray(obs, np.float32)
     mujoco = hasattr(env.unwrapped, "data")
     x0 = float(env.unwrapped.data.qpos[0]) if mujoco else float("nan")
     sums = {"return": 0.0, "reward_forward": 0.0, "reward_ctrl": 0.0, "reward_survive": 0.0}
@@ -72,7 +73,7 @@ def rollout(actor: Actor, env, seed: int) -> dict:
                 first_unhealthy = t
         t += 1
         done = term or trunc
-    return sums | {"steps": t, "next_obs": np.asarray(nxt, np.float32),
+    return sums | {"steps": t, "start_obs": start, "next_obs": np.asarray(nxt, np.float32),
                    "distance": float(env.unwrapped.data.qpos[0]) - x0 if mujoco else float("nan"),
                    "mean_vx": float(np.mean(vx)),
                    "healthy_steps": healthy if hasattr(env.unwrapped, "is_healthy") else None,

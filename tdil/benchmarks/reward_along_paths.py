@@ -25,22 +25,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tdil.config import load_run_config  # noqa: E402
 from tdil.demonstrations import load_demonstration  # noqa: E402
-from tdil.envs import dims, make_env, to_env_action  # noqa: E402
+from tdil.envs import dims, make_env  # noqa: E402
 from tdil.imitation import Imitator  # noqa: E402
 from tdil.networks import Actor  # noqa: E402
 from train import normalise  # noqa: E402
 
-
-def rollout(actor: Actor, env, seed: int) -> tuple[np.ndarray, float]:
-    obs, _ = env.reset(seed=seed)
-    path, total, done = [obs], 0.0, False
-    while not done:
-        with torch.no_grad():
-            a = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
-        obs, r, term, trunc, _ = env.step(to_env_action(env, a))
-        path.append(obs)
-        total, done = total + float(r), term or trunc
-    return np.asarray(path, np.float32), total
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from behaviour import rollout  # noqa: E402
 
 
 def critic_reward(im: Imitator, next_states: torch.Tensor) -> torch.Tensor:
@@ -106,7 +97,8 @@ def main() -> None:
     print(f"demonstration r(s'): {' '.join(f'{x:.1f}' for x in r_demo[:60:k])}")
     for seed in a.starts:
         for name, actor in actors.items():
-            path, ret = rollout(actor, env, seed)
+            out = rollout(actor, env, seed)
+            path, ret = np.vstack([out["start_obs"][None], out["next_obs"]]), out["return"]  # s_0 .. s_T
             r = critic_reward(im, torch.as_tensor(path[1:])).numpy()
             disc = float(np.sum(cfg.gamma ** np.arange(len(r)) * r))
             print(f"start {seed} {name:16s} true return {ret:7.1f} (normalised {normalise(ret, levels):.2f}) | "

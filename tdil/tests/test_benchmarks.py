@@ -73,6 +73,7 @@ def test_rollout_returns_the_path_and_runs_without_mujoco_data():
     env = make_env("Hopper-v5", terminate_when_unhealthy=False, max_episode_steps=60)
     r = rollout(Actor(*dims(env), 16, 2), env, 10000)
     assert r["steps"] == 60 and r["next_obs"].shape == (60, 11) and r["next_obs"].dtype == np.float32
+    assert r["start_obs"].shape == (11,) and np.array_equal(r["start_obs"], np.float32(env.reset(seed=10000)[0]))
     assert np.isclose(r["next_obs"][-1, 0], r["final_z"], atol=1e-6)  # obs[0] = qpos[1], the torso height
     assert r["healthy_steps"] == int(healthy_from_obs("Hopper-v5", r["next_obs"]).sum())
     assert np.isclose(r["distance"], r["mean_vx"] * 60 * env.unwrapped.dt, atol=1e-6)
