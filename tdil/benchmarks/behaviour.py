@@ -83,13 +83,19 @@ def rollout(actor: Actor, env, seed: int) -> dict:
                    if mujoco else float("nan")}
 
 
+def load_actor(path: Path, env, hidden: int, layers: int) -> Actor:
+    """A saved actor state dict (e.g. a run's jobs/<method>-<seed>-actor.pt) as an Actor sized for env."""
+    actor = Actor(*dims(env), hidden, layers)
+    actor.load_state_dict(torch.load(path))
+    return actor
+
+
 def report_actor(path: Path, env_id: str, hidden: int, layers: int, episodes: int, terminate: bool) -> None:
     env = make_env(env_id, terminate)
     if not hasattr(env.unwrapped, "data"):
         print(f"{path}: {env_id} is not a MuJoCo task, skipped")
         return
-    actor = Actor(*dims(env), hidden, layers)
-    actor.load_state_dict(torch.load(path))
+    actor = load_actor(path, env, hidden, layers)
     print(f"{path} ({env_id}, {hidden} x {layers}, terminate_when_unhealthy={terminate}):")
     rows = [rollout(actor, env, 10_000 + i) for i in range(episodes)]
     for i, r in enumerate(rows):

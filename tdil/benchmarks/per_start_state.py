@@ -19,19 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tdil.demonstrations import load_demonstration  # noqa: E402
-from tdil.envs import dims, make_env, to_env_action  # noqa: E402
-from tdil.networks import Actor  # noqa: E402
+from tdil.envs import make_env  # noqa: E402
 
-
-def episode(actor: Actor, env, seed: int) -> float:
-    obs, _ = env.reset(seed=seed)
-    total, done = 0.0, False
-    while not done:
-        with torch.no_grad():
-            a = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
-        obs, r, term, trunc, _ = env.step(to_env_action(env, a))
-        total, done = total + float(r), term or trunc
-    return total
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from behaviour import load_actor, rollout  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +40,6 @@ def main() -> None:
         print(f"run: {a.run_dir}")
     cfg = json.loads((a.run_dir / "config.json").read_text())
     env = make_env(cfg["env_id"], cfg["terminate_when_unhealthy"], cfg["max_episode_steps"])
-    obs_dim, act_dim = dims(env)
     angle = (lambda o: float(np.arctan2(o[1], o[0]))) if cfg["env_id"] == "Pendulum-v1" else None
     n = cfg["eval_episodes"]
     starts = [env.reset(seed=10_000 + i)[0] for i in range(n)]
@@ -59,9 +49,8 @@ def main() -> None:
               f"evaluation start theta: {' '.join(f'{angle(o):.2f}' for o in starts)}")
     names = a.jobs or sorted(f.name[: -len("-actor.pt")] for f in (a.run_dir / "jobs").glob("*-actor.pt"))
     for name in names:
-        actor = Actor(obs_dim, act_dim, cfg["hidden"], cfg["layers"])
-        actor.load_state_dict(torch.load(a.run_dir / "jobs" / f"{name}-actor.pt"))
-        rets = [episode(actor, env, 10_000 + i) for i in range(n)]
+        actor = load_actor(a.run_dir / "jobs" / f"{name}-actor.pt", env, cfg["hidden"], cfg["layers"])
+        rets = [rollout(actor, env, 10_000 + i)["return"] for i in range(n)]
         print(f"{name:10s} mean {np.mean(rets):8.1f} | per start: {' '.join(f'{r:.0f}' for r in rets)}")
 
 

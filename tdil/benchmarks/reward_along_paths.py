@@ -25,13 +25,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tdil.config import load_run_config  # noqa: E402
 from tdil.demonstrations import load_demonstration  # noqa: E402
-from tdil.envs import dims, make_env  # noqa: E402
+from tdil.envs import make_env  # noqa: E402
 from tdil.imitation import Imitator  # noqa: E402
-from tdil.networks import Actor  # noqa: E402
 from train import normalise  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from behaviour import rollout  # noqa: E402
+from behaviour import load_actor, rollout  # noqa: E402
 
 
 def critic_reward(im: Imitator, next_states: torch.Tensor) -> torch.Tensor:
@@ -82,12 +81,8 @@ def main() -> None:
     print("normalised return every", cfg.eval_every, "steps:", " ".join(f"{normalise(r, levels):.2f}" for r in im.result.returns))
 
     env = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
-    obs_dim, act_dim = dims(env)
     actors = {f"tdil-{a.seed} (this)": im.agent.actor}
-    for name in a.jobs:
-        actor = Actor(obs_dim, act_dim, cfg.hidden, cfg.layers)
-        actor.load_state_dict(torch.load(a.run_dir / "jobs" / f"{name}-actor.pt"))
-        actors[name] = actor
+    actors |= {name: load_actor(a.run_dir / "jobs" / f"{name}-actor.pt", env, cfg.hidden, cfg.layers) for name in a.jobs}
     pendulum = cfg.env_id == "Pendulum-v1"
     k = a.every
     if pendulum:

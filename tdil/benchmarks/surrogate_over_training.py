@@ -42,13 +42,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tdil.config import load_run_config  # noqa: E402
 from tdil.demonstrations import load_demonstration  # noqa: E402
-from tdil.envs import dims, make_env  # noqa: E402
+from tdil.envs import make_env  # noqa: E402
 from tdil.imitation import Imitator  # noqa: E402
 from tdil.networks import Actor  # noqa: E402
 from train import normalise  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from behaviour import healthy_from_obs, rollout  # noqa: E402
+from behaviour import healthy_from_obs, load_actor, rollout  # noqa: E402
 
 HEADER = ("seed   step  eval(now/orig)      vx   ctrl  rA/rE rStill/rE    Dv    De    Dh   DvE   DhE  alpha    Q_A    Q_E"
           "      z")
@@ -130,11 +130,8 @@ def run_one(run_dir: Path, steps: int, every: int, minutes: float, score_jobs: t
                     if r["method"] == "tdil" and int(r["seed"]) == seed}
     probe = make_env(cfg.env_id, cfg.terminate_when_unhealthy, cfg.max_episode_steps)
     still = torch.as_tensor(probe.reset(seed=10_000)[0], dtype=torch.float32)[None]
-    obs_dim, act_dim = dims(probe)
-    saved = {}
-    for name in score_jobs:  # built BEFORE the Imitator, which seeds torch: building a network draws random numbers
-        saved[name] = Actor(obs_dim, act_dim, cfg.hidden, cfg.layers)
-        saved[name].load_state_dict(torch.load(run_dir / "jobs" / f"{name}-actor.pt"))
+    # built BEFORE the Imitator, which seeds torch: building a network draws random numbers
+    saved = {name: load_actor(run_dir / "jobs" / f"{name}-actor.pt", probe, cfg.hidden, cfg.layers) for name in score_jobs}
     demo = load_demonstration(run_dir / "demonstration.npz")
     im = Imitator("tdil", cfg, demo, seed)
     deadline = time.time() + 60 * minutes
