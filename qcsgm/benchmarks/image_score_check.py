@@ -13,6 +13,8 @@ For one trained image model (trained here first when run_dir has no checkpoint a
   - with --hybrid-above S: the model's score below sigma = S and the Gaussian reference above it (RK45):
     isolates how much of the sample error comes from the model's large-sigma scores;
   - Asym (Hutchinson, K = 8) of the model on 64 test images at the 10 levels train.py uses.
+Both samplers run their loops on the host, one jitted step at a time (CSBM's score is ~4x slower inside a jitted
+loop on CPU); --rk45-in-jit / --pc-in-jit run them as one jitted while_loop / scan instead.
 --rk45-max-steps N bounds every RK45 solve to N attempted steps (2 + 6 N NFE; default 2000, the solver's own cap):
 a solve that hits it is reported as "cap hit at <NFE>" with the sigma it stopped at, and gets no P / R (its x is
 not a sample). --skip-references samples only the model (the references' rows do not depend on it), e.g. for a
@@ -75,9 +77,17 @@ def rk45_sample(f, sde, key, x_init, max_steps, in_jit=False):
     else:
         x, nfe, t_end = S.ode_sample_rk45_host(f, sde, x_init, *OFFICIAL_TOL, denoise=True, max_steps=max_steps)
     t_end = float(t_end)
-    if t_end > float(np.float32(1e-5)):  # the solver sets t to eps (float32) exactly on its last step
+    if t_end > float(np.float32(S.SAMPLING_EPS)):  # the solver sets t to eps (float32) exactly on its last step
         return None, dict(nfe=int(nfe), cap_hit=True, t_end=t_end, sigma_end=float(sde.sigma(t_end)))
     return x, dict(nfe=int(nfe), cap_hit=False)
+
+
+def pc_sample(f, sde, key, shape, n_steps, in_jit=False):
+    """PC sampling (snr 0.16, one corrector step) with its loop over noise levels on the host
+    (`sampling.pc_sample_host`, for the same reason as RK45's); in_jit: as one jitted lax.scan (train._pc_sample)."""
+    if in_jit:
+        return train._pc_sample(f, sde, key, shape, n_steps=n_steps)
+    return S.pc_sample_host(f, sde, key, shape, n_steps=n_steps)
 
 
 def dsm_per_level(fns, sde, x, sigmas, key):
@@ -114,6 +124,8 @@ def main(argv=None):
                     help="cap on RK45's attempted steps (2 + 6 N NFE); a capped solve is reported, not scored")
     ap.add_argument("--rk45-in-jit", action="store_true",
                     help="run each RK45 solve as one jitted while_loop (slow for CSBM on CPU) instead of a host loop")
+    ap.add_argument("--pc-in-jit", action="store_true",
+                    help="run each PC sampler as one jitted lax.scan (slow for CSBM on CPU) instead of a host loop")
     ap.add_argument("--skip-references", action="store_true",
                     help="sample only the model (the reference scores stay in the DSM table)")
     fields = ("image_steps", "image_sigma_max", "image_lr", "image_ema", "nf", "seed")
@@ -163,7 +175,7 @@ def main(argv=None):
             if sname == "rk45":
                 x, info = rk45_sample(f, sde, key, x_init, a.rk45_max_steps, a.rk45_in_jit)
             else:
-                x, info = train._pc_sample(f, sde, key, tuple(xt.shape), n_steps=n), dict(nfe=2 * n)
+                x, info = pc_sample(f, sde, key, tuple(xt.shape), n, a.pc_in_jit), dict(nfe=2 * n)
             res[f"{name} {label}"] = info
             if x is None:
                 print(f"| {name} | {label} | cap hit at {info['nfe']} (stopped at t {info['t_end']:.3g}, sigma "

@@ -19,6 +19,11 @@ import numpy as np
 from .losses import per_sample_sum
 
 
+# The samplers stop at t = eps, not 0 (score_sde's sampling_eps for the VE SDE): the score is trained on
+# sigma(t) >= sigma_min only.
+SAMPLING_EPS = 1e-5
+
+
 def _bcast(a, x):
     return a.reshape((-1,) + (1,) * (x.ndim - 1))
 
@@ -26,35 +31,61 @@ def _bcast(a, x):
 # ----------------------------------------------------------------------------- PC sampler
 
 
-def pc_sample(score_fn, sde, key, shape, n_steps=1000, snr=0.16, n_corrector=1, eps=1e-5, denoise=True):
-    """PC sampling (Song et al. 2021, Alg. 2-3 for VE). NFE = n_steps * (1 + n_corrector)."""
+def pc_sample(score_fn, sde, key, shape, n_steps=1000, snr=0.16, n_corrector=1, eps=SAMPLING_EPS, denoise=True):
+    """PC sampling (Song et al. 2021, Alg. 2-3 for VE). NFE = n_steps * (1 + n_corrector).
+    The loop over noise levels is a lax.scan; `pc_sample_host` runs the same steps from a host loop."""
+    carry, ts, ts_next = _pc_start(sde, key, shape, n_steps, eps)
+    carry, _ = jax.lax.scan(lambda c, tt: (_pc_step(score_fn, sde, n_corrector, c, tt[0], tt[1], snr), None),
+                            carry, (ts, ts_next))
+    x, x_mean, _ = carry
+    return x_mean if denoise else x
+
+
+@functools.partial(jax.jit, static_argnames=("sde", "shape", "n_steps"))
+def _pc_start(sde, key, shape, n_steps, eps):
+    """x(1) ~ sigma_max N(0, I), the sampler's state (x, x_mean, key) and its noise levels t -> t_next."""
     key, k0 = jax.random.split(key)
     x = sde.sigma_max * jax.random.normal(k0, shape)
     ts = jnp.linspace(1.0, eps, n_steps)
     ts_next = jnp.concatenate([ts[1:], jnp.zeros(1)])
+    return (x, x, key), ts, ts_next
 
-    def step(carry, tt):
-        x, _, key = carry
-        t, t_next = tt
-        vec_t = jnp.full((shape[0],), t)
-        for _ in range(n_corrector):  # Langevin corrector, step = 2 (snr ||z|| / ||s||)^2
-            key, kz = jax.random.split(key)
-            s = score_fn(x, vec_t)
-            z = jax.random.normal(kz, shape)
-            s_norm = jnp.mean(jnp.sqrt(per_sample_sum(s**2)))
-            z_norm = jnp.mean(jnp.sqrt(per_sample_sum(z**2)))
-            step_size = 2 * (snr * z_norm / s_norm) ** 2
-            x = x + step_size * s + jnp.sqrt(2 * step_size) * z
-        # reverse-diffusion predictor: x <- x + (sigma_t^2 - sigma_next^2) s + sqrt(sigma_t^2 - sigma_next^2) z
+
+def _pc_step(score_fn, sde, n_corrector, carry, t, t_next, snr):
+    """One noise level: n_corrector Langevin corrector steps, then the reverse-diffusion predictor."""
+    x, _, key = carry
+    vec_t = jnp.full((x.shape[0],), t)
+    for _ in range(n_corrector):  # Langevin corrector, step = 2 (snr ||z|| / ||s||)^2
         key, kz = jax.random.split(key)
-        sig2 = sde.sigma(t) ** 2
-        sig2_next = jnp.where(t_next > 0, sde.sigma(t_next) ** 2, 0.0)
-        g2 = sig2 - sig2_next
-        x_mean = x + g2 * score_fn(x, vec_t)
-        x = x_mean + jnp.sqrt(g2) * jax.random.normal(kz, shape)
-        return (x, x_mean, key), None
+        s = score_fn(x, vec_t)
+        z = jax.random.normal(kz, x.shape)
+        s_norm = jnp.mean(jnp.sqrt(per_sample_sum(s**2)))
+        z_norm = jnp.mean(jnp.sqrt(per_sample_sum(z**2)))
+        step_size = 2 * (snr * z_norm / s_norm) ** 2
+        x = x + step_size * s + jnp.sqrt(2 * step_size) * z
+    # reverse-diffusion predictor: x <- x + (sigma_t^2 - sigma_next^2) s + sqrt(sigma_t^2 - sigma_next^2) z
+    key, kz = jax.random.split(key)
+    sig2 = sde.sigma(t) ** 2
+    sig2_next = jnp.where(t_next > 0, sde.sigma(t_next) ** 2, 0.0)
+    g2 = sig2 - sig2_next
+    x_mean = x + g2 * score_fn(x, vec_t)
+    x = x_mean + jnp.sqrt(g2) * jax.random.normal(kz, x.shape)
+    return x, x_mean, key
 
-    (x, x_mean, _), _ = jax.lax.scan(step, (x, x, key), (ts, ts_next))
+
+_pc_step_jit = jax.jit(_pc_step, static_argnames=("sde", "n_corrector"))
+
+
+def pc_sample_host(score_fn, sde, key, shape, n_steps=1000, snr=0.16, n_corrector=1, eps=SAMPLING_EPS,
+                   denoise=True):
+    """`pc_sample` with its loop over noise levels on the host: the same steps (`_pc_step`), one jitted program
+    per noise level, compiled once (t traced). score_fn must be a pytree (e.g. Partial(model.score, params)).
+    Why: inside lax.scan XLA:CPU leaves an energy U-Net's input-gradient convolutions in their slow form (see
+    `ode_sample_rk45_host`)."""
+    carry, ts, ts_next = _pc_start(sde, key, shape, n_steps, eps)
+    for t, t_next in zip(np.asarray(ts), np.asarray(ts_next)):
+        carry = _pc_step_jit(score_fn, sde, n_corrector, carry, t, t_next, snr)
+    x, x_mean, _ = carry
     return x_mean if denoise else x
 
 
@@ -179,14 +210,14 @@ def probability_flow_drift(score_fn, sde):
     return drift
 
 
-def denoise_step(score_fn, sde, x, eps=1e-5):
+def denoise_step(score_fn, sde, x, eps=SAMPLING_EPS):
     """The official samplers' final noise removal (`noise_removal=True`): one reverse-diffusion predictor
     step at t = eps without noise. At t = eps the official discrete sigma is sigma_min and the next one 0,
     so x <- x + sigma_min^2 s(x, eps), Tweedie's denoiser for the smallest noise level."""
     return x + sde.sigma_min**2 * score_fn(x, jnp.full((x.shape[0],), eps, x.dtype))
 
 
-def ode_sample(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=1e-5,
+def ode_sample(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS,
                denoise=False, x_init=None, max_steps=2000, return_t=False):
     """Probability-flow ODE sampler from t=1 to t=eps. Returns (samples, nfe), or (samples, nfe, t_end) with
     return_t, where t_end > eps means RK45 stopped at its cap of max_steps attempted steps (`odeint_rk45`).
@@ -220,7 +251,7 @@ def _pf_rk45_attempt(score_fn, sde, state, rtol, atol, eps):
 _denoise_step = jax.jit(denoise_step, static_argnames=("sde",))
 
 
-def ode_sample_rk45_host(score_fn, sde, x_init, rtol=1e-3, atol=1e-5, eps=1e-5, denoise=False, max_steps=2000):
+def ode_sample_rk45_host(score_fn, sde, x_init, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS, denoise=False, max_steps=2000):
     """`ode_sample(method="rk45", return_t=True)` from x_init with the solver's loop on the host (as scipy's
     solve_ivp in the official code): the same steps (`_rk45_attempt`), each a jitted program of its own.
     score_fn must be a pytree (e.g. Partial(model.score, params)). Returns (samples, nfe, t_end).
@@ -255,7 +286,7 @@ def divergence_hutchinson(f, x, noise):
     return per_sample_sum(jv * noise)
 
 
-def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=1e-5):
+def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS):
     """Negative log-likelihood (nats, per sample) of x under the probability-flow ODE.
 
     -log p_0(x) = -log p_1(x(1)) - int_eps^1 div f(x(t), t) dt. Returns (nll, nfe)."""

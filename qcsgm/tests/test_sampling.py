@@ -136,6 +136,23 @@ def test_rk45_host_loop_takes_the_jitted_loops_steps():
     assert int(nfe) > 2 + 6 * 4 and float(t) < 1e-4  # the uncapped solve reached t = eps
 
 
+@pytest.mark.parametrize("n_corrector,denoise", [(1, True), (2, False)])
+def test_pc_host_loop_takes_the_scans_steps(n_corrector, denoise):
+    """pc_sample_host (one jitted step per noise level, image_score_check.py's default) gives the samples of the
+    lax.scan sampler for the same key, and moves them: a different key gives different samples."""
+    score = jax.tree_util.Partial(gaussian_score)
+    shape = (64, 2, 2, 1)
+    pc = jax.jit(S.pc_sample, static_argnames=("sde", "shape", "n_steps", "n_corrector", "denoise"))
+    x = pc(score, SDE, jax.random.PRNGKey(3), shape, n_steps=20, n_corrector=n_corrector, denoise=denoise)
+    xh = S.pc_sample_host(score, SDE, jax.random.PRNGKey(3), shape, n_steps=20, n_corrector=n_corrector,
+                          denoise=denoise)
+    assert xh.shape == shape and float(jnp.std(xh)) > 0.1
+    np.testing.assert_allclose(np.asarray(xh), np.asarray(x), rtol=1e-5, atol=1e-5)
+    other = S.pc_sample_host(score, SDE, jax.random.PRNGKey(4), shape, n_steps=20, n_corrector=n_corrector,
+                             denoise=denoise)
+    assert float(jnp.max(jnp.abs(other - x))) > 0.1
+
+
 def test_bits_per_dim():
     # uniform density on [0, 1]^D has nll 0 -> bits/dim = log2(n_bins)
     assert np.isclose(S.bits_per_dim(0.0, 10, 256), 8.0)
