@@ -16,6 +16,12 @@ With --states (x y pairs), after those: log pi(a|s) on the same grid, V(s) and 4
 state (official_modes.py's table away from the origin). --save-policy keeps the trained policy's state_dict;
 --load-policy skips training and measures a kept one (same --seed: same origin grid and V(0), other samples).
 
+Checkpoints (so that a long run spans several commands): every --checkpoint-every steps, and when the script has
+run --stop-after-minutes (then it exits with code 3 before measuring), it writes --checkpoint (default: --out with
+_ckpt.pt): the policy, the target policy, Adam's state, the filled part of the replay buffer, the env's position and
+time step, the current observation, torch's and numpy's global RNG states and the next step. --resume continues from
+it; a run split this way ends with the same parameters, bit for bit, as the same run unsplit (check_resume.py).
+
     PYTHONPATH=... python run_official_toy.py --toy-dir PATH/meow/toy --seed 1 --out runs/official_s1.npz
 """
 import argparse
@@ -35,9 +41,19 @@ p.add_argument("--out", default="official.npz")
 p.add_argument("--states", type=float, nargs="*", default=[], help="x y pairs: also measure pi(a|s) and V(s) there")
 p.add_argument("--save-policy", default="", help="write the trained policy's state_dict (torch.save) here")
 p.add_argument("--load-policy", default="", help="no training: load this state_dict (from --save-policy) and measure")
+p.add_argument("--checkpoint", default="", help="checkpoint file (default: --out with _ckpt.pt instead of .npz)")
+p.add_argument("--checkpoint-every", type=int, default=2000, help="write the checkpoint every N steps (0: never)")
+p.add_argument("--stop-after-minutes", type=float, default=0.0,
+               help="once the script has run this long: write the checkpoint and exit with code 3 (0: no limit)")
+p.add_argument("--stop-at-step", type=int, default=0, help="write the checkpoint and exit (code 3) before this step")
+p.add_argument("--resume", action="store_true", help="continue training from --checkpoint")
 cli = p.parse_args()
+t_script = time.time()
 if len(cli.states) % 2:
     p.error(f"--states needs x y pairs, got {len(cli.states)} numbers")
+if cli.resume and cli.load_policy:
+    p.error("--resume trains; --load-policy does not: give one of them")
+ckpt_path = cli.checkpoint or os.path.splitext(cli.out)[0] + "_ckpt.pt"
 sys.path.insert(0, os.path.abspath(cli.toy_dir))
 from agents.meow import MEOW  # noqa: E402  (official code)
 from toy_envs.multi_goal import MultiGoal  # noqa: E402  (official code)
@@ -51,8 +67,44 @@ args = argparse.Namespace(buffer_size=1000000, steps=cli.steps, warmup_steps=100
 agent = MEOW(args)
 env = MultiGoal()
 obs = np.asarray(env.reset()[0])[None]
+
+
+def save_checkpoint(t_next, train_s):
+    """Everything the loop below reads or changes at the start of step t_next (written atomically)."""
+    b = agent.buffer
+    state = dict(seed=cli.seed, t=t_next, train_s=train_s, policy=agent.policy.state_dict(),
+                 policy_old=agent.policy_old.state_dict(), optim=agent.optim.state_dict(),
+                 buffer={k: getattr(b, k)[:b.size].copy() for k in ("state", "action", "reward", "state_next", "done")},
+                 buffer_idx=b.idx, buffer_size=b.size, env_observation=env.observation, env_timestep=env.timestep,
+                 obs=obs, torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state())
+    torch.save(state, ckpt_path + ".tmp")
+    os.replace(ckpt_path + ".tmp", ckpt_path)  # a timeout during the write leaves the previous checkpoint
+
+
+start, train_s = 0, 0.0
+if cli.resume:  # after MEOW() and MultiGoal() have drawn their initial randomness, which the checkpoint overrides
+    ck = torch.load(ckpt_path, weights_only=False)  # our own file: numpy arrays and numpy's RNG tuple inside
+    if ck["seed"] != cli.seed:
+        p.error(f"{ckpt_path} is seed {ck['seed']}, not --seed {cli.seed}")
+    agent.policy.load_state_dict(ck["policy"])
+    agent.policy_old.load_state_dict(ck["policy_old"])
+    agent.optim.load_state_dict(ck["optim"])
+    for k, v in ck["buffer"].items():
+        getattr(agent.buffer, k)[:len(v)] = v
+    agent.buffer.idx, agent.buffer.size = ck["buffer_idx"], ck["buffer_size"]
+    env.observation, env.timestep, obs = ck["env_observation"], ck["env_timestep"], ck["obs"]
+    torch.set_rng_state(ck["torch_rng"])
+    np.random.set_state(ck["numpy_rng"])
+    start, train_s = ck["t"], ck["train_s"]
+    print(f"seed {cli.seed}: resumed {ckpt_path} at step {start} ({train_s:.0f} s trained before)", flush=True)
 t0 = time.time()
-for t in range(0 if cli.load_policy else args.steps + 1):  # official: range(steps + 1), updates from t = warmup_steps on
+for t in range(start, 0 if cli.load_policy else args.steps + 1):  # official: range(steps + 1), updates from t = warmup_steps on
+    if (cli.stop_at_step and t == cli.stop_at_step) or \
+            (cli.stop_after_minutes and time.time() - t_script > 60 * cli.stop_after_minutes):
+        save_checkpoint(t, train_s + time.time() - t0)
+        print(f"seed {cli.seed}: stopped before step {t} after {train_s + time.time() - t0:.0f} s of training; "
+              f"checkpoint {ckpt_path} (continue with --resume)", flush=True)
+        sys.exit(3)
     if t < args.warmup_steps:
         act = np.random.uniform(-1, 1, size=(1, 2)).astype(np.float32)
     else:
@@ -67,12 +119,15 @@ for t in range(0 if cli.load_policy else args.steps + 1):  # official: range(ste
     if t >= args.warmup_steps:
         agent.update()
     if t % 2000 == 0 and t:
-        print(f"seed {cli.seed}: step {t}, {time.time() - t0:.0f} s", flush=True)  # the rate, if a timeout cuts the run
+        print(f"seed {cli.seed}: step {t}, {train_s + time.time() - t0:.0f} s", flush=True)  # the rate, if cut
+    if cli.checkpoint_every and (t + 1) % cli.checkpoint_every == 0 and t < args.steps:
+        save_checkpoint(t + 1, train_s + time.time() - t0)
 if cli.load_policy:
     agent.policy.load_state_dict(torch.load(cli.load_policy))
     print(f"seed {cli.seed}: loaded {cli.load_policy} (trained {args.steps} steps)")
 else:
-    print(f"seed {cli.seed}: trained {args.steps} steps in {time.time() - t0:.0f} s")
+    print(f"seed {cli.seed}: trained {args.steps} steps in {train_s + time.time() - t0:.0f} s"
+          + (f" ({time.time() - t0:.0f} s in this command)" if start else ""))
 if cli.save_policy:
     torch.save(agent.policy.state_dict(), cli.save_policy)
 
