@@ -169,7 +169,7 @@ def main():
     ap.add_argument("--levels", default="2,8")
     ap.add_argument("--peak", type=float, default=PEAK)
     ap.add_argument("--background", type=float, default=BACKGROUND)
-    ap.add_argument("--phases", type=int, default=5, help="pole offsets per axis across one voxel")
+    ap.add_argument("--phases", type=int, default=6, help="pole offsets per axis across one voxel (a multiple of 3: n = 2 for a third of them)")
     ap.add_argument("--run", default="", help="a 0.075 m run: its pole 2's phase, and its field with the outside vertices cleared")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -180,7 +180,7 @@ def main():
         q, ql = q_level(level, args.peak, args.background), q_level(level, args.peak, args.background, linear=True)
         print(f"\nlevel {level:g} / m: q = {q:.3f} (raw interpolated; mean width over offsets w + h(1 - 2q) = {0.1 + VOXEL * (1 - 2 * q):.3f} m), "
               f"q_lin = {ql:.4f} (sigma interpolated: {0.1 + VOXEL * (1 - 2 * ql):.3f} m)")
-        all_w = []
+        all_w, ext_w = [], []
         for px in (np.arange(args.phases) + 0.5) / args.phases * VOXEL:
             for py in (np.arange(args.phases) + 0.5) / args.phases * VOXEL:
                 model, box = pole_grid((px, py), args.peak, args.background)
@@ -189,11 +189,15 @@ def main():
                              predicted_offsets(model, box, level, args.peak, args.background, linear=True))
                 pmap = predicted_offsets(model, box, level, args.peak, args.background, across={f: meas[f]["map_across"] for f in meas})
                 all_w += list(widths(meas, "field"))
+                ext_w += list(widths(meas, "mesh_extent"))
                 print(f"  phase ({px:.4f}, {py:.4f}) n {pred['approach']['n']}x{pred['left side']['n']}: field {fmt(meas, 'field')} "
                       f"(pred {fmt(pred, 'field')}; sigma-linear {fmt(lin, 'field')}), map {fmt(meas, 'map')} (mesh on its row, pred {fmt(pmap, 'mesh')}), "
                       f"mesh extent {fmt(meas, 'mesh_extent')} (pred {fmt(pred, 'extent')}), "
                       "widths field %.3f x %.3f, map %.3f x %.3f" % (*widths(meas, "field"), *widths(meas, "map")))
-        print(f"  mean field width over the {len(all_w)} widths: {np.mean(all_w):.3f} m (range {min(all_w):.3f}..{max(all_w):.3f})")
+        fin = [w for w in all_w if not np.isnan(w)]
+        print(f"  mesh width over the rows holding the pole (its extent): mean {np.mean(ext_w):.3f} m, range {min(ext_w):.3f}..{max(ext_w):.3f} "
+              f"over {len(ext_w)}; field width on the face-centre lines: mean {np.mean(fin):.3f} m, range {min(fin):.3f}..{max(fin):.3f} "
+              f"over the {len(fin)} of {len(all_w)} whose both lines reach past the pole's centre")
     if args.run:
         R, rbox, phase, sp = run_phase(Path(args.run))
         print(f"\n{args.run}: pole 2 at phase ({phase[0]:.4f}, {phase[1]:.4f}) m of its {sp:.5f} m grid")
