@@ -71,7 +71,7 @@ def evaluate(model, sde, params, x_init, x_real, key, tols, euler_steps, pc_step
         res[f"euler{n}"] = dict(nfe=n, pr=pr(x), err=rms(x, x_ref).tolist())
         samples[f"euler{n}"] = np.asarray(x)
     for n in pc_steps:
-        x = train._pc_sample(score, sde, key, shape, n_steps=n)
+        x = train.image_pc_sample(model, score, sde, key, shape, n)
         res[f"pc{n}"] = dict(nfe=2 * n, pr=pr(x))
         samples[f"pc{n}"] = np.asarray(x)
     return res, samples

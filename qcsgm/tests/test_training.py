@@ -148,3 +148,18 @@ def test_main_job_end_to_end_and_resume(tmp_path):
     # resume: finished parts are kept, not retrained
     res2 = train.main(train.parse_args(args + ["--resume", run_dir]))
     assert res2["toys"] == json.loads(json.dumps(res["toys"]))
+
+
+def test_image_pc_sampler_runs_csbm_on_the_host_and_the_others_in_the_scan(monkeypatch):
+    """train.image_pc_sample (train.py's image experiment, benchmarks/image_few_step.py): the energy U-Net (CSBM)
+    samples with the host loop, the direct-score U-Net (USBM, QCSBM) with the jitted lax.scan, each with the step
+    count it is given."""
+    calls = []
+    monkeypatch.setattr(train.S, "pc_sample_host", lambda *a, n_steps: calls.append(("host", n_steps)) or "host")
+    monkeypatch.setattr(train, "_pc_sample", lambda *a, n_steps: calls.append(("scan", n_steps)) or "scan")
+    sde = VESDE(0.01, 10.0)
+    for conservative, path in ((True, "host"), (False, "scan")):
+        model = build_model("ncsnpp_small", sde, conservative=conservative)
+        calls.clear()
+        assert train.image_pc_sample(model, None, sde, None, (2, 8, 8, 1), 7) == path
+        assert calls == [(path, 7)]
