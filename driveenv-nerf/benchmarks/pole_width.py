@@ -24,6 +24,8 @@ touches).
 
     python benchmarks/pole_width.py                       # offsets in the voxel x levels 2, 8, peak 236 / m, bg 0.018 / m
     python benchmarks/pole_width.py --run runs/quick-20261127-072748   # also: the run's pole 2 with its outside vertices cleared
+    python benchmarks/pole_width.py --run runs/quick-20261127-072748 --training   # why training put density there
+                                                                    # (training_evidence; no retraining)
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from driveenv_nerf.course import Box  # noqa: E402
 from driveenv_nerf.geometry import HEIGHT_BAND, OBSTACLE_CELL, ObstacleMap  # noqa: E402
+from driveenv_nerf import nerf as NR  # noqa: E402
 from driveenv_nerf.nerf import GridNeRF, NeRFConfig  # noqa: E402
 from barrier_evidence import LINES, band_max_sigma, outward_offset  # noqa: E402
 from nerf_world_diagnose import box_world  # noqa: E402
@@ -160,8 +163,176 @@ def cleared_outside(model, box, rings: int = 2):
     return raw.reshape(-1)
 
 
+
+# ------------------------------------------------------------------ why training puts density on the outside vertices
+def column_rays(o, d, tn, tf, box, margin: float) -> torch.Tensor:
+    """Rays (N, 3) whose segment [tn, tf] crosses the vertical column over the box grown by `margin` (xy slab test):
+    the only rays whose samples can read the grid vertices within margin - one voxel of the box."""
+    assert box.yaw == 0.0
+    c, h = torch.tensor(box.center[:2], dtype=o.dtype), torch.tensor(box.half[:2], dtype=o.dtype) + margin
+    inv = 1.0 / torch.where(d[:, :2].abs() < 1e-9, torch.full_like(d[:, :2], 1e-9), d[:, :2])
+    t1, t2 = (c - h - o[:, :2]) * inv, (c + h - o[:, :2]) * inv
+    te, tx = torch.minimum(t1, t2).max(-1).values, torch.maximum(t1, t2).min(-1).values
+    return (tx > te) & (tx > tn) & (te < tf)
+
+
+def training_terms(model, o, d, rgb, app, depth, tc, n_samples=None, perturb=True, chunk: int = 4096):
+    """Sums over the rays of the NeRF training loss's per-ray terms as train_step computes them on one stratified draw
+    (torch's global RNG): squared colour error (mean over channels; F.mse_loss's mean over a batch is its mean), the
+    distortion loss and, on the rays with a known depth (finite `depth`), the line-of-sight depth loss. Returns
+    (per-ray squared error (R,), distortion sum, depth-loss sum, number of depth rays)."""
+    err, dist, dl, nd = [], 0.0, 0.0, 0
+    for s in range(0, len(o), chunk):
+        sl = slice(s, s + chunk)
+        out = model.render_rays(o[sl], d[sl], app[sl], perturb=perturb, n_samples=n_samples)
+        err.append(((out["rgb"] - rgb[sl]) ** 2).mean(-1))
+        dist = dist + NR.distortion_loss(out["weights"], out["t"], out["delta"]) * len(out["t"])
+        k = torch.isfinite(depth[sl])
+        if k.any():
+            dl = dl + NR.line_of_sight_depth_loss(out["weights"][k], out["t"][k], out["acc"][k], out["tf"][k], depth[sl][k],
+                                                  tc.depth_sigma) * int(k.sum())
+            nd += int(k.sum())
+    return (torch.cat(err) if err else torch.zeros(0)), dist, dl, nd
+
+
+def pole_samples(model, o, d, box, n_samples: int):
+    """For rays through the pole: the chord (m) each cuts through the true pole and the length of the stratified sample
+    interval there (NeRFConfig's quadratic spacing, tn + (tf - tn) u^2 over n_samples intervals): one stratified sample
+    lands inside the pole with probability ~ min(1, chord / interval)."""
+    lo = torch.tensor(np.asarray(box.center) - np.asarray(box.half), dtype=o.dtype)
+    hi = torch.tensor(np.asarray(box.center) + np.asarray(box.half), dtype=o.dtype)
+    inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
+    t1, t2 = (lo - o) * inv, (hi - o) * inv
+    te, tx = torch.minimum(t1, t2).max(-1).values, torch.maximum(t1, t2).min(-1).values
+    tn, tf = model.ray_bounds(o, d)
+    u = ((0.5 * (te + tx) - tn) / (tf - tn)).clamp(0, 1).sqrt()
+    k = (u * n_samples).floor().clamp(max=n_samples - 1)
+    interval = (tf - tn) * (((k + 1) / n_samples) ** 2 - (k / n_samples) ** 2)
+    return (tx - te).clamp(min=0), interval
+
+
+def training_evidence(R, box, data, draws: int = 8, dense: int = 1024, margin: float = 0.3, seed: int = 0):
+    """Why the run's training put density on the vertices outside pole 2 (no retraining): on the training rays that
+    cross the column around the pole (column_rays; the others never read those vertices), the expected training loss
+    (train_step's terms, `draws` paired stratified draws) with the run's field and with the outside vertices cleared
+    (cleared_outside, 2 rings), per term and split into rays whose true first hit is the pole and the others; the same
+    colour error with `dense` samples per ray (no stratification); the expected gradient of each term, per training step,
+    on the raw density of the vertex columns one ring outside the pole over the band's heights."""
+    from driveenv_nerf.camera import generate_rays
+    from driveenv_nerf.renderer import BoxSet, cast
+    cfg, model = R.cfg, R.model
+    tc = NR.TrainConfig(w_distortion=cfg["w_distortion"], w_tv_density=cfg["w_tv_density"], w_depth=cfg["w_depth"])
+    o, d = generate_rays(torch.as_tensor(data.c2w, dtype=torch.float32), data.K)
+    n_pix = data.K.width * data.K.height
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    depth = data.depth.reshape(-1) if data.depth is not None and tc.w_depth > 0 else torch.full((len(o),), float("nan"))
+    n_all, n_depth = len(o), int(torch.isfinite(depth).sum())
+    tn, tf = model.ray_bounds(o, d)
+    sel = column_rays(o, d, tn, tf, box, margin)
+    t, sid, ib, _, _ = cast(BoxSet(R.course.boxes), o[sel], d[sel])
+    bi = [i for i, b in enumerate(R.course.boxes) if b is box][0]
+    on_pole = sid == bi
+    o, d, rgb, depth = o[sel], d[sel], data.images.reshape(-1, 3)[sel].float(), depth[sel]
+    img = torch.arange(len(data.c2w)).repeat_interleave(n_pix)[sel]
+    out = {"rays": int(sel.sum()), "pole_rays": int(on_pole.sum()), "n_all": n_all, "n_depth": n_depth,
+           "pole_views": int(len(torch.unique(img[on_pole])))}
+    chord, interval = pole_samples(model, o[on_pole], d[on_pole], box, model.cfg.n_samples)
+    out["chord_median"], out["interval_median"] = float(chord.median()), float(interval.median())
+    out["p_sample_in_pole"] = float((chord / interval).clamp(max=1).mean())
+    keep = model.grid[:, 0].detach().clone()
+    fields = {"run": keep, "cleared": cleared_outside(model, box)}
+    res = {}
+    with torch.no_grad():
+        app = model.appearance(img)
+        for name, raw in fields.items():
+            model.grid[:, 0] = raw
+            e_pole, e_rest, dist, dl = 0.0, 0.0, 0.0, 0.0
+            for k in range(draws):
+                torch.manual_seed(seed + k)  # the same stratified draws for both fields
+                err, ds, dd, _ = training_terms(model, o, d, rgb, app, depth, tc)
+                e_pole, e_rest = e_pole + float(err[on_pole].sum()) / draws, e_rest + float(err[~on_pole].sum()) / draws
+                dist, dl = dist + float(ds) / draws, dl + float(dd) / draws
+            err_dense = training_terms(model, o, d, rgb, app, depth, tc, n_samples=dense, perturb=False, chunk=256)[0]
+            res[name] = {"err_pole": e_pole, "err_rest": e_rest, "dist": dist, "depth": dl,
+                         "tv": float(NR.total_variation(model.grid_view(slice(0, 1)))),
+                         "dense_pole": float(err_dense[on_pole].sum()), "dense_rest": float(err_dense[~on_pole].sum())}
+        model.grid[:, 0] = keep
+    out["fields"] = res
+    # the expected gradient per training step on the raw density of the ring-1 columns (vertices in the height band)
+    origin, sp = model.grid_coords()
+    nx, ny, nz = model.resolution
+    x, y, z = (origin[a] + sp[a] * np.arange(model.resolution[a]) - (box.center[a] if a < 2 else 0.0) for a in range(3))
+    cols = [(i, j) for i in range(nx) if abs(x[i]) <= box.half[0] + sp[0] for j in range(ny) if abs(y[j]) <= box.half[1] + sp[1]]
+    zs = [k for k in range(nz) if HEIGHT_BAND[0] <= z[k] <= HEIGHT_BAND[1]]
+    grads = {n: torch.zeros(len(model.grid)) for n in ("photometric", "distortion", "depth")}
+    app = model.appearance(img).detach()
+    for k in range(draws):
+        torch.manual_seed(seed + k)
+        for s in range(0, len(o), 2048):  # the terms are sums over rays: chunked gradients add up
+            sl = slice(s, s + 2048)
+            err, ds, dd, _ = training_terms(model, o[sl], d[sl], rgb[sl], app[sl], depth[sl], tc)
+            for n, term in (("photometric", err.sum() / n_all), ("distortion", tc.w_distortion * ds / n_all),
+                            ("depth", tc.w_depth * dd / max(n_depth, 1))):
+                if torch.is_tensor(term) and term.requires_grad:
+                    grads[n] += torch.autograd.grad(term, model.grid, retain_graph=True)[0][:, 0] / draws
+            del err, ds, dd
+    model.grid.grad = None
+    tv = tc.w_tv_density * NR.total_variation(model.grid_view(slice(0, 1)))
+    tv.backward()
+    grads["tv"] = model.grid.grad[:, 0].clone()
+    model.grid.grad = None
+    sig = torch.exp(keep)
+    out["columns"] = []
+    for i, j in cols:
+        if abs(x[i]) <= box.half[0] and abs(y[j]) <= box.half[1]:
+            continue
+        idx = [k * ny * nx + j * nx + i for k in zs]
+        out["columns"].append({"along": float(x[i]), "across": float(y[j]), "sigma": [float(sig[v]) for v in idx],
+                               **{f"descent_{n}": float(-g[idx].sum()) for n, g in grads.items()}})
+    out["band_z"] = [float(z[k]) for k in zs]
+    return out
+
+
 def fmt(off: dict, key: str) -> str:
     return " / ".join(f"{off[f][key]:+.3f}" for f, _, _ in FACE_LINES)
+
+
+def print_training_evidence(run: Path, draws: int):
+    from driveenv_nerf.nerfstudio_data import read_transforms
+    R, box, _, _ = run_phase(run)
+    data = read_transforms(run / "data", aabb=R.course.aabb)
+    ev = training_evidence(R, box, data, draws=draws)
+    tc = NR.TrainConfig(w_distortion=R.cfg["w_distortion"], w_tv_density=R.cfg["w_tv_density"], w_depth=R.cfg["w_depth"])
+    print(f"{run}: pole 2; {ev['n_all']} training rays ({ev['n_depth']} with a depth-prior sample); {ev['rays']} cross the column "
+          f"0.3 m around the pole, {ev['pole_rays']} of them (in {ev['pole_views']} views) first hit the pole")
+    print(f"  pole rays: chord through the pole median {ev['chord_median']:.3f} m; the {R.model.cfg.n_samples}-sample stratified interval there "
+          f"median {ev['interval_median']:.3f} m; P(a sample lands in the pole) mean {ev['p_sample_in_pole']:.3f}")
+    print(f"  expected training loss per step on these rays ({draws} paired stratified draws; x 1e6), run's field / outside vertices "
+          "(2 rings) cleared / cleared - run:")
+    F = ev["fields"]
+    rows = {"colour error, pole rays": lambda f: f["err_pole"] / ev["n_all"], "colour error, other rays": lambda f: f["err_rest"] / ev["n_all"],
+            "distortion (weighted)": lambda f: tc.w_distortion * f["dist"] / ev["n_all"],
+            "depth prior (weighted)": lambda f: tc.w_depth * f["depth"] / max(ev["n_depth"], 1),
+            "density TV (weighted, whole grid)": lambda f: tc.w_tv_density * f["tv"],
+            "colour error, pole rays, dense (no strata)": lambda f: f["dense_pole"] / ev["n_all"],
+            "colour error, other rays, dense (no strata)": lambda f: f["dense_rest"] / ev["n_all"]}
+    for name, f in rows.items():
+        a, b = f(F["run"]) * 1e6, f(F["cleared"]) * 1e6
+        print(f"    {name:44s} {a:10.3f} {b:10.3f} {b - a:+10.3f}")
+    print(f"  pole rays' mean squared colour error: stratified run {F['run']['err_pole'] / ev['pole_rays']:.4f}, cleared "
+          f"{F['cleared']['err_pole'] / ev['pole_rays']:.4f}; dense run {F['run']['dense_pole'] / ev['pole_rays']:.4f}, cleared "
+          f"{F['cleared']['dense_pole'] / ev['pole_rays']:.4f}")
+    print(f"  ring-1 vertex columns (box frame along, across), band z {', '.join(f'{z:.3f}' for z in ev['band_z'])}: sigma / m there; expected "
+          "descent direction per step (-gradient of each term on their raw density, summed over the band; + raises the density; x 1e9):")
+    names = ("photometric", "distortion", "depth", "tv")
+    print("    " + " " * 16 + "".join(f"{n:>13s}" for n in names))
+    tot = {n: 0.0 for n in names}
+    for c in ev["columns"]:
+        print(f"    ({c['along']:+.3f}, {c['across']:+.3f}) " + "".join(f"{c['descent_' + n] * 1e9:13.3f}" for n in names)
+              + "   sigma " + " ".join(f"{s:.2f}" for s in c["sigma"]))
+        for n in names:
+            tot[n] += c["descent_" + n]
+    print("    all ring-1       " + "".join(f"{tot[n] * 1e9:13.3f}" for n in names))
 
 
 def main():
@@ -171,9 +342,14 @@ def main():
     ap.add_argument("--background", type=float, default=BACKGROUND)
     ap.add_argument("--phases", type=int, default=6, help="pole offsets per axis across one voxel (a multiple of 3: n = 2 for a third of them)")
     ap.add_argument("--run", default="", help="a 0.075 m run: its pole 2's phase, and its field with the outside vertices cleared")
+    ap.add_argument("--training", action="store_true", help="with --run: only training_evidence (why training put density on "
+                    "the vertices outside pole 2: the training loss with and without it, and each term's gradient there)")
+    ap.add_argument("--draws", type=int, default=8, help="--training: paired stratified draws per expectation")
     args = ap.parse_args()
     torch.set_num_threads(2)
     levels = [float(x) for x in args.levels.split(",")]
+    if args.training:
+        return print_training_evidence(Path(args.run), args.draws)
     print(f"synthetic pole 0.10 m, voxel {VOXEL} m, peak {args.peak:g} / m, background {args.background:.3g} / m; offsets (m, + outside the true "
           "face) approach / far / left / right; widths along x across (m)")
     for level in levels:
