@@ -222,14 +222,20 @@ def image_model(cfg, method, x_example):
     return model, sde, params, make_optimizer(cfg.image_lr, cfg.grad_clip, cfg.image_warmup)
 
 
-def image_pc_sample(model, score, sde, key, shape, n_steps):
-    """PC sampling of an image model. An energy model (CSBM) runs the loop over noise levels on the host
-    (`sampling.pc_sample_host`): inside lax.scan XLA:CPU leaves the energy U-Net's input-gradient convolutions in
-    their slow form, ~4x slower per evaluation. A direct score model (USBM, QCSBM) keeps the one jitted lax.scan
-    (`_pc_sample`), where the host loop is 20-30 % slower. Both give the same samples (to float rounding) for a key."""
-    if model.kind == "energy":
-        return S.pc_sample_host(score, sde, key, shape, n_steps=n_steps)
-    return _pc_sample(score, sde, key, shape, n_steps=n_steps)
+def image_sampler(name, model=None, host=None):
+    """The image sampler `name`: "pc" (PC sampler), "ode" (probability-flow ODE sampler) or "nll" (ODE NLL), each
+    with the arguments of `sampling.pc_sample` / `ode_sample` / `ode_nll`. It loops over its steps either inside one
+    jitted program (`_pc_sample`, `_ode_sample`, `_ode_nll`: lax.scan, while_loop, fori_loop) or on the host, one
+    jitted step at a time (`sampling.pc_sample_host`, `ode_sample_host`, `ode_nll_host`; same steps, same results to
+    float rounding). host=None picks by the model: the host for an energy model (CSBM), where XLA:CPU leaves the
+    energy U-Net's input-gradient convolutions in their slow form inside a jitted loop (~4x slower per evaluation),
+    the jitted loop for a direct score model (USBM, QCSBM), where the host loop is 20-30 % slower. host=True / False
+    forces the path (benchmarks/image_score_check.py: the host for every score unless --pc-in-jit / --rk45-in-jit)."""
+    if host is None:
+        host = model.kind == "energy"
+    in_jit, on_host = {"pc": (_pc_sample, S.pc_sample_host), "ode": (_ode_sample, S.ode_sample_host),
+                       "nll": (_ode_nll, S.ode_nll_host)}[name]
+    return on_host if host else in_jit
 
 
 def image_train(cfg, method, run_dir, logger, mesh, x_train):
@@ -262,11 +268,12 @@ def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
     xt = jnp.asarray(D.dequantize(x_test[: cfg.image_eval_samples], bins, rng))
     score = Partial(model.score, params)
     asym, nasym = M.asymmetry_over_levels(score, sde, xt[:64], key, cfg.n_levels, exact=False, n_slices=8)
-    nll, nfe = _ode_nll(score, sde, xt[: cfg.image_nll_samples], key, exact=False)
+    nll, nfe = image_sampler("nll", model)(score, sde, xt[: cfg.image_nll_samples], key, exact=False)
     dim = int(np.prod(xt.shape[1:]))
     shape = (cfg.image_eval_samples,) + xt.shape[1:]
-    x_pc = np.clip(np.asarray(image_pc_sample(model, score, sde, key, shape, cfg.image_pc_steps)), 0, 1)
-    x_few = np.clip(np.asarray(image_pc_sample(model, score, sde, key, shape, cfg.few_steps)), 0, 1)
+    pc = image_sampler("pc", model)
+    x_pc = np.clip(np.asarray(pc(score, sde, key, shape, n_steps=cfg.image_pc_steps)), 0, 1)
+    x_few = np.clip(np.asarray(pc(score, sde, key, shape, n_steps=cfg.few_steps)), 0, 1)
     res = dict(asym=float(asym.mean()), nasym=float(nasym.mean()), asym_levels=asym.tolist(),
                nasym_levels=nasym.tolist(), bpd=float(jnp.mean(S.bits_per_dim(nll, dim, bins))),
                nll_nfe=int(nfe), train_s=train_s)

@@ -54,24 +54,24 @@ def evaluate(model, sde, params, x_init, x_real, key, tols, euler_steps, pc_step
     score = Partial(model.score, params)
     shape = x_init.shape
     res, samples = {}, {}
+    ode, pc = train.image_sampler("ode", model), train.image_sampler("pc", model)  # host loops for CSBM
 
     def pr(x):
         return M.precision_recall(x_real, np.clip(np.asarray(x), 0, 1), k)
 
-    x_ref, nfe = train._ode_sample(score, sde, key, shape, method="rk45", rtol=OFFICIAL_TOL[0],
-                                   atol=OFFICIAL_TOL[1], denoise=True, x_init=x_init)
+    x_ref, nfe = ode(score, sde, key, shape, method="rk45", rtol=OFFICIAL_TOL[0], atol=OFFICIAL_TOL[1], denoise=True,
+                     x_init=x_init)
     res["rk45_official"] = dict(nfe=int(nfe), pr=pr(x_ref))
     samples["rk45_official"] = np.asarray(x_ref)
     for rtol, atol in tols:
-        x, nfe = train._ode_sample(score, sde, key, shape, method="rk45", rtol=rtol, atol=atol, denoise=True,
-                                   x_init=x_init)
+        x, nfe = ode(score, sde, key, shape, method="rk45", rtol=rtol, atol=atol, denoise=True, x_init=x_init)
         res[f"rk45_rtol{rtol:g}"] = dict(nfe=int(nfe), pr=pr(x), err=rms(x, x_ref).tolist())
     for n in euler_steps:
-        x, _ = train._ode_sample(score, sde, key, shape, method="euler", n_steps=n, denoise=True, x_init=x_init)
+        x, _ = ode(score, sde, key, shape, method="euler", n_steps=n, denoise=True, x_init=x_init)
         res[f"euler{n}"] = dict(nfe=n, pr=pr(x), err=rms(x, x_ref).tolist())
         samples[f"euler{n}"] = np.asarray(x)
     for n in pc_steps:
-        x = train.image_pc_sample(model, score, sde, key, shape, n)
+        x = pc(score, sde, key, shape, n_steps=n)
         res[f"pc{n}"] = dict(nfe=2 * n, pr=pr(x))
         samples[f"pc{n}"] = np.asarray(x)
     return res, samples

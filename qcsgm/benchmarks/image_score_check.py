@@ -68,14 +68,11 @@ def hybrid_score(ref, sde, above, model_score, x, t):
 def rk45_sample(f, sde, key, x_init, max_steps, in_jit=False):
     """The official image RK45 solve from x_init, capped at max_steps attempted steps. Returns (samples or None,
     info): info has the NFE and, when the cap stopped it before t = eps, cap_hit and the t / sigma it reached.
-    The solver's loop runs on the host (`sampling.ode_sample_rk45_host`: CSBM's score is 3-4x slower inside a
-    jitted loop on CPU); in_jit: the whole solve as one jitted lax.while_loop (train._ode_sample), as before."""
-    if in_jit:
-        x, nfe, t_end = train._ode_sample(f, sde, key, tuple(x_init.shape), method="rk45", rtol=OFFICIAL_TOL[0],
-                                          atol=OFFICIAL_TOL[1], denoise=True, x_init=x_init, max_steps=max_steps,
-                                          return_t=True)
-    else:
-        x, nfe, t_end = S.ode_sample_rk45_host(f, sde, x_init, *OFFICIAL_TOL, denoise=True, max_steps=max_steps)
+    The solver's loop runs on the host (`sampling.ode_sample_host` via `train.image_sampler`: CSBM's score is 3-4x
+    slower inside a jitted loop on CPU); in_jit: the whole solve as one jitted lax.while_loop (train._ode_sample)."""
+    x, nfe, t_end = train.image_sampler("ode", host=not in_jit)(
+        f, sde, key, tuple(x_init.shape), method="rk45", rtol=OFFICIAL_TOL[0], atol=OFFICIAL_TOL[1], denoise=True,
+        x_init=x_init, max_steps=max_steps, return_t=True)
     t_end = float(t_end)
     if t_end > float(np.float32(S.SAMPLING_EPS)):  # the solver sets t to eps (float32) exactly on its last step
         return None, dict(nfe=int(nfe), cap_hit=True, t_end=t_end, sigma_end=float(sde.sigma(t_end)))
@@ -85,9 +82,7 @@ def rk45_sample(f, sde, key, x_init, max_steps, in_jit=False):
 def pc_sample(f, sde, key, shape, n_steps, in_jit=False):
     """PC sampling (snr 0.16, one corrector step) with its loop over noise levels on the host
     (`sampling.pc_sample_host`, for the same reason as RK45's); in_jit: as one jitted lax.scan (train._pc_sample)."""
-    if in_jit:
-        return train._pc_sample(f, sde, key, shape, n_steps=n_steps)
-    return S.pc_sample_host(f, sde, key, shape, n_steps=n_steps)
+    return train.image_sampler("pc", host=not in_jit)(f, sde, key, shape, n_steps=n_steps)
 
 
 def dsm_per_level(fns, sde, x, sigmas, key):

@@ -6,7 +6,8 @@
 - NLL via the ODE: log p_0(x) = log p_1(x(1)) + int_eps^1 div f(x(t), t) dt, with the exact
   divergence (small D) or Hutchinson's estimate eps^T (df/dx) eps.
 All functions take `score_fn(x, t)` with t of shape (batch,); wrap the call in jax.jit (closing over
-the parameters) to compile the whole sampler.
+the parameters) to compile the whole sampler. `pc_sample_host`, `ode_sample_host` and `ode_nll_host` take the
+same steps from a host loop, one jitted program per step (faster for an energy model's score on CPU).
 """
 from __future__ import annotations
 
@@ -80,8 +81,8 @@ def pc_sample_host(score_fn, sde, key, shape, n_steps=1000, snr=0.16, n_correcto
                    denoise=True):
     """`pc_sample` with its loop over noise levels on the host: the same steps (`_pc_step`), one jitted program
     per noise level, compiled once (t traced). score_fn must be a pytree (e.g. Partial(model.score, params)).
-    Why: inside lax.scan XLA:CPU leaves an energy U-Net's input-gradient convolutions in their slow form (see
-    `ode_sample_rk45_host`)."""
+    Why: inside lax.scan XLA:CPU leaves an energy U-Net's input-gradient convolutions in their slow form (see the
+    host loops' section below)."""
     carry, ts, ts_next = _pc_start(sde, key, shape, n_steps, eps)
     for t, t_next in zip(np.asarray(ts), np.asarray(ts_next)):
         carry = _pc_step_jit(score_fn, sde, n_corrector, carry, t, t_next, snr)
@@ -117,7 +118,7 @@ def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000, return_t=Fa
 
     max_steps caps the attempted steps (at most 2 + 6 max_steps NFE; may be a traced integer); a capped solve
     stops short of t1. return_t: also return the time reached, (y(t), nfe, t), t == t1 unless the cap was hit.
-    The loop is a lax.while_loop; `ode_sample_rk45_host` runs the same steps from a host loop."""
+    The loop is a lax.while_loop; `odeint_host` runs the same steps from a host loop."""
     state = jax.lax.while_loop(lambda st: _rk45_running(st, t0, t1, max_steps),
                                lambda st: _rk45_attempt(f, st, t0, t1, rtol, atol),
                                _rk45_start(f, y0, t0, t1, rtol, atol))
@@ -185,19 +186,20 @@ def odeint_fixed(f, y0, t0, t1, n_steps, method="rk4"):
 
     A fori_loop, so n_steps may be a traced integer: one compiled program serves every step count."""
     h = (t1 - t0) / n_steps
-
-    def step(i, y):
-        t = t0 + i * h
-        if method == "euler":
-            return _tree_axpy(y, h, [f(t, y)], [1.0])
-        k1 = f(t, y)
-        k2 = f(t + h / 2, _tree_axpy(y, h, [k1], [0.5]))
-        k3 = f(t + h / 2, _tree_axpy(y, h, [k2], [0.5]))
-        k4 = f(t + h, _tree_axpy(y, h, [k3], [1.0]))
-        return _tree_axpy(y, h, [k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6])
-
-    y = jax.lax.fori_loop(0, n_steps, step, y0)
+    y = jax.lax.fori_loop(0, n_steps, lambda i, y: _fixed_step(f, method, t0, h, i, y), y0)
     return y, n_steps * (1 if method == "euler" else 4)
+
+
+def _fixed_step(f, method, t0, h, i, y):
+    """Step i of `odeint_fixed`, from t0 + i h."""
+    t = t0 + i * h
+    if method == "euler":
+        return _tree_axpy(y, h, [f(t, y)], [1.0])
+    k1 = f(t, y)
+    k2 = f(t + h / 2, _tree_axpy(y, h, [k1], [0.5]))
+    k3 = f(t + h / 2, _tree_axpy(y, h, [k2], [0.5]))
+    k4 = f(t + h, _tree_axpy(y, h, [k3], [1.0]))
+    return _tree_axpy(y, h, [k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6])
 
 
 def probability_flow_drift(score_fn, sde):
@@ -238,36 +240,6 @@ def ode_sample(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3,
     return (x, nfe, t_end) if return_t else (x, nfe)
 
 
-@functools.partial(jax.jit, static_argnames=("sde",))
-def _pf_rk45_start(score_fn, sde, x, rtol, atol, eps):
-    return _rk45_start(probability_flow_drift(score_fn, sde), x, 1.0, eps, rtol, atol)
-
-
-@functools.partial(jax.jit, static_argnames=("sde",))
-def _pf_rk45_attempt(score_fn, sde, state, rtol, atol, eps):
-    return _rk45_attempt(probability_flow_drift(score_fn, sde), state, 1.0, eps, rtol, atol)
-
-
-_denoise_step = jax.jit(denoise_step, static_argnames=("sde",))
-
-
-def ode_sample_rk45_host(score_fn, sde, x_init, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS, denoise=False, max_steps=2000):
-    """`ode_sample(method="rk45", return_t=True)` from x_init with the solver's loop on the host (as scipy's
-    solve_ivp in the official code): the same steps (`_rk45_attempt`), each a jitted program of its own.
-    score_fn must be a pytree (e.g. Partial(model.score, params)). Returns (samples, nfe, t_end).
-
-    Why: XLA:CPU rewrites a convolution into the form of its fast (Eigen) kernel only in a program's entry
-    computation (its ConvCanonicalization pass), so inside lax.while_loop / scan the input-gradient convolutions
-    of an energy U-Net's score s = -grad_x E run as naive loops, several times slower (README, "CSBM in the score
-    check"). A direct-score U-Net (USBM / QCSBM) has only forward convolutions, already in that form."""
-    state = _pf_rk45_start(score_fn, sde, x_init, rtol, atol, eps)
-    while bool(_rk45_running(state, 1.0, eps, max_steps)):
-        state = _pf_rk45_attempt(score_fn, sde, state, rtol, atol, eps)
-    t, x, nfe = state[0], state[1], state[6]
-    x = _denoise_step(score_fn, sde, x, eps) if denoise else x
-    return x, nfe, t
-
-
 # ----------------------------------------------------------------------------- likelihood
 
 
@@ -286,19 +258,26 @@ def divergence_hutchinson(f, x, noise):
     return per_sample_sum(jv * noise)
 
 
-def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS):
-    """Negative log-likelihood (nats, per sample) of x under the probability-flow ODE.
-
-    -log p_0(x) = -log p_1(x(1)) - int_eps^1 div f(x(t), t) dt. Returns (nll, nfe)."""
+def nll_drift(score_fn, sde, noise):
+    """The ODE of `ode_nll` on the state (x, log-density change): (f(x, t), div f(x, t)), the divergence exact
+    when noise is None, else Hutchinson's with that noise."""
     drift = probability_flow_drift(score_fn, sde)
-    noise = jax.random.rademacher(key, x.shape, dtype=x.dtype)
 
     def aug(t, state):
         y, _ = state
         g = lambda y_: drift(t, y_)  # noqa: E731
-        div = divergence_exact(g, y) if exact else divergence_hutchinson(g, y, noise)
+        div = divergence_exact(g, y) if noise is None else divergence_hutchinson(g, y, noise)
         return g(y), div
 
+    return aug
+
+
+def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS):
+    """Negative log-likelihood (nats, per sample) of x under the probability-flow ODE.
+
+    -log p_0(x) = -log p_1(x(1)) - int_eps^1 div f(x(t), t) dt. Returns (nll, nfe)."""
+    noise = jax.random.rademacher(key, x.shape, dtype=x.dtype)
+    aug = nll_drift(score_fn, sde, None if exact else noise)
     state0 = (x, jnp.zeros(x.shape[0], x.dtype))
     if method == "rk45":
         (z, delta), nfe = odeint_rk45(aug, state0, eps, 1.0, rtol, atol)
@@ -310,3 +289,72 @@ def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=
 def bits_per_dim(nll, dim, n_bins=256):
     """bits/dim of data dequantised to [0, 1] from n_bins levels: nll / (D ln 2) + log2(n_bins)."""
     return nll / (dim * np.log(2.0)) + np.log2(n_bins)
+
+
+# ----------------------------------------------------------------------------- the same solvers, looped on the host
+# `ode_sample_host`, `ode_nll_host` (and `pc_sample_host` above) take the steps of `ode_sample`, `ode_nll` (and
+# `pc_sample`) from a Python loop, one jitted program per step, as scipy's solve_ivp drives the official code.
+# Why: XLA:CPU rewrites a convolution into the form of its fast (Eigen) kernel only in a program's entry
+# computation (its ConvCanonicalization pass), so inside lax.while_loop / fori_loop / scan the input-gradient
+# convolutions of an energy U-Net's score s = -grad_x E run as naive loops, ~4x slower per evaluation (README, "Why
+# CSBM's score is 3.6x slower inside the loops"). A direct-score U-Net (USBM / QCSBM) has only forward
+# convolutions, already in that form; there the host loop is 20-30 % slower (a dispatch per step).
+# A step builds its ODE as field(score_fn, sde, extra): field is `_pf_field` or `nll_drift` (static), score_fn a
+# pytree (e.g. Partial(model.score, params)), extra None or the Hutchinson noise.
+
+
+def _pf_field(score_fn, sde, extra):
+    return probability_flow_drift(score_fn, sde)
+
+
+@functools.partial(jax.jit, static_argnames=("field", "sde"))
+def _rk45_start_jit(field, score_fn, sde, extra, y0, t0, t1, rtol, atol):
+    return _rk45_start(field(score_fn, sde, extra), y0, t0, t1, rtol, atol)
+
+
+@functools.partial(jax.jit, static_argnames=("field", "sde"))
+def _rk45_attempt_jit(field, score_fn, sde, extra, state, t0, t1, rtol, atol):
+    return _rk45_attempt(field(score_fn, sde, extra), state, t0, t1, rtol, atol)
+
+
+@functools.partial(jax.jit, static_argnames=("field", "sde", "method"))
+def _fixed_step_jit(field, score_fn, sde, extra, method, t0, t1, n_steps, i, y):
+    return _fixed_step(field(score_fn, sde, extra), method, t0, (t1 - t0) / n_steps, i, y)
+
+
+def odeint_host(field, score_fn, sde, extra, y0, t0, t1, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5,
+                max_steps=2000):
+    """`odeint_rk45` (method "rk45") or `odeint_fixed` ("euler", "rk4") of field(score_fn, sde, extra) with the
+    loop on the host. Returns (y(t1), nfe, t reached)."""
+    if method == "rk45":
+        state = _rk45_start_jit(field, score_fn, sde, extra, y0, t0, t1, rtol, atol)
+        while bool(_rk45_running(state, t0, t1, max_steps)):
+            state = _rk45_attempt_jit(field, score_fn, sde, extra, state, t0, t1, rtol, atol)
+        return state[1], state[6], state[0]
+    if method not in ("euler", "rk4"):
+        raise ValueError(f"unknown ODE method {method!r}; choose rk45, rk4 or euler")
+    y = y0
+    for i in range(n_steps):
+        y = _fixed_step_jit(field, score_fn, sde, extra, method, t0, t1, n_steps, i, y)
+    return y, n_steps * (1 if method == "euler" else 4), jnp.asarray(t1, jnp.float32)
+
+
+_denoise_step = jax.jit(denoise_step, static_argnames=("sde",))
+
+
+def ode_sample_host(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS,
+                    denoise=False, x_init=None, max_steps=2000, return_t=False):
+    """`ode_sample` (same arguments and results) with the solver's loop on the host."""
+    x = sde.sigma_max * jax.random.normal(key, shape) if x_init is None else x_init
+    x, nfe, t_end = odeint_host(_pf_field, score_fn, sde, None, x, 1.0, eps, method, n_steps, rtol, atol, max_steps)
+    x = _denoise_step(score_fn, sde, x, eps) if denoise else x
+    return (x, nfe, t_end) if return_t else (x, nfe)
+
+
+def ode_nll_host(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5,
+                 eps=SAMPLING_EPS):
+    """`ode_nll` (same arguments and results) with the solver's loop on the host."""
+    noise = None if exact else jax.random.rademacher(key, x.shape, dtype=x.dtype)
+    state0 = (x, jnp.zeros(x.shape[0], x.dtype))
+    (z, delta), nfe, _ = odeint_host(nll_drift, score_fn, sde, noise, state0, eps, 1.0, method, n_steps, rtol, atol)
+    return -(sde.prior_logp(z) + delta), nfe

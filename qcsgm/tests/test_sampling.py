@@ -122,18 +122,44 @@ def test_rk45_step_cap_stops_short_and_reports_where():
 
 
 def test_rk45_host_loop_takes_the_jitted_loops_steps():
-    """ode_sample_rk45_host (the solver's loop on the host, image_score_check.py's default) gives the samples,
-    NFE and end time of the lax.while_loop solve, capped and uncapped."""
+    """ode_sample_host with RK45 (the solver's loop on the host: image_score_check.py's default, CSBM's in
+    train.image_sampler) gives the samples, NFE and end time of the lax.while_loop solve, capped and uncapped."""
     x_init = SDE.sigma_max * jax.random.normal(jax.random.PRNGKey(0), (64, 2, 2, 1))
     score = jax.tree_util.Partial(gaussian_score)
     ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method", "denoise", "return_t"))
     for cap in (4, 2000):
-        x, nfe, t = ode_sample(score, SDE, jax.random.PRNGKey(1), x_init.shape, rtol=1e-4, atol=1e-6,
-                               denoise=True, x_init=x_init, max_steps=cap, return_t=True)
-        xh, nfeh, th = S.ode_sample_rk45_host(score, SDE, x_init, 1e-4, 1e-6, denoise=True, max_steps=cap)
+        kw = dict(rtol=1e-4, atol=1e-6, denoise=True, x_init=x_init, max_steps=cap, return_t=True)
+        x, nfe, t = ode_sample(score, SDE, jax.random.PRNGKey(1), x_init.shape, **kw)
+        xh, nfeh, th = S.ode_sample_host(score, SDE, jax.random.PRNGKey(1), x_init.shape, **kw)
         assert int(nfeh) == int(nfe) and float(th) == float(t)
         np.testing.assert_allclose(xh, x, rtol=1e-6, atol=1e-6)
     assert int(nfe) > 2 + 6 * 4 and float(t) < 1e-4  # the uncapped solve reached t = eps
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_fixed_step_host_loop_takes_the_jitted_loops_steps(method):
+    """ode_sample_host with Euler / RK4 (one jitted step per host iteration) gives the fori_loop's samples from the
+    key's start x(1), and its NFE."""
+    score = jax.tree_util.Partial(gaussian_score)
+    ode_sample = jax.jit(S.ode_sample, static_argnames=("sde", "shape", "method", "denoise", "return_t"))
+    shape = (64, 2, 2, 1)
+    x, nfe = ode_sample(score, SDE, jax.random.PRNGKey(2), shape, method=method, n_steps=7)
+    xh, nfeh = S.ode_sample_host(score, SDE, jax.random.PRNGKey(2), shape, method=method, n_steps=7)
+    assert int(nfeh) == int(nfe) == 7 * (1 if method == "euler" else 4)
+    assert float(jnp.max(jnp.abs(xh - SDE.sigma_max * jax.random.normal(jax.random.PRNGKey(2), shape)))) > 1.0
+    np.testing.assert_allclose(xh, x, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("exact,method", [(True, "rk45"), (False, "rk45"), (False, "euler")])
+def test_nll_host_loop_takes_the_jitted_loops_steps(exact, method):
+    """ode_nll_host (train.py's image NLL for CSBM) gives ode_nll's NLL and NFE, exact and Hutchinson divergence."""
+    score = jax.tree_util.Partial(gaussian_score)
+    x = MU + STD * jax.random.normal(jax.random.PRNGKey(5), (32, 2))
+    nll_jit = jax.jit(S.ode_nll, static_argnames=("sde", "exact", "method"))
+    nll, nfe = nll_jit(score, SDE, x, jax.random.PRNGKey(6), exact=exact, method=method, n_steps=20)
+    nllh, nfeh = S.ode_nll_host(score, SDE, x, jax.random.PRNGKey(6), exact=exact, method=method, n_steps=20)
+    assert int(nfeh) == int(nfe) and nllh.shape == (32,)
+    np.testing.assert_allclose(nllh, nll, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("n_corrector,denoise", [(1, True), (2, False)])

@@ -150,16 +150,19 @@ def test_main_job_end_to_end_and_resume(tmp_path):
     assert res2["toys"] == json.loads(json.dumps(res["toys"]))
 
 
-def test_image_pc_sampler_runs_csbm_on_the_host_and_the_others_in_the_scan(monkeypatch):
-    """train.image_pc_sample (train.py's image experiment, benchmarks/image_few_step.py): the energy U-Net (CSBM)
-    samples with the host loop, the direct-score U-Net (USBM, QCSBM) with the jitted lax.scan, each with the step
-    count it is given."""
-    calls = []
-    monkeypatch.setattr(train.S, "pc_sample_host", lambda *a, n_steps: calls.append(("host", n_steps)) or "host")
-    monkeypatch.setattr(train, "_pc_sample", lambda *a, n_steps: calls.append(("scan", n_steps)) or "scan")
+def test_image_sampler_runs_csbm_on_the_host_and_the_others_in_jit():
+    """train.image_sampler (train.py's image experiment, benchmarks/image_few_step.py and image_score_check.py):
+    for the energy U-Net (CSBM) the PC sampler, ODE sampler and ODE NLL loop on the host, for the direct-score U-Net
+    (USBM, QCSBM) inside one jitted program; host=True / False overrides the model's choice."""
     sde = VESDE(0.01, 10.0)
-    for conservative, path in ((True, "host"), (False, "scan")):
+    in_jit = {"pc": train._pc_sample, "ode": train._ode_sample, "nll": train._ode_nll}
+    on_host = {"pc": train.S.pc_sample_host, "ode": train.S.ode_sample_host, "nll": train.S.ode_nll_host}
+    for conservative, expect in ((True, on_host), (False, in_jit)):
         model = build_model("ncsnpp_small", sde, conservative=conservative)
-        calls.clear()
-        assert train.image_pc_sample(model, None, sde, None, (2, 8, 8, 1), 7) == path
-        assert calls == [(path, 7)]
+        assert model.kind == ("energy" if conservative else "score")
+        for name in ("pc", "ode", "nll"):
+            assert train.image_sampler(name, model) is expect[name]
+            assert train.image_sampler(name, model, host=True) is on_host[name]
+            assert train.image_sampler(name, model, host=False) is in_jit[name]
+    for name in ("pc", "ode", "nll"):  # no model: the path must be given
+        assert train.image_sampler(name, host=True) is on_host[name]
