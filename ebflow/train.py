@@ -345,6 +345,13 @@ def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
     if os.path.exists(ckpt):
         state, extra = load_checkpoint(ckpt, state, extra)
         print(f"[{objective}] resumed from {ckpt} at step {int(state.step)}")
+        if os.path.exists(metrics_path):  # rows a stopped run logged after its last checkpoint are logged again below
+            with open(metrics_path) as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= int(state.step)]
+            with open(metrics_path, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=["step", "loss", "val_nll", "seconds"])
+                w.writeheader()
+                w.writerows(kept)
     elif os.path.exists(metrics_path):
         os.remove(metrics_path)
     mesh = make_mesh(cfg.num_devices) if cfg.num_devices > 1 else None
@@ -354,6 +361,7 @@ def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
     writer = SummaryWriter(os.path.join(out, "tb"))
     start = int(state.step)
     train_seconds = float(extra["train_seconds"])
+    seconds_before = train_seconds  # a resumed run's earlier training time: not part of this process's ms/step
     rows = []
     new_file = not os.path.exists(metrics_path)
     mf = open(metrics_path, "a", newline="")
@@ -426,7 +434,7 @@ def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
                             f"{objective}: data / observed (bottom half missing) / MALA fill, accept {float(acc):.2f}", cols=len(x8))
     steps_run = steps_done - start
     result = {"objective": objective, "steps": steps_done, "train_seconds": round(train_seconds, 1),
-              "ms_per_step": round(1000 * train_seconds / (steps_run - 1), 2) if steps_run > 1 else None,
+              "ms_per_step": round(1000 * (train_seconds - seconds_before) / (steps_run - 1), 2) if steps_run > 1 else None,
               "test_nll": round(nll, 4), "final_loss": rows[-1]["loss"] if rows else None, **toy_metrics}
     with open(done_path, "w") as f:
         json.dump(result, f, indent=1)
