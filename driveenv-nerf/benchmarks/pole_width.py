@@ -165,15 +165,27 @@ def cleared_outside(model, box, rings: int = 2):
 
 
 # ------------------------------------------------------------------ why training puts density on the outside vertices
+def slab(o, d, lo, hi):
+    """Entry and exit distances of rays o + t d with the axis-aligned box [lo, hi] (slab test over the given axes;
+    as GridNeRF.ray_bounds, without its near-plane clamp)."""
+    inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
+    t1, t2 = (lo - o) * inv, (hi - o) * inv
+    return torch.minimum(t1, t2).max(-1).values, torch.maximum(t1, t2).min(-1).values
+
+
 def column_rays(o, d, tn, tf, box, margin: float) -> torch.Tensor:
     """Rays (N, 3) whose segment [tn, tf] crosses the vertical column over the box grown by `margin` (xy slab test):
     the only rays whose samples can read the grid vertices within margin - one voxel of the box."""
     assert box.yaw == 0.0
     c, h = torch.tensor(box.center[:2], dtype=o.dtype), torch.tensor(box.half[:2], dtype=o.dtype) + margin
-    inv = 1.0 / torch.where(d[:, :2].abs() < 1e-9, torch.full_like(d[:, :2], 1e-9), d[:, :2])
-    t1, t2 = (c - h - o[:, :2]) * inv, (c + h - o[:, :2]) * inv
-    te, tx = torch.minimum(t1, t2).max(-1).values, torch.maximum(t1, t2).min(-1).values
+    te, tx = slab(o[:, :2], d[:, :2], c - h, c + h)
     return (tx > te) & (tx > tn) & (te < tf)
+
+
+def run_train_config(cfg: dict) -> NR.TrainConfig:
+    """The loss weights a run's NeRF trained with (its config.json; train.py's TrainConfig, opacity entropy excepted:
+    training_evidence does not model it)."""
+    return NR.TrainConfig(w_distortion=cfg["w_distortion"], w_tv_density=cfg["w_tv_density"], w_depth=cfg["w_depth"])
 
 
 def training_terms(model, o, d, rgb, app, depth, tc, n_samples=None, perturb=True, chunk: int = 4096):
@@ -201,9 +213,7 @@ def pole_samples(model, o, d, box, n_samples: int):
     lands inside the pole with probability ~ min(1, chord / interval)."""
     lo = torch.tensor(np.asarray(box.center) - np.asarray(box.half), dtype=o.dtype)
     hi = torch.tensor(np.asarray(box.center) + np.asarray(box.half), dtype=o.dtype)
-    inv = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
-    t1, t2 = (lo - o) * inv, (hi - o) * inv
-    te, tx = torch.minimum(t1, t2).max(-1).values, torch.maximum(t1, t2).min(-1).values
+    te, tx = slab(o, d, lo, hi)
     tn, tf = model.ray_bounds(o, d)
     u = ((0.5 * (te + tx) - tn) / (tf - tn)).clamp(0, 1).sqrt()
     k = (u * n_samples).floor().clamp(max=n_samples - 1)
@@ -221,7 +231,7 @@ def training_evidence(R, box, data, draws: int = 8, dense: int = 1024, margin: f
     from driveenv_nerf.camera import generate_rays
     from driveenv_nerf.renderer import BoxSet, cast
     cfg, model = R.cfg, R.model
-    tc = NR.TrainConfig(w_distortion=cfg["w_distortion"], w_tv_density=cfg["w_tv_density"], w_depth=cfg["w_depth"])
+    tc = run_train_config(cfg)
     o, d = generate_rays(torch.as_tensor(data.c2w, dtype=torch.float32), data.K)
     n_pix = data.K.width * data.K.height
     o, d = o.reshape(-1, 3), d.reshape(-1, 3)
@@ -302,7 +312,7 @@ def print_training_evidence(run: Path, draws: int):
     R, box, _, _ = run_phase(run)
     data = read_transforms(run / "data", aabb=R.course.aabb)
     ev = training_evidence(R, box, data, draws=draws)
-    tc = NR.TrainConfig(w_distortion=R.cfg["w_distortion"], w_tv_density=R.cfg["w_tv_density"], w_depth=R.cfg["w_depth"])
+    tc = run_train_config(R.cfg)
     print(f"{run}: pole 2; {ev['n_all']} training rays ({ev['n_depth']} with a depth-prior sample); {ev['rays']} cross the column "
           f"0.3 m around the pole, {ev['pole_rays']} of them (in {ev['pole_views']} views) first hit the pole")
     print(f"  pole rays: chord through the pole median {ev['chord_median']:.3f} m; the {R.model.cfg.n_samples}-sample stratified interval there "
