@@ -308,6 +308,9 @@ def save_toy_density(path, flow, params, title):
 
 
 # ------------------------------------------------------------------------------- train
+METRICS_FIELDS = ["step", "loss", "val_nll", "seconds"]  # the columns of each objective's metrics.csv
+
+
 def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
     cfg = objective_config(cfg, objective)
     flow, logit = build_model(cfg, (2,) if is_toy else data["train"].shape[1:])  # e.g. spectral norm per objective
@@ -349,7 +352,7 @@ def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
             with open(metrics_path) as f:
                 kept = [r for r in csv.DictReader(f) if int(r["step"]) <= int(state.step)]
             with open(metrics_path, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=["step", "loss", "val_nll", "seconds"])
+                w = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
                 w.writeheader()
                 w.writerows(kept)
     elif os.path.exists(metrics_path):
@@ -365,7 +368,7 @@ def train_one(cfg: Config, objective: str, data, is_toy, run_dir: str) -> dict:
     rows = []
     new_file = not os.path.exists(metrics_path)
     mf = open(metrics_path, "a", newline="")
-    mw = csv.DictWriter(mf, fieldnames=["step", "loss", "val_nll", "seconds"])
+    mw = csv.DictWriter(mf, fieldnames=METRICS_FIELDS)
     if new_file:
         mw.writeheader()
     t_last = time.time()
