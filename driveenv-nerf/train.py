@@ -21,7 +21,7 @@ import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -87,6 +87,8 @@ class Config:
     # density (corridor obstacle-map IoU 0.03 -> 0.29, Chamfer 1.47 -> 0.32 m at the same held-out PSNR; README)
     nerf_depth_frac: float = 0.05
     w_depth: float = 0.05
+    depth_sigma: float = field(default=0.25, metadata={"help": "the depth prior's spread (m, > 0): a ray's termination "
+                               "within ~depth_sigma of its known depth costs little, beyond it the full cost (line_of_sight_depth_loss)"})
     # density level of the marching-cubes surface (1/m): 2/m makes a 0.5 m thick body (the road barriers' size)
     # 63% opaque; results.md lists the obstacle-map IoU at other levels too
     mesh_level: float = 2.0
@@ -116,7 +118,7 @@ class Config:
 def parse_config(argv=None) -> Config:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in fields(Config):
-        kw = {"default": None, "help": f"(default {f.default!r})"}
+        kw = {"default": None, "help": (f.metadata["help"] + " " if "help" in f.metadata else "") + f"(default {f.default!r})"}
         if f.type in ("bool", bool):
             p.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), **kw)
         else:
@@ -138,6 +140,8 @@ def parse_config(argv=None) -> Config:
         parse_agent_seeds(cfg.agent_seeds)
     except ValueError as e:
         p.error(str(e))
+    if not cfg.depth_sigma > 0:  # also NaN
+        p.error(f"--depth-sigma wants a spread > 0 m, got {cfg.depth_sigma!r}")
     return cfg
 
 
@@ -516,7 +520,7 @@ def main(cfg: Config):
     mark("capture")
     # ---------------------------------------------------------------- 2. NeRF with appearance embeddings
     tc = NR.TrainConfig(iters=cfg.nerf_iters, batch_rays=cfg.nerf_batch_rays, w_distortion=cfg.w_distortion, w_tv_density=cfg.w_tv_density,
-                        w_opacity_entropy=cfg.w_opacity_entropy, w_depth=cfg.w_depth)
+                        w_opacity_entropy=cfg.w_opacity_entropy, w_depth=cfg.w_depth, depth_sigma=cfg.depth_sigma)
     ncfg = NR.NeRFConfig(voxel=cfg.nerf_voxel, n_features=cfg.nerf_features, appearance_dim=cfg.appearance_dim, n_samples=cfg.nerf_samples,
                          plane_res=cfg.nerf_plane_res, n_coarse=cfg.nerf_coarse, color_skip=cfg.nerf_color_skip,
                          opaque_floor=cfg.nerf_opaque_floor, opaque_sides=cfg.nerf_opaque_sides)

@@ -185,7 +185,8 @@ def column_rays(o, d, tn, tf, box, margin: float) -> torch.Tensor:
 def run_train_config(cfg: dict) -> NR.TrainConfig:
     """The loss weights a run's NeRF trained with (its config.json; train.py's TrainConfig, opacity entropy excepted:
     training_evidence does not model it)."""
-    return NR.TrainConfig(w_distortion=cfg["w_distortion"], w_tv_density=cfg["w_tv_density"], w_depth=cfg["w_depth"])
+    return NR.TrainConfig(w_distortion=cfg["w_distortion"], w_tv_density=cfg["w_tv_density"], w_depth=cfg["w_depth"],
+                          depth_sigma=cfg.get("depth_sigma", NR.TrainConfig.depth_sigma))  # runs before the option: 0.25
 
 
 def training_terms(model, o, d, rgb, app, depth, tc, n_samples=None, perturb=True, chunk: int = 4096):

@@ -83,6 +83,41 @@ def test_bad_agent_seeds_are_rejected(bad):
         train.parse_config(["--agent-seeds", bad])
 
 
+@pytest.mark.parametrize("bad", ["0", "-0.1", "nan"])
+def test_bad_depth_sigma_is_rejected(bad):
+    with pytest.raises(SystemExit):
+        train.parse_config(["--depth-sigma", bad])
+
+
+def test_depth_sigma_reaches_the_nerf_loss_and_survives_resume(tmp_path, monkeypatch, capsys):
+    """--depth-sigma is the TrainConfig.depth_sigma train_step's depth prior gets, config.json keeps it for --resume,
+    and a run from before the option (no depth_sigma in its config.json) resumes with the old fixed 0.25 m."""
+    assert train.Config.depth_sigma == train.NR.TrainConfig.depth_sigma == 0.25
+    with pytest.raises(SystemExit):
+        train.parse_config(["--help"])
+    assert "depth prior's spread" in capsys.readouterr().out
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def first_step(model, opt, batch, tc, step):
+        seen.append((tc.w_depth, tc.depth_sigma, len(batch)))
+        raise Stop
+
+    monkeypatch.setattr(train.NR, "train_step", first_step)
+    with pytest.raises(Stop):
+        train.main(train.parse_config(TINY + ["--out-dir", str(tmp_path), "--depth-sigma", "0.0625"]))
+    assert seen == [(0.05, 0.0625, 5)]  # the depth prior on, with its known depths in the batch
+    run = next(tmp_path.iterdir())
+    assert train.parse_config(["--resume", str(run)]).depth_sigma == 0.0625
+    saved = json.loads((run / "config.json").read_text())
+    del saved["depth_sigma"]
+    (run / "config.json").write_text(json.dumps(saved))
+    assert train.parse_config(["--resume", str(run)]).depth_sigma == 0.25
+
+
 def test_summary_over_agent_seeds():
     def seed(sim_gap, nerf_gap, real):
         return {"validation": {"policies": ["a", "b"], "success": {"standard sim": [1.0, 1.0], "NeRF env": [1.0, 0.0], "real world": real},
