@@ -238,6 +238,16 @@ def image_sampler(name, model=None, host=None):
     return on_host if host else in_jit
 
 
+def image_nll(cfg, model, host=None):
+    """The image ODE NLL, `image_sampler("nll", model, host)`, run in float64 (`sampling.ode_nll_float64`) when
+    cfg.image_nll_dtype is float64, or auto and the model an energy model (CSBM)."""
+    nll = image_sampler("nll", model, host)
+    dtype = cfg.image_nll_dtype
+    if dtype == "auto":
+        dtype = "float64" if model.kind == "energy" else "float32"
+    return functools.partial(S.ode_nll_float64, nll) if dtype == "float64" else nll
+
+
 def image_train(cfg, method, run_dir, logger, mesh, x_train):
     """Trains (or resumes from ckpt/<dataset>-<method>.msgpack) the image model of a method for
     cfg.image_steps. Returns (model, sde, state, train seconds)."""
@@ -268,7 +278,7 @@ def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
     xt = jnp.asarray(D.dequantize(x_test[: cfg.image_eval_samples], bins, rng))
     score = Partial(model.score, params)
     asym, nasym = M.asymmetry_over_levels(score, sde, xt[:64], key, cfg.n_levels, exact=False, n_slices=8)
-    nll, nfe = image_sampler("nll", model)(score, sde, xt[: cfg.image_nll_samples], key, exact=False)
+    nll, nfe = image_nll(cfg, model)(score, sde, xt[: cfg.image_nll_samples], key, exact=False)
     dim = int(np.prod(xt.shape[1:]))
     shape = (cfg.image_eval_samples,) + xt.shape[1:]
     pc = image_sampler("pc", model)

@@ -102,6 +102,11 @@ _B5 = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0])
 _B4 = np.array([5179 / 57600, 0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40])
 
 
+def _float():
+    """The solvers' time dtype: float32, float64 in jax's x64 mode (`ode_nll_float64`)."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
 def _tree_axpy(y, h, ks, coefs):
     return jax.tree.map(lambda y_, *k: y_ + h * sum(c * k_ for c, k_ in zip(coefs, k) if c != 0), y, *ks)
 
@@ -150,7 +155,7 @@ def _rk45_start(f, y0, t0, t1, rtol, atol):
     h1 = jnp.where((d1 <= 1e-15) & (d2 <= 1e-15), jnp.maximum(1e-6, h0 * 1e-3),
                    (0.01 / jnp.maximum(d1, d2)) ** (1 / 5))
     h_init = jnp.minimum(jnp.minimum(100 * h0, h1), interval)
-    return jnp.asarray(t0, jnp.float32), y0, f0, h_init, jnp.asarray(False), 0, 2
+    return jnp.asarray(t0, _float()), y0, f0, h_init, jnp.asarray(False), 0, 2
 
 
 def _rk45_running(state, t0, t1, max_steps):
@@ -272,11 +277,13 @@ def nll_drift(score_fn, sde, noise):
     return aug
 
 
-def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS):
+def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS,
+            noise=None):
     """Negative log-likelihood (nats, per sample) of x under the probability-flow ODE.
 
-    -log p_0(x) = -log p_1(x(1)) - int_eps^1 div f(x(t), t) dt. Returns (nll, nfe)."""
-    noise = jax.random.rademacher(key, x.shape, dtype=x.dtype)
+    -log p_0(x) = -log p_1(x(1)) - int_eps^1 div f(x(t), t) dt. Returns (nll, nfe). noise: Hutchinson's
+    noise (default: Rademacher from key)."""
+    noise = jax.random.rademacher(key, x.shape, dtype=x.dtype) if noise is None else noise
     aug = nll_drift(score_fn, sde, None if exact else noise)
     state0 = (x, jnp.zeros(x.shape[0], x.dtype))
     if method == "rk45":
@@ -336,7 +343,7 @@ def odeint_host(field, score_fn, sde, extra, y0, t0, t1, method="rk45", n_steps=
     y = y0
     for i in range(n_steps):
         y = _fixed_step_jit(field, score_fn, sde, extra, method, t0, t1, n_steps, i, y)
-    return y, n_steps * (1 if method == "euler" else 4), jnp.asarray(t1, jnp.float32)
+    return y, n_steps * (1 if method == "euler" else 4), jnp.asarray(t1, _float())
 
 
 _denoise_step = jax.jit(denoise_step, static_argnames=("sde",))
@@ -352,9 +359,36 @@ def ode_sample_host(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=
 
 
 def ode_nll_host(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5,
-                 eps=SAMPLING_EPS):
+                 eps=SAMPLING_EPS, noise=None):
     """`ode_nll` (same arguments and results) with the solver's loop on the host."""
-    noise = None if exact else jax.random.rademacher(key, x.shape, dtype=x.dtype)
+    if exact:
+        noise = None
+    elif noise is None:
+        noise = jax.random.rademacher(key, x.shape, dtype=x.dtype)
     state0 = (x, jnp.zeros(x.shape[0], x.dtype))
     (z, delta), nfe, _ = odeint_host(nll_drift, score_fn, sde, noise, state0, eps, 1.0, method, n_steps, rtol, atol)
     return -(sde.prior_logp(z) + delta), nfe
+
+
+def _x64_mode():
+    """jax's x64 mode as a context manager (jax.enable_x64 in newer jax, jax.experimental.enable_x64 in older)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
+
+
+def ode_nll_float64(nll_fn, score_fn, sde, x, key, exact=True, **kwargs):
+    """nll_fn (`ode_nll`, jitted or not, or `ode_nll_host`) in float64: jax's x64 mode on for this call only, x and
+    the floating leaves of score_fn (a pytree, e.g. Partial(model.score, params): the parameters) cast to float64,
+    the solver's time too. Hutchinson's noise is drawn before, in float32 mode, so it is the float32 call's (x64
+    mode draws other bits from the same key). Returns (nll, nfe) as numpy arrays, nll in float64.
+    Why: CSBM's Hutchinson NLL (the energy U-Net) moves by up to ~10 nats per image with float32 rounding, so its
+    host loop and jitted loop disagree by that much in float32 and agree to ~1e-8 nats in float64 (README,
+    "Where each sampler runs")."""
+    noise = None if exact else jax.random.rademacher(key, x.shape, dtype=jnp.float32)
+    with _x64_mode():
+        to64 = lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+        score_fn, x, noise = jax.tree.map(to64, (score_fn, jnp.asarray(x), noise))
+        return jax.tree.map(np.asarray, nll_fn(score_fn, sde, x, key, exact=exact, noise=noise, **kwargs))
