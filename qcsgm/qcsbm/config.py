@@ -72,7 +72,8 @@ class Config:
     image_nll_dtype: Literal["auto", "float32", "float64"] = "auto"
     """float type of the image ODE NLL: float64 (jax x64 mode for the NLL only, parameters cast), float32, or auto:
     float64 for csbm, whose float32 Hutchinson NLL moves by up to ~10 nats per image with rounding (README), float32
-    for the others."""
+    for the others. float64 costs ~2.4x on CSBM's host loop and has not removed the host / jit gap on every
+    checkpoint (README, "CSBM's NLL in float64")."""
     # ---- Section 6 autoencoder demo
     ae_steps: int = 1000
     """untied autoencoder trained with lambda=0 vs lambda=ae_lam on a ring toy (0 skips)."""
