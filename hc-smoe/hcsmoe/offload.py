@@ -48,10 +48,12 @@ def onload(module: nn.Module) -> None:
             if not getattr(hook, "offload", False):
                 continue
             dev = execution_device(m)
-            for name, _ in named_module_tensors(m, include_buffers=hook.offload_buffers, recurse=hook.place_submodules,
-                                                remove_non_persistent=True):
-                set_module_tensor_to_device(m, name, dev, value=hook.weights_map[name])
+            values = {name: hook.weights_map[name] for name, _ in named_module_tensors(
+                m, include_buffers=hook.offload_buffers, recurse=hook.place_submodules, remove_non_persistent=True)}
+            # remove the hook BEFORE loading: its detach puts "cpu"-offloaded tensors back on the CPU (seen on an H100)
             remove_hook_from_module(m)
+            for name, value in values.items():
+                set_module_tensor_to_device(m, name, dev, value=value)
             break
 
 

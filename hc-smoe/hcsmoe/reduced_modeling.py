@@ -34,7 +34,8 @@ class MergedExperts(nn.Module):
         self.gate_up_proj = nn.Parameter(gate_up_proj)
         self.down_proj = nn.Parameter(down_proj)
         self.act_fn = act_fn
-        self.register_buffer("expert_to_cluster", expert_to_cluster.long().clone())
+        # the map lives where the weights do (a CPU map indexed by GPU routing indices fails in forward)
+        self.register_buffer("expert_to_cluster", expert_to_cluster.to(gate_up_proj.device, torch.long).clone())
         self.num_experts = gate_up_proj.shape[0]
 
     def forward(self, hidden_states: torch.Tensor, top_k_index: torch.Tensor, top_k_weights: torch.Tensor) -> torch.Tensor:

@@ -83,6 +83,18 @@ def test_merged_experts_sum_routing_weights_of_one_cluster(mixtral):
     torch.testing.assert_close(y, want.detach(), rtol=1e-5, atol=1e-6)
 
 
+def test_expert_to_cluster_map_lives_with_the_weights(mixtral):
+    """Merging or pruning a layer that sits on a GPU must give a GPU map: a CPU map indexed by the router's GPU
+    top-k indices fails in forward (seen on an H100). Checked here with the meta device standing in for the GPU."""
+    ex = moe_blocks(mixtral)[0][1].experts
+    on_meta = copy.deepcopy(ex).to("meta")
+    merged = merge_experts(on_meta, np.array([0, 0, 1, 1, 2, 2, 3, 3]), np.ones(8), "average")
+    assert merged.expert_to_cluster.device.type == "meta" and merged.expert_to_cluster.dtype == torch.long
+    block = copy.deepcopy(moe_blocks(mixtral)[0][1]).to("meta")
+    prune_block(block, [1, 4, 6])
+    assert block.experts.expert_to_cluster.device.type == "meta"
+
+
 def test_permuting_neurons_keeps_the_expert_function(mixtral):
     ex = moe_blocks(mixtral)[0][1].experts
     perm = torch.randperm(128)
