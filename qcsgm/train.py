@@ -213,6 +213,13 @@ def evaluate_toy(cfg, toy, model, sde, params):
 # ----------------------------------------------------------------------------- images
 
 
+def eval_images(cfg, n=0):
+    """The held-out images every image evaluation uses (train.py and benchmarks/): the first n (0: all) test images
+    of cfg.image_dataset, dequantised with the generator seeded [cfg.seed, 10**9]. NHWC float32, numpy."""
+    x = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
+    return D.dequantize(x[: n or len(x)], D.n_bins(cfg.image_dataset), np.random.default_rng([cfg.seed, 10**9]))
+
+
 def image_model(cfg, method, x_example):
     """The image score model of a method (energy U-Net for csbm), its SDE, initial parameters and optimizer."""
     sde = VESDE(cfg.image_sigma_min, cfg.image_sigma_max)
@@ -269,13 +276,13 @@ def image_train(cfg, method, run_dir, logger, mesh, x_train):
     return model, sde, state, time.time() - t0
 
 
-def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test):
+def image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_eval):
+    """Trains a method's image model, then scores it on x_eval (`eval_images(cfg, cfg.image_eval_samples)`)."""
     model, sde, state, train_s = image_train(cfg, method, run_dir, logger, mesh, x_train)
     bins = D.n_bins(cfg.image_dataset)
     params = jax.device_get(state.ema_params)
     key = jax.random.PRNGKey(cfg.seed + 2)
-    rng = np.random.default_rng([cfg.seed, 10**9])
-    xt = jnp.asarray(D.dequantize(x_test[: cfg.image_eval_samples], bins, rng))
+    xt = jnp.asarray(x_eval)
     score = Partial(model.score, params)
     asym, nasym = M.asymmetry_over_levels(score, sde, xt[:64], key, cfg.n_levels, exact=False, n_slices=8)
     nll, nfe = image_nll(cfg, model)(score, sde, xt[: cfg.image_nll_samples], key, exact=False)
@@ -513,11 +520,11 @@ def main(cfg: Config) -> dict:
                            f"NLL {r['nll']:.3f}  P/R PC-{cfg.few_steps} {r['pcfew_p']:.3f}/{r['pcfew_r']:.3f}"))
     if cfg.image_dataset:
         x_train = D.load_images(cfg.image_dataset, "train", cfg.image_root or None, cfg.image_size)
-        x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
+        x_eval = eval_images(cfg, cfg.image_eval_samples)  # loaded before training: a missing test file fails now
         for method in cfg.image_methods:
             img_samples[f"{cfg.image_dataset}/{method}"] = run_or_resume(
                 "images", f"{cfg.image_dataset}/{method}",
-                lambda: image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_test),
+                lambda: image_experiment(cfg, method, run_dir, logger, mesh, x_train, x_eval),
                 lambda r: f"Asym {r['asym']:.4g}  NAsym {r['nasym']:.4g}  NLL {r['bpd']:.3f} bits/dim")
     if cfg.ae_steps > 0 and not results["ae"]:
         results["ae"] = autoencoder_demo(cfg, run_dir, logger)

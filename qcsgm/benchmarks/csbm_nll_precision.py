@@ -37,7 +37,7 @@ def main(argv=None):
     ap.add_argument("--config", default="quick", choices=sorted(CONFIGS))
     ap.add_argument("--image-steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--n-images", type=int, default=4, help="test images in the NLL batch")
+    ap.add_argument("--n-images", type=int, default=4, help="test images in the NLL batch (0 = all)")
     ap.add_argument("--tols", type=float, nargs="+", default=[1e-2, 1e-2, 1e-3, 1e-5],
                     help="RK45 (rtol, atol) pairs, flattened (train.py's image NLL: 1e-3 1e-5)")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
@@ -53,8 +53,7 @@ def main(argv=None):
     print(f"csbm: step {int(state.step)}, train {train_s:.1f} s", flush=True)
     if a.train_only:
         return
-    x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
-    x = D.dequantize(x_test[: a.n_images], D.n_bins(cfg.image_dataset), np.random.default_rng([cfg.seed, 10**9]))
+    x = train.eval_images(cfg, a.n_images)
     key = jax.random.PRNGKey(cfg.seed + 2)  # image_few_step.py's key
     score = Partial(model.score, jax.device_get(state.ema_params))
     tols = list(zip(a.tols[::2], a.tols[1::2]))

@@ -24,7 +24,6 @@ from jax.tree_util import Partial
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train  # noqa: E402
-from qcsbm import data as D  # noqa: E402
 from qcsbm import metrics as M  # noqa: E402
 from qcsbm.config import load_run_config  # noqa: E402
 from qcsbm.training import init_state, load_checkpoint  # noqa: E402
@@ -60,10 +59,7 @@ def main(argv=None):
             print("no run folder under runs/ has image checkpoints of", a.methods, "- run `python train.py` first")
             return
     cfg = load_run_config(a.run_dir)
-    x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
-    if a.n_images:
-        x_test = x_test[: a.n_images]
-    x0 = jnp.asarray(D.dequantize(x_test, D.n_bins(cfg.image_dataset), np.random.default_rng([cfg.seed, 10**9])))
+    x0 = jnp.asarray(train.eval_images(cfg, a.n_images))
     key = jax.random.PRNGKey(cfg.seed + 2)
     asym = {}
     for m in a.methods:

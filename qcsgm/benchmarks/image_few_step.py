@@ -124,9 +124,8 @@ def main(argv=None):
     with open(os.path.join(a.run_dir, "config.json"), "w") as f:  # benchmarks/image_asym_gap.py reads it
         json.dump(dataclasses.asdict(cfg), f, indent=2)
     x_train = D.load_images(cfg.image_dataset, "train", cfg.image_root or None, cfg.image_size)
-    x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
-    n = a.n_samples or len(x_test)
-    x_real = D.dequantize(x_test[:n], D.n_bins(cfg.image_dataset), np.random.default_rng([cfg.seed, 10**9]))
+    x_real = train.eval_images(cfg, a.n_samples)
+    n = len(x_real)
     key = jax.random.PRNGKey(cfg.seed + 2)
     _, sde, _, _ = train.image_model(cfg, a.methods[0], x_train)
     x_init = sde.sigma_max * jax.random.normal(jax.random.PRNGKey(cfg.seed + 3), (n,) + x_train.shape[1:])

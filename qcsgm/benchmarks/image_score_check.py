@@ -133,9 +133,7 @@ def main(argv=None):
         json.dump(dataclasses.asdict(cfg), f, indent=2)
     bins = D.n_bins(cfg.image_dataset)
     x_train = D.load_images(cfg.image_dataset, "train", cfg.image_root or None, cfg.image_size)
-    x_test = D.load_images(cfg.image_dataset, "test", cfg.image_root or None, cfg.image_size)
-    x_test = x_test[: a.n_samples or len(x_test)]
-    xt = jnp.asarray(D.dequantize(x_test, bins, np.random.default_rng([cfg.seed, 10**9])))
+    xt = jnp.asarray(train.eval_images(cfg, a.n_samples))
     dmax = D.max_pairwise_distance(D.dequantize(x_train, bins, np.random.default_rng(0)))
     print(f"{cfg.image_dataset}: largest pairwise distance of the training images {dmax:.2f}; "
           f"sigma_min {cfg.image_sigma_min}, sigma_max {cfg.image_sigma_max}", flush=True)

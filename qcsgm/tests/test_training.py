@@ -191,3 +191,18 @@ def test_image_nll_in_float64_agrees_between_host_and_jitted_loops():
     assert train.image_nll(cfg, direct) is train._ode_nll
     assert train.image_nll(train.parse_args(["--image-nll-dtype", "float32"]), model) is train.S.ode_nll_host
     assert train.image_nll(train.parse_args(["--image-nll-dtype", "float64"]), direct).args == (train._ode_nll,)
+
+
+def test_eval_images_are_the_same_test_images_at_every_count():
+    """train.eval_images (train.py's image evaluation and the image benchmarks): the first n dequantised test images
+    are the first n of all of them, so runs that score different counts share their images; each lies in its
+    pixel's dequantisation cell, and another seed draws other noise."""
+    cfg = train.parse_args(["--image-dataset", "digits"])
+    x = D.load_images("digits", "test")
+    every = train.eval_images(cfg)
+    assert every.shape == x.shape and every.dtype == np.float32
+    np.testing.assert_array_equal(train.eval_images(cfg, 64), every[:64])
+    k = np.round(x * 16)
+    assert np.all((every > k / 17 - 1e-6) & (every < (k + 1) / 17 + 1e-6))  # float32 rounding at the cell ends
+    other = train.eval_images(train.parse_args(["--image-dataset", "digits", "--seed", str(cfg.seed + 1)]), 64)
+    assert np.abs(other - every[:64]).max() > 0.01
