@@ -32,15 +32,22 @@ IDS = ["fc", "cnn", "cnn-spectral-norm", "glow", "toy"]
 
 @pytest.mark.parametrize("flow", FLOWS, ids=IDS)
 def test_flow_inverts_and_log_prob_is_change_of_variables(flow):
+    """(Each check is one jit-compiled program: op-by-op dispatch of the brute Jacobian cost far more than compiling.)"""
     p = _perturbed(flow)
     x = jax.random.normal(jax.random.PRNGKey(3), (2,) + flow.input_shape)
-    z, _ = flow.forward(p, x)
-    np.testing.assert_allclose(flow.inverse(p, z), x, atol=1e-7)
-    f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
+    z, _ = jax.jit(flow.forward)(p, x)
+    np.testing.assert_allclose(jax.jit(flow.inverse)(p, z), x, atol=1e-7)
+
+    @jax.jit
+    def model_and_brute(p, xi):  # log p(x_i) of the flow, and log N(z) + slogdet of the brute Jacobian
+        f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
+        zi = f(xi.reshape(-1))
+        ref = -0.5 * zi @ zi - 0.5 * zi.size * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(xi.reshape(-1)))[1]
+        return flow.log_prob(p, xi[None])[0], ref
+
     for i in range(2):
-        zi = f(x[i].reshape(-1))
-        ref = -0.5 * zi @ zi - 0.5 * zi.size * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(x[i].reshape(-1)))[1]
-        np.testing.assert_allclose(flow.log_prob(p, x[i : i + 1])[0], ref, rtol=1e-9)
+        got, ref = model_and_brute(p, x[i])
+        np.testing.assert_allclose(got, ref, rtol=1e-9)
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=IDS)
@@ -48,10 +55,10 @@ def test_energy_gradient_is_the_full_model_score(flow):
     """d/dx log p = -dE/dx: the dropped linear log-dets are constant in x."""
     p = _perturbed(flow, seed=4)
     x = jax.random.normal(jax.random.PRNGKey(5), (3,) + flow.input_shape)
-    full = jax.grad(lambda v: flow.log_prob(p, v).sum())(x)
-    np.testing.assert_allclose(flow.score(p, x), full, rtol=1e-9, atol=1e-10)
+    full = jax.jit(jax.grad(lambda p, v: flow.log_prob(p, v).sum(), argnums=1))(p, x)
+    np.testing.assert_allclose(jax.jit(flow.score)(p, x), full, rtol=1e-9, atol=1e-10)
     # and the linear part really is non-zero, so the test is not vacuous
-    assert abs(float(flow.linear_logdet(p))) > 1e-3
+    assert abs(float(jax.jit(flow.linear_logdet)(p))) > 1e-3
 
 
 def test_identity_flow_nll_of_standard_normal_is_analytic():

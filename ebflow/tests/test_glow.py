@@ -23,17 +23,28 @@ def _glow(**kw):
     return flow, p, x
 
 
+def _model_and_brute(flow):
+    """One compiled program (op-by-op dispatch of the brute Jacobian costs far more than compiling it) giving, at
+    one input x_i, -E(x_i) + sum_{S_l} log|det W| and log N(z) + log|det dz/dx| from the brute 16 x 16 Jacobian."""
+    @jax.jit
+    def both(p, xi):
+        f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
+        zi = f(xi.reshape(-1))
+        ref = -0.5 * zi @ zi - 8 * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(xi.reshape(-1)))[1]
+        return -flow.energy(p, xi[None])[0] + flow.linear_logdet(p), ref
+    return both
+
+
 @pytest.mark.parametrize("kw", [{}, {"activation": "relu", "out_scale": True}], ids=["ours", "official"])
 def test_split_prior_is_an_exact_bijection_with_the_brute_jacobian_logdet(kw):
     layer, shape = L.SplitPrior(hidden=(6, 6), kernel_size=3, **kw), (2, 2, 4)
     p = _perturb(layer.init(jax.random.PRNGKey(0), shape), jax.random.PRNGKey(1), 0.3)
     x = 2.0 * jax.random.normal(jax.random.PRNGKey(2), (3,) + shape)
-    y, ld = layer.bijection(p, x)
-    np.testing.assert_allclose(layer.bijection_inverse(p, y), x, atol=1e-10)
-    f = lambda v: layer.bijection(p, v.reshape((1,) + shape))[0].reshape(-1)
+    y, ld = jax.jit(layer.bijection)(p, x)
+    np.testing.assert_allclose(jax.jit(layer.bijection_inverse)(p, y), x, atol=1e-10)
+    brute = jax.jit(lambda p, v: jnp.linalg.slogdet(jax.jacfwd(lambda u: layer.bijection(p, u.reshape((1,) + shape))[0].reshape(-1))(v))[1])
     for i in range(3):
-        ref = jnp.linalg.slogdet(jax.jacfwd(f)(x[i].reshape(-1)))[1]
-        np.testing.assert_allclose(ld[i], ref, rtol=1e-10)
+        np.testing.assert_allclose(ld[i], brute(p, x[i].reshape(-1)), rtol=1e-10)
     assert float(jnp.abs(ld).max()) > 1e-2  # the perturbed prior really scales x2
     # its log-density is the conditional Gaussian N(x2; mu(x1), sigma(x1)), written out independently
     x1, x2, _, log_prior = layer.split(p, x)
@@ -59,11 +70,12 @@ def test_glow_is_multiscale_and_inverts_both_ways():
     flow, p, x = _glow()
     assert any(isinstance(l, L.SplitPrior) for l in flow.layers)
     assert flow.shapes()[-1] == (1, 1, 8) and flow.latent_shape == (16,)  # 8 dims reach the end, 8 were factored out
-    z, _ = flow.forward(p, x)
+    fwd, inv = jax.jit(flow.forward), jax.jit(flow.inverse)
+    z, _ = fwd(p, x)
     assert z.shape == (5, 16)
-    np.testing.assert_allclose(flow.inverse(p, z), x, atol=1e-8)
+    np.testing.assert_allclose(inv(p, z), x, atol=1e-8)
     z2 = jax.random.normal(jax.random.PRNGKey(9), (4, 16))
-    np.testing.assert_allclose(flow.forward(p, flow.inverse(p, z2))[0], z2, atol=1e-8)
+    np.testing.assert_allclose(fwd(p, inv(p, z2))[0], z2, atol=1e-8)
     # single-scale variant keeps every dimension to the end
     assert glow_flow((4, 4, 1), num_blocks=2, block_size=2, width=8, split_prior=False).latent_shape == (1, 1, 16)
 
@@ -71,11 +83,10 @@ def test_glow_is_multiscale_and_inverts_both_ways():
 def test_glow_energy_plus_normaliser_is_the_flow_log_density():
     """-E(x) + sum_{S_l} log|det W| equals log N(z) + log|det dz/dx| from the brute (16 x 16) Jacobian."""
     flow, p, x = _glow()
-    f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
+    model_and_brute = _model_and_brute(flow)
     for i in range(3):
-        zi = f(x[i].reshape(-1))
-        ref = -0.5 * zi @ zi - 8 * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(x[i].reshape(-1)))[1]
-        np.testing.assert_allclose(-flow.energy(p, x[i : i + 1])[0] + flow.linear_logdet(p), ref, rtol=1e-10)
+        got, ref = model_and_brute(p, x[i])
+        np.testing.assert_allclose(got, ref, rtol=1e-10)
     # the normaliser is exactly the ActNorm and 1x1-conv log-dets (numpy), nothing from couplings or priors
     want, shapes = 0.0, flow.shapes()
     for layer, q, s in zip(flow.layers, p, shapes):
@@ -84,19 +95,20 @@ def test_glow_energy_plus_normaliser_is_the_flow_log_density():
             want += pixels * float(np.sum(q["s"]))
         elif isinstance(layer, L.Invertible1x1Conv):
             want += pixels * float(np.linalg.slogdet(np.asarray(q["w"]))[1])
-    np.testing.assert_allclose(flow.linear_logdet(p), want, rtol=1e-10)
+    linear_logdet, energy = jax.jit(flow.linear_logdet), jax.jit(flow.energy)
+    np.testing.assert_allclose(linear_logdet(p), want, rtol=1e-10)
     # and the split prior's log-density sits in the energy: it moves E when only the prior net changes
     k = next(i for i, l in enumerate(flow.layers) if isinstance(l, L.SplitPrior))
     q = list(p)
     q[k] = _perturb(p[k], jax.random.PRNGKey(7), 0.2)
-    assert float(jnp.abs(flow.energy(q, x) - flow.energy(p, x)).max()) > 1e-3
-    np.testing.assert_allclose(flow.linear_logdet(q), flow.linear_logdet(p), rtol=1e-12)
+    assert float(jnp.abs(energy(q, x) - energy(p, x)).max()) > 1e-3
+    np.testing.assert_allclose(linear_logdet(q), linear_logdet(p), rtol=1e-12)
 
 
 def test_glow_score_is_minus_energy_gradient():
     flow, p, x = _glow()
-    full = jax.grad(lambda v: flow.log_prob(p, v).sum())(x)
-    np.testing.assert_allclose(flow.score(p, x), full, rtol=1e-9, atol=1e-10)
+    full = jax.jit(jax.grad(lambda p, v: flow.log_prob(p, v).sum(), argnums=1))(p, x)
+    np.testing.assert_allclose(jax.jit(flow.score)(p, x), full, rtol=1e-9, atol=1e-10)
 
 
 def test_actnorm_data_init_gives_zero_mean_unit_variance_per_channel():
@@ -163,13 +175,12 @@ def test_official_glow_inverts_and_gives_the_brute_log_density():
     couplings = [l for l in flow.layers if isinstance(l, L.AffineCoupling)]
     assert all(not c.parity and c.log_scale == "2tanh" and c.activation == "leaky_relu" and c.out_scale for c in couplings)
     assert all(l.activation == "relu" and l.out_scale for l in flow.layers if isinstance(l, L.SplitPrior))
-    z, _ = flow.forward(p, x)
-    np.testing.assert_allclose(flow.inverse(p, z), x, atol=1e-8)
-    f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
+    z, _ = jax.jit(flow.forward)(p, x)
+    np.testing.assert_allclose(jax.jit(flow.inverse)(p, z), x, atol=1e-8)
+    model_and_brute = _model_and_brute(flow)
     for i in range(2):
-        zi = f(x[i].reshape(-1))
-        ref = -0.5 * zi @ zi - 8 * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(x[i].reshape(-1)))[1]
-        np.testing.assert_allclose(-flow.energy(p, x[i : i + 1])[0] + flow.linear_logdet(p), ref, rtol=1e-10)
+        got, ref = model_and_brute(p, x[i])
+        np.testing.assert_allclose(got, ref, rtol=1e-10)
 
 
 def test_actnorm_logdet_is_input_independent():
@@ -213,7 +224,7 @@ def test_frozen_actnorm_keeps_its_data_init_while_the_rest_trains():
                             for layer, q0, q, e in zip(flow.layers, s0.params, s.params, s.ema_params) if jax.tree_util.tree_leaves(q0)]
         if not trainable:
             frozen_flow, p0 = flow, s0.params
-    np.testing.assert_array_equal(frozen_flow.log_prob(p0, x), flow.log_prob(p0, x))
+    np.testing.assert_array_equal(jax.jit(frozen_flow.log_prob)(p0, x), jax.jit(flow.log_prob)(p0, x))
     for is_actnorm, dp, de in moved[False]:
         if is_actnorm:
             assert dp == 0.0 and de < 1e-8  # EMA d p + (1 - d) p of a constant p: rounding only
