@@ -79,14 +79,15 @@ def test_dsm_gradient_matches_finite_differences():
         sde = VESDE(0.1, 5.0)
         key = jax.random.PRNGKey(2)
         flat, unravel = jax.flatten_util.ravel_pytree(p)
-        f = lambda v: losses.dsm_loss(lambda a, s: m.apply(unravel(v), a, s), x, key, sde, 1.0)
+        loss = lambda v: losses.dsm_loss(lambda a, s: m.apply(unravel(v), a, s), x, key, sde, 1.0)
+        f = jax.jit(loss)  # compiled: one program each instead of one per float64 op
         d = jax.random.normal(jax.random.PRNGKey(3), flat.shape, jnp.float64)
         # the Fourier frequencies of the sigma embedding are fixed (stop_gradient): not a direction
         frozen = jax.tree_util.tree_map_with_path(
             lambda path, a: jnp.full(a.shape, "GaussianFourierProjection" in jax.tree_util.keystr(path)), p)
         d = jnp.where(jax.flatten_util.ravel_pytree(frozen)[0] > 0, 0.0, d)
         d = d / jnp.linalg.norm(d)
-        auto = jnp.dot(jax.grad(f)(flat), d)
+        auto = jnp.dot(jax.jit(jax.grad(loss))(flat), d)
         h = 1e-4
         fd = (f(flat + h * d) - f(flat - h * d)) / (2 * h)
         np.testing.assert_allclose(auto, fd, rtol=1e-4, atol=1e-7)
@@ -103,7 +104,8 @@ def test_short_runs_learn():
     st = opt.init(p)
     step = steps.make_score_step(m, sde, opt)
     key = jax.random.PRNGKey(3)
-    eval_loss = lambda pp: float(losses.dsm_loss(lambda a, s: m.apply(pp, a, s), x, jax.random.PRNGKey(9), sde))
+    dsm = jax.jit(lambda pp: losses.dsm_loss(lambda a, s: m.apply(pp, a, s), x, jax.random.PRNGKey(9), sde))
+    eval_loss = lambda pp: float(dsm(pp))
     before = eval_loss(p)
     for i in range(300):
         key, k = jax.random.split(key)
@@ -116,8 +118,8 @@ def test_short_runs_learn():
     copt = steps.make_optimizer(3e-3)
     cst = copt.init(cp)
     cstep = steps.make_classifier_step(clf, m, sde, copt, "total", 1.0, 0.0, 1.0)
-    ev = lambda cc: losses.classifier_loss(lambda a, s: clf.apply(cc, a, s), lambda a, s: m.apply(p, a, s), x, y,
-                                           jax.random.PRNGKey(7), sde, "total", 1.0, 0.0, 1.0)
+    ev = jax.jit(lambda cc: losses.classifier_loss(lambda a, s: clf.apply(cc, a, s), lambda a, s: m.apply(p, a, s), x, y,
+                                                   jax.random.PRNGKey(7), sde, "total", 1.0, 0.0, 1.0))
     l0, _ = ev(cp)
     for i in range(200):
         key, k = jax.random.split(key)
@@ -135,6 +137,7 @@ def test_unknown_loss_type():
                                VESDE(), "hinge")
 
 
+@pytest.mark.background
 def test_dlsm_reduce_mean_is_sum_over_dims():
     """Official reduction (torch.mean over batch and data dims) = our summed residual / D."""
     um = models.ScoreUNet(ch=8, ch_mult=(1,), num_res_blocks=1)
@@ -144,8 +147,9 @@ def test_dlsm_reduce_mean_is_sum_over_dims():
     s = jnp.ones(6)
     up, cp = jax.jit(um.init)(jax.random.PRNGKey(1), x, s), jax.jit(cm.init)(jax.random.PRNGKey(2), x, s)
     args = (lambda a, b: cm.apply(cp, a, b), lambda a, b: um.apply(up, a, b), x, y, jax.random.PRNGKey(3), VESDE(0.01, 10.0))
-    mean, _ = losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, True)
-    summed, _ = losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, False)
+    # the three losses in one compiled program (op by op, each U-Net / ResNet op would compile on its own)
+    (mean, _), (summed, _), (tot, aux) = jax.jit(lambda: (losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, True),
+                                                          losses.classifier_loss(*args, "dlsm", 0.0, 0.0, 1.0, False),
+                                                          losses.classifier_loss(*args, "total", 0.0, 0.0, 0.5, True)))()
     np.testing.assert_allclose(float(summed), 16 * float(mean), rtol=1e-5)
-    tot, aux = losses.classifier_loss(*args, "total", 0.0, 0.0, 0.5, True)
     np.testing.assert_allclose(float(tot), float(mean) + 0.5 * float(aux["ce"]), rtol=1e-5)

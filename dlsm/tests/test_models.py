@@ -2,11 +2,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from dlsm import models, steps
 from dlsm.sde import VESDE
 
 
+@pytest.mark.background
 def test_image_models_one_dlsm_step():
     x = jax.random.uniform(jax.random.PRNGKey(0), (4, 8, 8, 1))
     y = jnp.array([0, 1, 2, 3])

@@ -119,6 +119,7 @@ def test_named_configs_parse():
     assert train.parse(["--config", "paper-cifar100"]).clf_stage_sizes == (3, 4, 6, 3)
 
 
+@pytest.mark.background
 def test_tiny_image_run_reports_heldout_dlsm(tmp_path):
     """Image path (digits): held-out DLSM loss per guidance, and its reduction against g = 0. One-level
     nets and no corrector keep the compiles small (the U-Net's two levels and the image DLSM step are
