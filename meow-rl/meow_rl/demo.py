@@ -3,7 +3,7 @@ goals reached, and the soft-optimal policy (soft value iteration) as the referen
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -124,8 +124,15 @@ def _count_goals(final) -> np.ndarray:
 def goals_reached(agent, state, env, n: int, key, steps: int):
     """n stochastic rollouts started exactly at the origin, each until it reaches a goal or `steps`
     steps; returns the per-goal counts (+x, -x, +y, -y) and the (n, steps+1, 2) trajectories."""
-    traj = _rollouts(lambda obs, k: agent.act(state, obs, k, False), env, n, key, steps)
+    traj = _rollouts(_sampling(agent.act), env, n, key, steps, state)
     return _count_goals(traj[:, -1]), traj
+
+
+@lru_cache(maxsize=None)
+def _sampling(act):
+    """(state, obs, key) -> sampled action of one agent: one function per agent, so the jit'd rollouts
+    take the agent state as an argument and compile once per agent, not once per seed."""
+    return lambda state, obs, k: act(state, obs, k, False)
 
 
 def soft_optimal_goals_reached(opt, alpha: float, gamma: float, env, n: int, key, steps: int):
@@ -136,7 +143,7 @@ def soft_optimal_goals_reached(opt, alpha: float, gamma: float, env, n: int, key
     half = float(opt.actions[1] - opt.actions[0]) / 2
     v, lo, h = jnp.asarray(opt.v), float(opt.states[0]), float(opt.states[1] - opt.states[0])
 
-    def policy(obs, k):
+    def policy(_, obs, k):
         k_c, k_u = jax.random.split(k)
         q = multigoal_q(v, obs, A, gamma=gamma, lo=lo, h=h)  # (n, M)
         cell = jax.random.categorical(k_c, q / alpha, axis=-1)
@@ -146,20 +153,20 @@ def soft_optimal_goals_reached(opt, alpha: float, gamma: float, env, n: int, key
     return _count_goals(traj[:, -1]), traj
 
 
-def _rollouts(policy, env, n: int, key, steps: int) -> np.ndarray:
-    """n rollouts of `policy(obs, key) -> actions` from s = (0, 0); positions frozen once a goal is
-    reached. Returns (n, steps + 1, 2) positions."""
-    return np.asarray(_rollouts_jit(policy, env, n, key, steps))
+def _rollouts(policy, env, n: int, key, steps: int, policy_state=None) -> np.ndarray:
+    """n rollouts of `policy(policy_state, obs, key) -> actions` from s = (0, 0); positions frozen once a
+    goal is reached. Returns (n, steps + 1, 2) positions."""
+    return np.asarray(_rollouts_jit(policy, env, n, key, steps, policy_state))
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2, 4))
-def _rollouts_jit(policy, env, n, key, steps):
+def _rollouts_jit(policy, env, n, key, steps, policy_state):
     obs = jnp.zeros((n, 2))
     st = {"pos": obs}
 
     def body(c, k):
         st, obs, alive = c
-        st, obs2, _, term = jax.vmap(env.step)(st, policy(obs, k))
+        st, obs2, _, term = jax.vmap(env.step)(st, policy(policy_state, obs, k))
         obs2 = jnp.where(alive[:, None], obs2, obs)
         return (st, obs2, alive & ~term), obs2
 

@@ -83,9 +83,11 @@ def test_brax_adapter_maps_state_to_jaxenv(fake_brax):
 
 
 def test_brax_backend_runs_the_vectorised_loop(fake_brax):
-    env = make_jax_env("point", "brax")
+    # the shapes of test_train_py_brax_backend_end_to_end[meow] (pipeline, 20-step episodes, buffer 128, 2 seeds):
+    # the same programs, so the session's compilation cache compiles them once for both tests
+    env = make_jax_env("point", "brax", "positional", 20)
     tr = JaxTrainer(make_meow(MEowHParams(hidden=16, shift_hidden=16), env.obs_dim, env.act_dim), env, num_envs=4,
-                    batch_size=8, buffer_size=256, warmup=16, updates_per_step=2, chunk=10, eval_episodes=2)
+                    batch_size=8, buffer_size=128, warmup=16, updates_per_step=2, chunk=10, eval_episodes=2)
     carry = tr.init(jax.random.split(jax.random.PRNGKey(0), 2))
     carry, metrics = tr.run_chunk(carry)
     assert int(carry["env_steps"]) == 40 and np.all(np.asarray(carry["buffer"]["size"]) == 40)
@@ -99,13 +101,14 @@ def test_train_py_brax_backend_end_to_end(fake_brax, tmp_path, algo):
     import train
 
     h = train.main(["--backend", "brax", "--env-id", "point", "--brax-pipeline", "positional", "--max-episode-steps", "20",
-                    "--algos", algo, "--seeds", "1", "--num-envs", "4", "--updates-per-step", "2", "--total-steps", "80",
+                    "--algos", algo, "--seeds", "1", "2", "--num-envs", "4", "--updates-per-step", "2", "--total-steps", "80",
                     "--warmup", "16", "--eval-every", "40", "--eval-episodes", "2", "--batch-size", "8", "--buffer-size", "128",
                     "--meow.hidden", "16", "--meow.shift-hidden", "16", "--sac.hidden", "16", "--multigoal.no-enabled",
                     "--no-progress", "--no-tensorboard", "--no-stochastic-eval", "--out-dir", str(tmp_path)])
     assert fake_brax == [("point", "positional")]
     rows = h[algo]
-    assert [r["env_steps"] for r in rows] == [40, 80] and np.isfinite(rows[-1]["loss"])
+    assert [(r["seed"], r["env_steps"]) for r in rows] == [(1, 40), (2, 40), (1, 80), (2, 80)]
+    assert np.isfinite(rows[-1]["loss"]) and np.isfinite(rows[-2]["loss"])
     assert all(-20 * 8.0 <= r["eval_return"] <= 0 for r in rows)  # reward -|pos|^2 <= 0; 20 steps, |pos|^2 < 8
     run = tmp_path / os.listdir(tmp_path)[0]
     assert {f"ckpt_{algo}.pkl", "results.md", "learning_curves.png"} <= set(os.listdir(run))

@@ -73,11 +73,18 @@ def test_soft_value_iteration_is_a_fixed_point_and_four_modal():
     assert counts.sum() >= 380 and np.all(np.abs(counts / counts.sum() - 0.25) < 0.08), counts
 
 
-def test_mode_report_runs_on_a_tiny_training():
+@pytest.fixture(scope="module")
+def tiny_multigoal():
+    """MEow and SAC trained once on MultiGoal (300 steps, seeds 1 and 2), shared by the two tests below
+    (they only read the trained states; rollouts/rollout_steps do not enter the training)."""
     demo = MultiGoalDemo(steps=300, warmup=100, rollouts=8, rollout_steps=5)
     cfg = Config(multigoal=demo, batch_size=32, meow=MEowHParams(hidden=16, shift_hidden=16))
     cfg = replace(cfg, sac=replace(cfg.sac, hidden=16))
-    res = train_multigoal(cfg, seeds=(1, 2))
+    return demo, train_multigoal(cfg, seeds=(1, 2))
+
+
+def test_mode_report_runs_on_a_tiny_training(tiny_multigoal):
+    demo, res = tiny_multigoal
     rows, ref = mode_report(res, demo, (1, 2), jax.random.PRNGKey(0), n_samples=100, fit_steps=20, state_step=1.0,
                             n_actions=11, iters=40)
     assert [(r["algo"], r["seed"]) for r in rows] == [("meow", 1), ("meow", 2), ("sac", 1), ("sac", 2), ("fit", "-")]
@@ -91,10 +98,9 @@ def test_mode_report_runs_on_a_tiny_training():
     assert "soft-optimal" in report_table(rows, ref)
 
 
-def test_densities_at_states_measure_each_state():
-    demo = MultiGoalDemo(steps=300, warmup=100)
-    cfg = Config(multigoal=demo, batch_size=32, meow=MEowHParams(hidden=16, shift_hidden=16))
-    res = train_multigoal(cfg, seeds=(1, 2), algos=("meow",))["meow"]
+def test_densities_at_states_measure_each_state(tiny_multigoal):
+    demo, res = tiny_multigoal  # MEow trained exactly as train_multigoal(cfg, seeds=(1, 2), algos=("meow",)) would
+    res = res["meow"]
     states = [(0.0, 0.0), (1.5, 1.5)]
     rows = densities_at_states(res, demo, (1, 2), states, jax.random.PRNGKey(0), n_samples=200, state_step=0.5,
                                n_actions=21, iters=60)

@@ -19,7 +19,9 @@ def _avals(tree):
 
 @pytest.mark.parametrize("algo", ["meow", "sac"])
 def test_jax_loop_carry_types_are_stable_and_compile_once(algo):
-    tr = JaxTrainer(AGENTS[algo](3, 1), pendulum(), num_envs=2, batch_size=8, buffer_size=64, warmup=4, chunk=5)
+    # test_train.py's TINY run (Pendulum, 1 env, batch 16, buffer 256, warm-up 50, chunk = eval_every 100): for
+    # meow the very program train.py compiles there, so the session's compilation cache compiles it once
+    tr = JaxTrainer(AGENTS[algo](3, 1), pendulum(), num_envs=1, batch_size=16, buffer_size=256, warmup=50, chunk=100)
     carry = tr.init(jax.random.split(jax.random.PRNGKey(0), 2))
     out, _ = jax.eval_shape(tr._run_chunk, carry)
     assert _avals(out) == _avals(carry)
