@@ -6,12 +6,15 @@
 2. a short micromanagement run (SMAX 3m, no StarCraft II): the same algorithms, same budget and seeds;
    win-rate curves and a table.
 
-Outputs in runs/<config>-<time>/: config.json, metrics.csv, TensorBoard events, checkpoints/, *.png, results.md.
+Outputs in runs/<config>-<time>/: config.json, env.json (versions, CPU, start time), metrics.csv, TensorBoard events, checkpoints/, *.png, results.md.
 `--resume runs/<dir>` continues every job from its checkpoint. `--help` lists every option.
 """
 import csv
 import json
+import platform
 import time
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,30 @@ class Logger:
                 if k in row:
                     self.tb.add_scalar(f"{phase}/{row['alg']}-s{row['seed']}/{k}", row[k], row["t_env"])
         return log
+
+
+def write_env(run_dir: Path) -> Path:
+    """Record what ran this run: the same command and seed draw differently on another machine or package versions.
+    env.json on a new run; the n-th `--resume` writes env_resume_<n>.json and leaves the earlier records as they are."""
+    def version(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+              if line.startswith("model name")]
+    env = {"python": platform.python_version(), **{p: version(p) for p in ("torch", "jax", "jaxlib", "jaxmarl", "numpy")},
+           "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+           "cpu": models[0] if models else platform.processor(),
+           "start_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path, n = run_dir / "env.json", 0
+    while path.exists():
+        n += 1
+        path = run_dir / f"env_resume_{n}.json"
+    path.write_text(json.dumps(env, indent=2) + "\n")
+    return path
 
 
 def settings(cfg, alg, t_max, env, **kw) -> JobSettings:
@@ -150,7 +177,7 @@ def micro_phase(cfg, run_dir, logger):
                          "best_win": max(h["test_win_rate"] for h in hist), "final_return": last["test_return"],
                          "wall_s": time.time() - t0, **{k: round(v, 1) for k, v in s.timing.items() if k.endswith("_s")}})
         env.close()
-    lines = [f"| alg | seed | env steps | final greedy win rate | best win rate | final return | wall s (runner / learner) |",
+    lines = ["| alg | seed | env steps | final greedy win rate | best win rate | final return | wall s (runner / learner) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['alg']} | {r['seed']} | {r['t_env']} | {r['final_win']:.2f} | {r['best_win']:.2f} | {r['final_return']:.2f} | "
@@ -191,6 +218,7 @@ def main(argv=None):
         run_dir = Path(cfg.out_dir) / f"{cfg.config}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(to_json(cfg))
+    write_env(run_dir)
     logger = Logger(run_dir)
     report = [f"# DFAC run `{run_dir.name}`", "", "```", json.dumps({"config": cfg.config, "algs": cfg.algs, "seeds": cfg.seeds}), "```"]
     phases = cfg.phases.split(",")

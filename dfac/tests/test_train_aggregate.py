@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 import sys
 
 import pytest
@@ -19,6 +20,22 @@ def test_train_main_writes_a_run_directory(tmp_path, load_script):
         "matrix-uniform-dmix-s0.buffer.npz", "matrix-uniform-dmix-s0.pt", "matrix-uniform-vdn-s0.buffer.npz", "matrix-uniform-vdn-s0.pt"]
     assert "| uniform | dmix | 0 |" in (run_dir / "results.md").read_text()
     assert any((run_dir / "tb").iterdir())
+
+
+def test_train_records_its_environment_and_resume_keeps_it(tmp_path, load_script):
+    import torch
+
+    train = load_script("train")
+    args = ["--phases", "matrix", "--algs", "vdn", "--matrix_episodes", "16", "--progress", "false", "--out_dir", str(tmp_path)]
+    run_dir = train.main(args)
+    env = json.loads((run_dir / "env.json").read_text())
+    assert set(env) == {"python", "torch", "jax", "jaxlib", "jaxmarl", "numpy", "torch_threads", "machine", "cpu", "start_utc"}
+    assert env["torch"] == torch.__version__ and re.match(r"\d+\.\d+\.\d+", env["torch"])  # the installed wheel, not a stub
+    assert env["torch_threads"] == torch.get_num_threads() and env["start_utc"].endswith("+00:00")
+    first = (run_dir / "env.json").read_text()
+    train.main(args + ["--resume", str(run_dir)])
+    assert (run_dir / "env.json").read_text() == first  # the first record stays; the resume writes its own
+    assert set(json.loads((run_dir / "env_resume_1.json").read_text())) == set(env)
 
 
 def test_aggregate_makes_the_grid_table(tmp_path, capsys, load_script):
