@@ -1,5 +1,4 @@
 """Toy metrics: KL / Fisher divergence estimators and the exact smoothed toy densities."""
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
