@@ -31,22 +31,15 @@ IDS = ["fc", "cnn", "cnn-spectral-norm", "glow", "toy"]
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=IDS)
-def test_flow_inverts_and_log_prob_is_change_of_variables(flow):
-    """(Each check is one jit-compiled program: op-by-op dispatch of the brute Jacobian cost far more than compiling.)"""
+def test_flow_inverts_and_log_prob_is_change_of_variables(flow, model_and_brute):
+    """log p(x_i) of the flow equals log N(z) + slogdet of the brute Jacobian (model_and_brute: tests/conftest.py)."""
     p = _perturbed(flow)
     x = jax.random.normal(jax.random.PRNGKey(3), (2,) + flow.input_shape)
     z, _ = jax.jit(flow.forward)(p, x)
     np.testing.assert_allclose(jax.jit(flow.inverse)(p, z), x, atol=1e-7)
-
-    @jax.jit
-    def model_and_brute(p, xi):  # log p(x_i) of the flow, and log N(z) + slogdet of the brute Jacobian
-        f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
-        zi = f(xi.reshape(-1))
-        ref = -0.5 * zi @ zi - 0.5 * zi.size * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(xi.reshape(-1)))[1]
-        return flow.log_prob(p, xi[None])[0], ref
-
+    both = model_and_brute(flow, flow.log_prob)
     for i in range(2):
-        got, ref = model_and_brute(p, x[i])
+        got, ref = both(p, x[i])
         np.testing.assert_allclose(got, ref, rtol=1e-9)
 
 

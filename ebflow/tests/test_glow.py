@@ -23,16 +23,10 @@ def _glow(**kw):
     return flow, p, x
 
 
-def _model_and_brute(flow):
-    """One compiled program (op-by-op dispatch of the brute Jacobian costs far more than compiling it) giving, at
-    one input x_i, -E(x_i) + sum_{S_l} log|det W| and log N(z) + log|det dz/dx| from the brute 16 x 16 Jacobian."""
-    @jax.jit
-    def both(p, xi):
-        f = lambda v: flow.forward(p, v.reshape((1,) + flow.input_shape))[0].reshape(-1)
-        zi = f(xi.reshape(-1))
-        ref = -0.5 * zi @ zi - 8 * math.log(2 * math.pi) + jnp.linalg.slogdet(jax.jacfwd(f)(xi.reshape(-1)))[1]
-        return -flow.energy(p, xi[None])[0] + flow.linear_logdet(p), ref
-    return both
+def _normalised_energy(flow):
+    """-E(x) + sum_{S_l} log|det W|: the EBFlow energy plus its normaliser, compared by model_and_brute
+    (tests/conftest.py) with log N(z) + log|det dz/dx| from the brute 16 x 16 Jacobian."""
+    return lambda p, x: -flow.energy(p, x) + flow.linear_logdet(p)
 
 
 @pytest.mark.parametrize("kw", [{}, {"activation": "relu", "out_scale": True}], ids=["ours", "official"])
@@ -80,12 +74,12 @@ def test_glow_is_multiscale_and_inverts_both_ways():
     assert glow_flow((4, 4, 1), num_blocks=2, block_size=2, width=8, split_prior=False).latent_shape == (1, 1, 16)
 
 
-def test_glow_energy_plus_normaliser_is_the_flow_log_density():
+def test_glow_energy_plus_normaliser_is_the_flow_log_density(model_and_brute):
     """-E(x) + sum_{S_l} log|det W| equals log N(z) + log|det dz/dx| from the brute (16 x 16) Jacobian."""
     flow, p, x = _glow()
-    model_and_brute = _model_and_brute(flow)
+    both = model_and_brute(flow, _normalised_energy(flow))
     for i in range(3):
-        got, ref = model_and_brute(p, x[i])
+        got, ref = both(p, x[i])
         np.testing.assert_allclose(got, ref, rtol=1e-10)
     # the normaliser is exactly the ActNorm and 1x1-conv log-dets (numpy), nothing from couplings or priors
     want, shapes = 0.0, flow.shapes()
@@ -166,7 +160,7 @@ def test_official_coupling_matches_its_formula_written_out():
     assert float(jnp.abs(ld_big).max()) <= 2.0 * 3 + 1e-9
 
 
-def test_official_glow_inverts_and_gives_the_brute_log_density():
+def test_official_glow_inverts_and_gives_the_brute_log_density(model_and_brute):
     """Official coupling nets: x -> z -> x, and -E + normaliser = log N(z) + slogdet of the brute 16 x 16 Jacobian
     (the default couplings are checked the same way above)."""
     ours = [l for l in glow_flow((4, 4, 1), 2, 2, 8).layers if isinstance(l, L.AffineCoupling)]
@@ -177,9 +171,9 @@ def test_official_glow_inverts_and_gives_the_brute_log_density():
     assert all(l.activation == "relu" and l.out_scale for l in flow.layers if isinstance(l, L.SplitPrior))
     z, _ = jax.jit(flow.forward)(p, x)
     np.testing.assert_allclose(jax.jit(flow.inverse)(p, z), x, atol=1e-8)
-    model_and_brute = _model_and_brute(flow)
+    both = model_and_brute(flow, _normalised_energy(flow))
     for i in range(2):
-        got, ref = model_and_brute(p, x[i])
+        got, ref = both(p, x[i])
         np.testing.assert_allclose(got, ref, rtol=1e-10)
 
 
