@@ -386,8 +386,10 @@ def ode_nll_float64(nll_fn, score_fn, sde, x, key, exact=True, **kwargs):
     mode draws other bits from the same key). Returns (nll, nfe) as numpy arrays, nll in float64.
     Why: CSBM's Hutchinson NLL (the energy U-Net) moves by up to ~10 nats per image with float32 rounding, so its
     host loop and jitted loop disagree by that much in float32. In float64 they agreed to ~1e-8 nats on one
-    checkpoint but still differ by up to 2.7 nats (and in NFE) on a re-trained one, cause not found (README,
-    "Where each sampler runs", "CSBM's NLL in float64")."""
+    checkpoint but still differ by up to 2.7 nats (and in NFE) on a re-trained one. Cause (measured): at these
+    tolerances that NLL is that sensitive to its input: scaling x by (1 + 1e-15) moves one loop's float64 NLL by
+    up to 11.7 nats, so the two loops' last-bit differences grow through the step controller (README, "Where each
+    sampler runs", "CSBM's NLL in float64")."""
     noise = None if exact else jax.random.rademacher(key, x.shape, dtype=jnp.float32)
     with _x64_mode():
         to64 = lambda a: a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
