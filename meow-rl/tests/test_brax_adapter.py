@@ -1,5 +1,5 @@
 """The Brax/MJX path. Without brax (the default `make test` install): a clear error, and the adapter
-(meow_rl.envs.brax_env) driven by a stand-in `brax.envs` module with Brax's interface
+(meow_rl.envs.brax_env) driven by a stand-in `brax.envs` module (conftest.py: fake_brax) with Brax's interface
 (get_environment(name, backend=...), reset(key) / step(state, action) -> State(obs, reward, done),
 observation_size, action_size) through the vectorised jit'd training loop. With brax (`make setup-full`,
 then `make test-full`): the same adapter on real Brax (inverted_pendulum, generalized pipeline) against
@@ -7,9 +7,6 @@ Brax's own step, and through the training loop and its evaluation. Those tests s
 absent."""
 import importlib.util
 import os
-import sys
-import types
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,42 +29,6 @@ def test_missing_brax_is_a_clear_error(tmp_path):
     with pytest.raises(ImportError, match="optional package brax"):
         train.main(["--config", "brax-ant", "--no-progress", "--out-dir", str(tmp_path)])
     assert not list(tmp_path.iterdir())  # nothing written
-
-
-class _State(NamedTuple):
-    pos: jax.Array
-    obs: jax.Array
-    reward: jax.Array
-    done: jax.Array
-
-
-class _PointEnv:
-    """Brax-like point mass: obs = position (3), action (2) moves x/y, done (float) when |x| > 1."""
-
-    observation_size, action_size = 3, 2
-
-    def __init__(self, backend):
-        self.backend = backend
-
-    def reset(self, key):
-        pos = 0.1 * jax.random.normal(key, (3,))
-        return _State(pos, pos, jnp.zeros(()), jnp.zeros(()))
-
-    def step(self, state, action):
-        pos = state.pos + 0.1 * jnp.concatenate([action, jnp.zeros(1)])
-        return _State(pos, pos, -jnp.sum(pos**2), (jnp.abs(pos[0]) > 1.0).astype(jnp.float32))
-
-
-@pytest.fixture
-def fake_brax(monkeypatch):
-    made = []
-    envs = types.ModuleType("brax.envs")
-    envs.get_environment = lambda name, backend: made.append((name, backend)) or _PointEnv(backend)
-    pkg = types.ModuleType("brax")
-    pkg.envs = envs
-    monkeypatch.setitem(sys.modules, "brax", pkg)
-    monkeypatch.setitem(sys.modules, "brax.envs", envs)
-    return made
 
 
 def test_brax_adapter_maps_state_to_jaxenv(fake_brax):

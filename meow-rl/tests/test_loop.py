@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from meow_rl.envs import make_gym_env, pendulum
+from meow_rl.envs import make_gym_env, make_jax_env, pendulum
 from meow_rl.loop import GymTrainer, JaxTrainer
 from meow_rl.meow import MEowHParams, make_meow
 from meow_rl.sac import SACHParams, make_sac
@@ -18,15 +18,21 @@ def _avals(tree):
 
 
 @pytest.mark.parametrize("algo", ["meow", "sac"])
-def test_jax_loop_carry_types_are_stable_and_compile_once(algo):
-    # test_train.py's TINY run (Pendulum, 1 env, batch 16, buffer 256, warm-up 50, chunk = eval_every 100): for
-    # meow the very program train.py compiles there, so the session's compilation cache compiles it once
-    tr = JaxTrainer(AGENTS[algo](3, 1), pendulum(), num_envs=1, batch_size=16, buffer_size=256, warmup=50, chunk=100)
+def test_jax_loop_carry_types_are_stable_and_compile_once(algo, fake_brax):
+    # the very programs train.py compiles in other tests, so the session's compilation cache compiles each once:
+    # meow: test_train.py's TINY run (Pendulum, 1 env, batch 16, buffer 256, warm-up 50, chunk = eval_every 100);
+    # sac: test_brax_adapter.py's end_to_end[sac] (Brax stand-in, 4 envs, 2 updates per step, chunk 10, batch 8)
+    if algo == "meow":
+        tr = JaxTrainer(AGENTS[algo](3, 1), pendulum(), num_envs=1, batch_size=16, buffer_size=256, warmup=50, chunk=100)
+    else:
+        env = make_jax_env("point", "brax", "positional", 20)
+        tr = JaxTrainer(AGENTS[algo](env.obs_dim, env.act_dim), env, num_envs=4, batch_size=8, buffer_size=128, warmup=16,
+                        updates_per_step=2, eval_episodes=2, chunk=10)
     carry = tr.init(jax.random.split(jax.random.PRNGKey(0), 2))
-    out, _ = jax.eval_shape(tr._run_chunk, carry)
-    assert _avals(out) == _avals(carry)
-    for _ in range(3):
+    given = _avals(carry)
+    for _ in range(3):  # the carry each chunk returns (not an extra trace by eval_shape) has the types it was given
         carry, _ = tr.run_chunk(carry)
+        assert _avals(carry) == given
     assert tr.run_chunk._cache_size() == 1
 
 
