@@ -153,6 +153,7 @@ def test_kth_smallest_matches_sort_with_ties():
         np.testing.assert_array_equal(np.asarray(_kth_smallest(d, k)), np.sort(np.asarray(d), axis=1)[:, k])
 
 
+@pytest.mark.background
 def test_ncsnpp_small_shapes_and_sigma_scaling():
     from qcsbm.models import build_model
     from qcsbm.sde import VESDE

@@ -93,6 +93,7 @@ def test_csbm_gradient_field_has_zero_asymmetry():
     assert float(jnp.mean(nasym_u)) > 1e-4
 
 
+@pytest.mark.background
 def test_csbm_image_unet_has_symmetric_jacobian():
     """The energy U-Net (s = -grad of 1/2 ||U||^2 / sigma) on a 4x4 image: full 16x16 Jacobian (jacfwd),
     Asym = 0 up to float error, while the score U-Net with the same architecture is not conservative."""
@@ -112,6 +113,7 @@ def test_csbm_image_unet_has_symmetric_jacobian():
     assert out[False] > 1e-3, out
 
 
+@pytest.mark.background
 def test_csbm_image_unet_trains():
     """One DSM step of the energy U-Net (gradients through s = -grad E): finite, and the parameters move."""
     from qcsbm.training import init_state, make_optimizer, make_train_step

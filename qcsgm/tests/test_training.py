@@ -104,6 +104,7 @@ def test_nan_loss_raises(tmp_path):
     logger.close()
 
 
+@pytest.mark.background
 def test_data_parallel_step_matches_single_device():
     """Two forced host devices: the sharded train step gives the same parameters as one device."""
     code = textwrap.dedent("""
@@ -129,7 +130,8 @@ def test_data_parallel_step_matches_single_device():
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
         print("OK", float(a1["loss"]), float(a2["loss"]))
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()  # keeps conftest's level
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
 
