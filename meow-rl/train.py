@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 import pickle
@@ -180,13 +181,20 @@ def train_gym(algo, cfg: Config, run_dir, logger, history):
     return states, None, None
 
 
+@functools.lru_cache(maxsize=None)
+def _jit_act(act):
+    """One jit'd act per agent (make_meow / make_sac return one agent per configuration), so a repeated main()
+    in one process (the tests) does not trace it again."""
+    return jax.jit(act, static_argnums=(3,))
+
+
 def gym_check(agent, states, cfg: Config):
     """Evaluate the final (JAX-trained) policies in the real Gymnasium env, deterministic actions."""
     twin = GYM_TWINS.get(cfg.env_id)
     if twin is None:
         return None
     out = []
-    act = jax.jit(agent.act, static_argnums=(3,))
+    act = _jit_act(agent.act)
     for i, seed in enumerate(cfg.seeds):
         st = jax.tree_util.tree_map(lambda x: x[i], states)
         env = make_gym_env(twin)

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -25,6 +26,7 @@ class JaxEnv(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)  # one JaxEnv per configuration (as make_meow: keys of compiled programs)
 def pendulum() -> JaxEnv:
     """Gymnasium Pendulum-v1 (g = 10, max torque 2, max speed 8, dt 0.05, 200 steps)."""
     g, m, l, dt, max_speed, max_torque = 10.0, 1.0, 1.0, 0.05, 8.0, 2.0
@@ -55,6 +57,7 @@ def pendulum() -> JaxEnv:
 MULTIGOAL_GOALS = np.array([[5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]], np.float32)
 
 
+@lru_cache(maxsize=None)
 def multigoal(action_cost: float = 30.0, distance_cost: float = 1.0, goal_reward: float = 10.0,
               goal_radius: float = 1.0, init_sigma: float = 0.1, max_steps: int = 1000) -> JaxEnv:
     """2-D point mass of softlearning's MultiGoal (the official MEow toy copies it):

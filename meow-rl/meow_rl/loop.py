@@ -20,6 +20,23 @@ from .buffer import buffer_init, buffer_insert, buffer_sample
 from .envs import JaxEnv
 
 
+_PROGRAMS: dict = {}
+
+
+def _shared(key, make):
+    """The jit-wrapped function stored under `key`, made by `make()` the first time: trainers built with the
+    same agent, environment and sizes (make_meow / make_sac / pendulum / multigoal return one object per
+    configuration) share one traced and compiled program per process, e.g. when train.main() runs again
+    (tests, `--resume` in the same process). Unhashable keys are not shared."""
+    try:
+        hash(key)
+    except TypeError:
+        return make()
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = make()
+    return _PROGRAMS[key]
+
+
 def _tree_where(cond, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(jnp.reshape(cond, cond.shape + (1,) * (x.ndim - cond.ndim)), x, y), a, b)
 
@@ -58,9 +75,12 @@ class JaxTrainer:
         self.num_envs, self.batch_size, self.warmup = num_envs, batch_size, warmup
         self.buffer_size, self.updates_per_step, self.eval_episodes = buffer_size, updates_per_step, eval_episodes
         self.chunk = chunk
-        self._init_jit = jax.jit(self._init)
-        self.run_chunk = jax.jit(self._run_chunk, donate_argnums=0)
-        self.evaluate = jax.jit(jax.vmap(self._evaluate, in_axes=(0, 0, None)), static_argnums=(2,))
+        same = (agent, env, num_envs)  # what every program below depends on, plus its own sizes
+        self._init_jit = _shared(("init", *same, buffer_size), lambda: jax.jit(self._init))
+        self.run_chunk = _shared(("run_chunk", *same, batch_size, warmup, updates_per_step, chunk),
+                                 lambda: jax.jit(self._run_chunk, donate_argnums=0))
+        self.evaluate = _shared(("evaluate", *same, eval_episodes),
+                                lambda: jax.jit(jax.vmap(self._evaluate, in_axes=(0, 0, None)), static_argnums=(2,)))
 
     def init(self, keys):
         """Per-seed init, stacked along a leading seed axis. (Not vmapped: a vmapped orthogonal

@@ -8,6 +8,7 @@ no value network and no Monte Carlo estimate of the soft value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Literal, NamedTuple
 
 import jax
@@ -50,6 +51,7 @@ class Agent(NamedTuple):
     update: Callable[..., tuple]  # (state, batch, key) -> (state, metrics)
 
 
+@lru_cache(maxsize=None)  # one Agent per (hp, dims): its pure functions are the keys of compiled programs (loop.py)
 def make_meow(hp: MEowHParams, obs_dim: int, act_dim: int) -> Agent:
     flow = make_flow(hp, act_dim)
     tx = optax.chain(optax.clip_by_global_norm(hp.grad_clip), optax.adam(hp.lr))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import flax.linen as nn
 import jax
@@ -71,6 +72,7 @@ class DoubleQ(nn.Module):
         return q1, q2
 
 
+@lru_cache(maxsize=None)  # one Agent per (hp, dims), as make_meow
 def make_sac(hp: SACHParams, obs_dim: int, act_dim: int) -> Agent:
     actor, critic = Actor(act_dim, hp.hidden), DoubleQ(hp.hidden)
     pi_tx, q_tx, a_tx = optax.adam(hp.policy_lr), optax.adam(hp.q_lr), optax.adam(hp.q_lr)
