@@ -48,13 +48,16 @@ def time_loop(agent, seeds: int, envs: int, chunk: int, reps: int, buffer: int =
     c, _ = tr.run_chunk(c)
     jax.block_until_ready(c)
     t_first = time.perf_counter() - t
+    # trainers with the same agent, env and sizes share run_chunk (meow_rl/loop.py: _shared): count its programs
+    # after the compiling call, so a row after another with other seeds is not flagged for the earlier program
+    n_programs = tr.run_chunk._cache_size()
     t = time.perf_counter()
     for _ in range(reps):
         c, _ = tr.run_chunk(c)
     jax.block_until_ready(c)
     dt = (time.perf_counter() - t) / (reps * chunk)
-    if tr.run_chunk._cache_size() != 1:  # a recompilation inside the timed calls would be in dt
-        print(f"warning: run_chunk compiled {tr.run_chunk._cache_size()} times; the row includes compile time")
+    if tr.run_chunk._cache_size() != n_programs:  # a recompilation inside the timed calls would be in dt
+        print("warning: run_chunk compiled again inside the timed calls; the row includes compile time")
     return dt, t_first
 
 

@@ -7,8 +7,8 @@ import types
 from typing import NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Test session only: LLVM's backend optimisation level 0 for XLA:CPU (set before jax starts its backend). Most of
-# the suite's time is compiling many small programs (jit'd and eager op by op); this makes each compile cheaper.
+# Test session only: LLVM's backend optimisation level 0 for XLA:CPU (set before jax starts its backend). The suite
+# compiles many small programs (jit'd, and eager op by op); this makes each compile cheaper (docs/results.md).
 # The HLO optimisation passes are unchanged; floats may differ in the last bits from the optimised build, and every
 # assertion either has its own tolerance or compares two runs of this same build (determinism, resume).
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
