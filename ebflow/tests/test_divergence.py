@@ -53,6 +53,7 @@ def test_bad_shapes_raise():
         T.log_density("sine", np.zeros((2, 3)))
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 @pytest.mark.parametrize("name", D.TOY_DATASETS)
 def test_toy_density_is_normalised_and_matches_its_sampler(name):
     """The exact density integrates to 1 on a grid, and its grid moments equal the sampler's."""

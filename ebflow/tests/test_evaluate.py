@@ -1,11 +1,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from ebflow.evaluate import mala_inpaint, sample
 from ebflow.flow import fc_flow
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_mala_inpainting_targets_the_conditional_of_a_gaussian_flow():
     """A 1-layer FC flow is a Gaussian N(mu, Sigma); MALA's fill must match E[x_b | x_a]."""
     d = 4

@@ -87,6 +87,7 @@ def test_fc_flow_starts_at_minus_identity():
     np.testing.assert_array_equal(p[0]["w"], -np.eye(3))
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_cnn_neg_init_with_spectral_norm_starts_as_minus_identity_per_conv():
     """The official CIFAR CNN at init (neg_init + spectral norm): every convolution is -I (sigma = 1 after the first
     power iteration), so -log Z = 0; the flow inverts; the state is only u, v of the convolutions."""

@@ -117,6 +117,7 @@ def test_actnorm_data_init_gives_zero_mean_unit_variance_per_channel():
     np.testing.assert_array_equal(off.data_init(off.init(None, (5, 5, 3)), x)["s"], 0.0)
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_glow_data_init_normalises_every_actnorm_on_the_first_batch():
     flow, _, _ = _glow()
     p = flow.init(jax.random.PRNGKey(0))
@@ -197,6 +198,7 @@ def test_unknown_glow_coupling_options_are_named():
         L.AffineCoupling(log_scale="exp").init(jax.random.PRNGKey(0), (4,))
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_frozen_actnorm_keeps_its_data_init_while_the_rest_trains():
     """actnorm_trainable=False (what the official Glow ran: its ActNorm tensors were never registered with torch):
     same density at the same params, but b, s (params and EMA) stay at their data init under ML, whose gradient

@@ -149,6 +149,7 @@ def test_spectral_norm_rescales_the_convolution_log_det():
                                atol=1e-6)
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_neg_init_conv_is_minus_identity_at_init():
     """Official CNN init (neg_init): kernel = -Dirac, so T = -I, log|det| = 0 and the inverse is x = b - y; the bias
     is drawn with std 0.01 sqrt(2 / (2 k^2 C)) (torch's xavier_normal_(gain=0.01) std of the kernel shape)."""

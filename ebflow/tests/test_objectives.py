@@ -32,6 +32,7 @@ def test_ml_is_mean_negative_log_likelihood():
     np.testing.assert_allclose(loss, -flow.log_prob(p, x).mean() / 4, rtol=1e-10)
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_ssm_is_unbiased_for_exact_score_matching():
     flow, p = _flow_params()
     x = jnp.tile(jax.random.normal(jax.random.PRNGKey(2), (4, 4)), (4000, 1))  # many slices per point
@@ -73,6 +74,7 @@ def test_sml_gradient_matches_ml_gradient():
     np.testing.assert_allclose(a, b, atol=0.03 * float(jnp.abs(b).max()))
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_score_matching_never_touches_the_linear_log_determinants(monkeypatch):
     """The point of EBFlow: ssm/dsm/fdssm must not call slogdet (O(D^3))."""
     flow, p = _flow_params()

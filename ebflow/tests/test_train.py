@@ -105,6 +105,7 @@ def test_nan_loss_stops_with_a_message():
         check_finite(np.float32(np.nan), 7, "dsm")
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 def test_toy_run_reports_kl_and_fisher_against_the_exact_density(tmp_path):
     with jax.enable_x64(False):
         res = train.main(["--config", "toy-checkerboard", "--objectives", "dsm", "--steps", "30", "--batch-size", "128",
@@ -123,6 +124,7 @@ def test_time_budget_stops_each_objective_before_the_step_cap(tmp_path):
     assert r["train_seconds"] >= 0.3
 
 
+@pytest.mark.background  # long and self-contained: runs in parallel (conftest.py)
 @pytest.mark.parametrize("arch_args", [
     ["--arch", "glow", "--glow-blocks", "2", "--glow-block-size", "2", "--glow-width", "16", "--glow-coupling", "official",
      "--objectives", "dsm"],
