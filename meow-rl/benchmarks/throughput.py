@@ -14,7 +14,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 from meow_rl.envs import make_gym_env  # noqa: E402
 from meow_rl.flow import MEowFlow  # noqa: E402

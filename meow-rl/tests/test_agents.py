@@ -1,6 +1,4 @@
 """MEow and SAC updates: one step lowers the Bellman error on a fixed batch; shapes and bounds."""
-from dataclasses import replace
-
 import jax
 import jax.numpy as jnp
 import numpy as np

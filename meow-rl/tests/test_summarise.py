@@ -1,7 +1,6 @@
 """summarise.py: per-seed rows and mean +- std over run directories; refuses mixed configs and repeated seeds."""
 import csv
 import json
-import os
 
 import numpy as np
 import pytest
