@@ -97,8 +97,8 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def format_table(table: list[dict], cfg: Config) -> str:
-    head = (f"| method | val ppl (lower better) | MC acc | MC acc_norm | expert params | total params |\n"
-            f"|---|---|---|---|---|---|")
+    head = ("| method | val ppl (lower better) | MC acc | MC acc_norm | expert params | total params |\n"
+            "|---|---|---|---|---|---|")
     lines = [head]
     for t in table:
         lines.append(f"| {t['method']} | {t['ppl'][0]:.3f} +- {t['ppl'][1]:.3f} | {t['acc'][0]:.3f} +- {t['acc'][1]:.3f} "

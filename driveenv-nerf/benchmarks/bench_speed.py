@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from driveenv_nerf import nerf as NR  # noqa: E402
-from driveenv_nerf.camera import Intrinsics, VehicleCamera  # noqa: E402
+from driveenv_nerf.camera import Intrinsics  # noqa: E402
 from driveenv_nerf.capture import capture  # noqa: E402
 from driveenv_nerf.course import campus_course  # noqa: E402
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld  # noqa: E402

@@ -10,7 +10,6 @@ one fixed lighting, no shadows, no noise (what a stock simulator's renderer woul
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hcsmoe.calibration import collect_stats  # noqa: E402
 from hcsmoe.data import encode, load_corpus, random_blocks  # noqa: E402
 from hcsmoe.families import moe_blocks  # noqa: E402
-from hcsmoe.methods import ReduceConfig, reduce_model  # noqa: E402
+from hcsmoe.methods import reduce_model  # noqa: E402
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
     stats = collect_stats(model, list(calib.split(8)), progress=False)
     for i, st in stats.items():
         print(f"layer {i}: top-k frequency per expert {[round(float(f), 3) for f in st.freq]}")
-    print(f"\n| method | layer 0 | layer 1 | rel. output error L0 | L1 |\n|---|---|---|---|---|")
+    print("\n| method | layer 0 | layer 1 | rel. output error L0 | L1 |\n|---|---|---|---|---|")
     cfg = train.parse_args([])
     cfg.target_experts = a.k
     for spec in a.methods:

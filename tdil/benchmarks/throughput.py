@@ -72,7 +72,7 @@ def main() -> None:
     ]
     print(f"{base.env_id}: demo of {len(demo)} transitions, nets {base.hidden} wide (disc {base.disc_hidden}), "
           f"batch {base.batch_size}, expert subsample {base.expert_subsample or 'all'}, torch threads {a.threads}")
-    print(f"| method | env steps/s (no updates) | steps/s with updates | cost vs SAC |")
+    print("| method | env steps/s (no updates) | steps/s with updates | cost vs SAC |")
     print("| --- | --- | --- | --- |")
     sac_rate = None
     for name, method, cfg in rows:
