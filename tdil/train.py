@@ -35,7 +35,8 @@ from tdil.demonstrations import (
     save_demonstration,
 )
 from tdil.envs import has_unhealthy_termination, make_env, to_env_action
-from tdil.imitation import METHODS, Imitator, RunResult, evaluate, run_bc
+from tdil.imitation import METHODS, Imitator, RunResult, evaluate, run_bc, sac_config
+from tdil.sac import SACConfig
 
 HERE = Path(__file__).resolve().parent
 EXPERT_SEED = 12345  # the expert's training seed, distinct from the imitation seeds
@@ -84,7 +85,7 @@ def random_return(env, episodes: int, seed: int = 0) -> float:
 
 
 def expert_config(cfg: Config) -> Config:
-    """The config the SAC expert trains with: its own tau / batch / warm-up / width where set (`expert_*`; paper
+    """The config the SAC expert trains with: its own tau / batch / warm-up / width / learning rates where set (`expert_*`; paper
     configs: official config_files/sac.yml), auto-tuned alpha, and unhealthy termination (sac.yml) where the task has it."""
     def own(value, fallback):
         return fallback if value is None else value
@@ -93,7 +94,22 @@ def expert_config(cfg: Config) -> Config:
     return dataclasses.replace(
         cfg, steps=cfg.expert_steps, eval_every=max(cfg.expert_steps // 5, 1), fixed_log_alpha=None, terminate_when_unhealthy=term,
         tau=own(cfg.expert_tau, cfg.tau), batch_size=own(cfg.expert_batch_size, cfg.batch_size),
-        warmup_steps=own(cfg.expert_warmup_steps, cfg.warmup_steps), hidden=own(cfg.expert_hidden, cfg.hidden))
+        warmup_steps=own(cfg.expert_warmup_steps, cfg.warmup_steps), hidden=own(cfg.expert_hidden, cfg.hidden),
+        actor_lr=own(cfg.expert_actor_lr, cfg.actor_lr), critic_lr=own(cfg.expert_critic_lr, cfg.critic_lr),
+        alpha_lr=own(cfg.expert_alpha_lr, cfg.alpha_lr))
+
+
+def expert_tag(cfg: Config, ecfg: Config) -> str:
+    """The expert cache's file stem: its settings (ecfg = expert_config(cfg)) and the demonstration's reset seed.
+    `-lr<actor>-<critic>-<alpha>` only where a rate is not SAC's default 3e-4, so earlier tags still name their files."""
+    tag = (f"{cfg.env_id}-sac{cfg.expert_steps}-h{ecfg.hidden}x{ecfg.layers}-tau{ecfg.tau}-b{ecfg.batch_size}"
+           f"-w{ecfg.warmup_steps}-demo{cfg.demo_seed}")
+    lrs = sac_config(ecfg).lrs()
+    if lrs != SACConfig().lrs():
+        tag += "-lr" + "-".join(f"{v:g}" for v in lrs)
+    if ecfg.terminate_when_unhealthy != cfg.terminate_when_unhealthy:
+        tag += f"-expertterm{int(ecfg.terminate_when_unhealthy)}"
+    return tag
 
 
 def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object, dict]:
@@ -111,10 +127,7 @@ def expert_and_demo(cfg: Config, deadline: float | None = None) -> tuple[object,
                   "random": random_return(env, n_eval), "demo_return": demo.episode_return, "source": cfg.demo_path}
         return demo, levels
     ecfg = expert_config(cfg)
-    tag = (f"{cfg.env_id}-sac{cfg.expert_steps}-h{ecfg.hidden}x{ecfg.layers}-tau{ecfg.tau}-b{ecfg.batch_size}"
-           f"-w{ecfg.warmup_steps}-demo{cfg.demo_seed}")
-    if ecfg.terminate_when_unhealthy != cfg.terminate_when_unhealthy:
-        tag += f"-expertterm{int(ecfg.terminate_when_unhealthy)}"
+    tag = expert_tag(cfg, ecfg)
     cache = HERE / cfg.cache_dir / "experts"
     cache.mkdir(parents=True, exist_ok=True)
     demo_file, levels_file = cache / f"{tag}.npz", cache / f"{tag}.json"

@@ -26,6 +26,13 @@ class Config:
     hidden: int = 256
     layers: int = 3
     lr: float = 3e-4
+    """Adam learning rate of SAC's actor, critics and temperature (unless set apart below), of the BC baseline, and of IQ-Learn's critic"""
+    actor_lr: float | None = None
+    """SAC actor learning rate (also its BC step); None: lr (official neighborhood_sac.yml / sac.yml actor_lr: 3e-4)"""
+    critic_lr: float | None = None
+    """SAC twin-critic learning rate; None: lr (official critic_lr: 3e-4; CleanRL's SAC: 1e-3)"""
+    alpha_lr: float | None = None
+    """SAC temperature (log alpha) learning rate; None: lr (official alpha_lr: 3e-4)"""
     gamma: float = 0.99
     tau: float = 5e-3
     """critic Polyak rate (paper: 1e-4 over 3M steps; 5e-3 for CPU-sized budgets)"""
@@ -83,7 +90,7 @@ class Config:
     # expert and demonstration
     expert_steps: int = 10000
     """SAC steps on the true reward to train the expert (cached in cache_dir)"""
-    # The expert's own SAC settings; None: the imitators' value (tau, batch_size, warmup_steps, hidden).
+    # The expert's own SAC settings; None: the imitators' value (tau, batch_size, warmup_steps, hidden, *_lr).
     # The paper configs set the official config_files/sac.yml values (the imitators follow neighborhood_sac.yml).
     expert_tau: float | None = None
     """Polyak rate of the expert's SAC critics; None: tau (official sac.yml: 0.005)"""
@@ -93,6 +100,12 @@ class Config:
     """uniform-random steps before the expert's SAC updates; None: warmup_steps (official sac.yml: 10000)"""
     expert_hidden: int | None = None
     """width of the expert's actor and critics (layers deep); None: hidden (official sac.yml hidden_dim: 256)"""
+    expert_actor_lr: float | None = None
+    """the expert's SAC actor learning rate; None: actor_lr (official sac.yml actor_lr: 3e-4)"""
+    expert_critic_lr: float | None = None
+    """the expert's SAC critic learning rate; None: critic_lr (official sac.yml critic_lr: 3e-4; CleanRL: 1e-3)"""
+    expert_alpha_lr: float | None = None
+    """the expert's SAC temperature learning rate; None: alpha_lr (official sac.yml alpha_lr: 3e-4)"""
     demo_seed: int = 0
     """env.reset seed of the one recorded demonstration. Protocol choice of the `quick` config: 4, the start
     farthest from upright among seeds 0-9 (theta 2.78 rad), so the demo contains the whole swing-up; from

@@ -59,7 +59,8 @@ def evaluate(actor: Actor, env, episodes: int, seed_base: int = 10_000, device: 
 
 
 def sac_config(cfg: Config) -> SACConfig:
-    return SACConfig(hidden=cfg.hidden, layers=cfg.layers, lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, fixed_log_alpha=cfg.fixed_log_alpha)
+    return SACConfig(hidden=cfg.hidden, layers=cfg.layers, lr=cfg.lr, actor_lr=cfg.actor_lr, critic_lr=cfg.critic_lr,
+                     alpha_lr=cfg.alpha_lr, gamma=cfg.gamma, tau=cfg.tau, fixed_log_alpha=cfg.fixed_log_alpha)
 
 
 def iq_config(cfg: Config) -> IQConfig:
@@ -112,7 +113,7 @@ class Imitator:
             for m in (self.agent.actor, self.agent.critic, self.agent.critic_target):
                 m.to(self.dev)
             self.agent.log_alpha = self.agent.log_alpha.detach().to(self.dev).requires_grad_(True)
-            self.agent.alpha_opt = torch.optim.Adam([self.agent.log_alpha], lr=cfg.lr, foreach=True)
+            self.agent.alpha_opt = torch.optim.Adam([self.agent.log_alpha], lr=self.agent.cfg.lrs()[2], foreach=True)
         self.buf = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer_size, cfg.steps))
         self.t = 0
         self.result = RunResult(method, seed)

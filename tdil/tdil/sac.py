@@ -19,10 +19,18 @@ class SACConfig:
     hidden: int = 256
     layers: int = 3
     lr: float = 3e-4
+    # Separate Adam rates (official sac.py: actor_lr, critic_lr, alpha_lr); None: lr, the single rate used before.
+    actor_lr: float | None = None
+    critic_lr: float | None = None
+    alpha_lr: float | None = None
     gamma: float = 0.99
     tau: float = 1e-4  # paper (official code); 5e-3 is the usual SAC value
     init_log_alpha: float = 0.0
     fixed_log_alpha: float | None = None  # None: auto-tune alpha towards target entropy -|A|
+
+    def lrs(self) -> tuple[float, float, float]:
+        """(actor, critic, alpha) learning rates, each falling back to lr."""
+        return tuple(self.lr if v is None else v for v in (self.actor_lr, self.critic_lr, self.alpha_lr))
 
 
 class SAC:
@@ -35,9 +43,10 @@ class SAC:
             cfg.fixed_log_alpha if cfg.fixed_log_alpha is not None else cfg.init_log_alpha, requires_grad=True
         )
         self.target_entropy = -float(act_dim)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, foreach=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, foreach=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr, foreach=True)
+        actor_lr, critic_lr, alpha_lr = cfg.lrs()
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr, foreach=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr, foreach=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=alpha_lr, foreach=True)
 
     @property
     def alpha(self) -> torch.Tensor:

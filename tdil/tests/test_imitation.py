@@ -226,8 +226,8 @@ def test_expert_trains_with_termination_and_the_demo_is_recorded_without(tmp_pat
 
 
 # official config_files/sac.yml of github stanl1y/tdil: the SAC expert's settings
-OFFICIAL_EXPERT = dict(tau=5e-3, batch_size=512, warmup_steps=10_000, hidden=256, layers=3, lr=3e-4, gamma=0.99,
-                       fixed_log_alpha=None)
+OFFICIAL_EXPERT = dict(tau=5e-3, batch_size=512, warmup_steps=10_000, hidden=256, layers=3, lr=3e-4, actor_lr=3e-4,
+                       critic_lr=3e-4, alpha_lr=3e-4, gamma=0.99, fixed_log_alpha=None)
 
 
 @pytest.mark.parametrize("task", ["hopper", "walker2d", "ant", "halfcheetah", "humanoid", "door"])
@@ -243,6 +243,42 @@ def test_paper_configs_train_the_expert_with_the_official_sac_yml_values(task):
     assert (cfg.tau, cfg.batch_size, cfg.warmup_steps, cfg.terminate_when_unhealthy) == (1e-4, 256, 2000, False)
     # a fixed imitation alpha from the command line (the paper's per-task alternative) does not reach the expert
     assert train.expert_config(dataclasses.replace(cfg, fixed_log_alpha=-4.6)).fixed_log_alpha is None
+    # sac.yml's rates equal the single default lr, so the cache tag is the one written before the rates were separate
+    assert "-lr" not in train.expert_tag(cfg, expert)
+
+
+def _opt_settings(opt):
+    return [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+
+
+def test_default_learning_rates_give_the_optimisers_of_the_single_lr():
+    """With actor_lr / critic_lr / alpha_lr unset (every config), each SAC optimiser has exactly the settings the single
+    `lr` gave before they were separate: Adam(lr=cfg.lr, foreach=True) for actor, critics and temperature."""
+    for cfg in (Config(), TINY, dataclasses.replace(TINY, lr=1e-3)):
+        im = Imitator("sac_env", cfg, None, 0)
+        agent = im.agent
+        for opt, params in ((agent.actor_opt, agent.actor.parameters()), (agent.critic_opt, agent.critic.parameters()),
+                            (agent.alpha_opt, [agent.log_alpha])):
+            before = torch.optim.Adam(list(params), lr=cfg.lr, foreach=True)
+            assert _opt_settings(opt) == _opt_settings(before)
+
+
+def _lrs(agent):
+    return tuple(opt.param_groups[0]["lr"] for opt in (agent.actor_opt, agent.critic_opt, agent.alpha_opt))
+
+
+def test_separate_learning_rates_reach_their_optimisers_and_the_expert(tmp_path):
+    """--actor-lr / --critic-lr / --alpha-lr set the imitators' SAC optimisers, --expert-*-lr the expert's (unset: the
+    imitators' value); a non-default expert rate gets its own cache tag."""
+    import train
+
+    cfg = train.parse_config(["--critic-lr", "1e-3", "--alpha-lr", "2e-3", "--expert-actor-lr", "1e-4", "--hidden", "16"])
+    imitator = Imitator("sac_env", cfg, None, 0).agent
+    assert _lrs(imitator) == (3e-4, 1e-3, 2e-3)
+    ecfg = train.expert_config(cfg)
+    assert _lrs(Imitator("sac_env", ecfg, None, 0).agent) == (1e-4, 1e-3, 2e-3)
+    assert train.expert_tag(cfg, ecfg).endswith("-demo4-lr0.0001-0.001-0.002")
+    assert "-lr" not in train.expert_tag(train.parse_config([]), train.expert_config(train.parse_config([])))
 
 
 def test_cpu_configs_train_the_expert_with_the_imitators_settings():
