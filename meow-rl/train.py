@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import json
 import os
 import pickle
@@ -28,7 +27,7 @@ from tqdm import tqdm
 from configs import CONFIGS
 from meow_rl.config import Config, validate
 from meow_rl.envs import make_gym_env, make_jax_env, require_brax
-from meow_rl.loop import GymTrainer, JaxTrainer, fresh_copy
+from meow_rl.loop import GymTrainer, JaxTrainer, fresh_copy, shared_program
 from meow_rl.meow import make_meow
 from meow_rl.sac import make_sac
 
@@ -181,20 +180,15 @@ def train_gym(algo, cfg: Config, run_dir, logger, history):
     return states, None, None
 
 
-@functools.lru_cache(maxsize=None)
-def _jit_act(act):
-    """One jit'd act per agent (make_meow / make_sac return one agent per configuration), so a repeated main()
-    in one process (the tests) does not trace it again."""
-    return jax.jit(act, static_argnums=(3,))
-
-
 def gym_check(agent, states, cfg: Config):
     """Evaluate the final (JAX-trained) policies in the real Gymnasium env, deterministic actions."""
     twin = GYM_TWINS.get(cfg.env_id)
     if twin is None:
         return None
     out = []
-    act = _jit_act(agent.act)
+    # one jit'd act per agent and static `deterministic` position, shared in the process (a repeated main() in
+    # the tests does not trace it again)
+    act = shared_program(("act", agent.act, 3), lambda: jax.jit(agent.act, static_argnums=(3,)))
     for i, seed in enumerate(cfg.seeds):
         st = jax.tree_util.tree_map(lambda x: x[i], states)
         env = make_gym_env(twin)

@@ -48,7 +48,7 @@ def time_loop(agent, seeds: int, envs: int, chunk: int, reps: int, buffer: int =
     c, _ = tr.run_chunk(c)
     jax.block_until_ready(c)
     t_first = time.perf_counter() - t
-    # trainers with the same agent, env and sizes share run_chunk (meow_rl/loop.py: _shared): count its programs
+    # trainers with the same agent, env and sizes share run_chunk (meow_rl/loop.py: shared_program): count its programs
     # after the compiling call, so a row after another with other seeds is not flagged for the earlier program
     n_programs = tr.run_chunk._cache_size()
     t = time.perf_counter()

@@ -23,11 +23,18 @@ from .envs import JaxEnv
 _PROGRAMS: dict = {}
 
 
-def _shared(key, make):
-    """The jit-wrapped function stored under `key`, made by `make()` the first time: trainers built with the
-    same agent, environment and sizes (make_meow / make_sac / pendulum / multigoal return one object per
-    configuration) share one traced and compiled program per process, e.g. when train.main() runs again
-    (tests, `--resume` in the same process). Unhashable keys are not shared."""
+def shared_program(key, make):
+    """The compiled-program cache of this package: the jit-wrapped function stored under `key`, made by
+    `make()` the first time `key` is seen in this process.
+
+    Use it for a `jax.jit` whose traced program depends only on what `key` names, so that everything built
+    with the same key shares one jit-wrapped function and so traces and compiles each program once per
+    process (e.g. when train.main() runs again: the tests, `--resume` in the same process). `key` must name
+    every Python-side input the program closes over (the agent's and environment's pure functions, static
+    sizes, static arguments); make_meow / make_sac / pendulum / multigoal return one object per
+    configuration, so their objects are usable in keys. Users: JaxTrainer (init, run_chunk, evaluate) and
+    train.py's jit'd act for the Gymnasium check. A key that is not hashable is not shared: `make()` is
+    called every time."""
     try:
         hash(key)
     except TypeError:
@@ -76,11 +83,11 @@ class JaxTrainer:
         self.buffer_size, self.updates_per_step, self.eval_episodes = buffer_size, updates_per_step, eval_episodes
         self.chunk = chunk
         same = (agent, env, num_envs)  # what every program below depends on, plus its own sizes
-        self._init_jit = _shared(("init", *same, buffer_size), lambda: jax.jit(self._init))
-        self.run_chunk = _shared(("run_chunk", *same, batch_size, warmup, updates_per_step, chunk),
-                                 lambda: jax.jit(self._run_chunk, donate_argnums=0))
-        self.evaluate = _shared(("evaluate", *same, eval_episodes),
-                                lambda: jax.jit(jax.vmap(self._evaluate, in_axes=(0, 0, None)), static_argnums=(2,)))
+        self._init_jit = shared_program(("init", *same, buffer_size), lambda: jax.jit(self._init))
+        self.run_chunk = shared_program(("run_chunk", *same, batch_size, warmup, updates_per_step, chunk),
+                                         lambda: jax.jit(self._run_chunk, donate_argnums=0))
+        self.evaluate = shared_program(("evaluate", *same, eval_episodes),
+                                        lambda: jax.jit(jax.vmap(self._evaluate, in_axes=(0, 0, None)), static_argnums=(2,)))
 
     def init(self, keys):
         """Per-seed init, stacked along a leading seed axis. (Not vmapped: a vmapped orthogonal

@@ -19,9 +19,15 @@ def _avals(tree):
 
 @pytest.mark.parametrize("algo", ["meow", "sac"])
 def test_jax_loop_carry_types_are_stable_and_compile_once(algo, fake_brax):
-    # the very programs train.py compiles in other tests, so the session's compilation cache compiles each once:
-    # meow: test_train.py's TINY run (Pendulum, 1 env, batch 16, buffer 256, warm-up 50, chunk = eval_every 100);
-    # sac: test_brax_adapter.py's end_to_end[sac] (Brax stand-in, 4 envs, 2 updates per step, chunk 10, batch 8)
+    # Checks: three chunks return a carry with exactly the types they were given, and run_chunk holds ONE program
+    # after them (the second and third calls compile nothing). run_chunk is shared by every trainer with the same
+    # key (loop.shared_program), so the count would include programs of earlier trainers with this key; none
+    # precedes this test, run alone or in the suite: for meow only test_train.py builds this key (it runs later and
+    # reuses this program), and for sac the Brax stand-in env is built anew per call, so its key is this test's own.
+    # The sizes are those of other tests only for speed, not for correctness: meow = test_train.py's TINY run
+    # (Pendulum, 1 env, batch 16, buffer 256, warm-up 50, chunk = eval_every 100), sac = test_brax_adapter.py's
+    # end_to_end[sac] (Brax stand-in, 4 envs, 2 updates per step, chunk 10, batch 8), so each program is compiled
+    # once per session (meow: test_train.py finds this shared run_chunk; sac: conftest.py's compilation cache).
     if algo == "meow":
         tr = JaxTrainer(AGENTS[algo](3, 1), pendulum(), num_envs=1, batch_size=16, buffer_size=256, warmup=50, chunk=100)
     else:
