@@ -111,7 +111,7 @@ def _tree_axpy(y, h, ks, coefs):
     return jax.tree.map(lambda y_, *k: y_ + h * sum(c * k_ for c, k_ in zip(coefs, k) if c != 0), y, *ks)
 
 
-def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000, return_t=False):
+def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000, return_t=False, last_tol=None):
     """Adaptive Dormand-Prince RK45 from t0 to t1 (either direction) on a pytree state, step for step
     scipy's `solve_ivp(method="RK45")`, which the official code uses (its `nfev` is the paper's NFE).
 
@@ -123,9 +123,12 @@ def odeint_rk45(f, y0, t0, t1, rtol=1e-3, atol=1e-5, max_steps=2000, return_t=Fa
 
     max_steps caps the attempted steps (at most 2 + 6 max_steps NFE; may be a traced integer); a capped solve
     stops short of t1. return_t: also return the time reached, (y(t), nfe, t), t == t1 unless the cap was hit.
+    last_tol: None (scipy's norm), or (rtol, atol) of the state's last leaf alone (`ode_nll`'s log-density change):
+    a step is then accepted only when also max |err| / (atol + rtol max(|y|, |y_new|)) over that leaf is < 1, and
+    the larger of the two norms sets the next step (not in scipy; the initial step stays scipy's).
     The loop is a lax.while_loop; `odeint_host` runs the same steps from a host loop."""
     state = jax.lax.while_loop(lambda st: _rk45_running(st, t0, t1, max_steps),
-                               lambda st: _rk45_attempt(f, st, t0, t1, rtol, atol),
+                               lambda st: _rk45_attempt(f, st, t0, t1, rtol, atol, last_tol),
                                _rk45_start(f, y0, t0, t1, rtol, atol))
     t, y, nfe = state[0], state[1], state[6]
     return (y, nfe, t) if return_t else (y, nfe)
@@ -163,7 +166,7 @@ def _rk45_running(state, t0, t1, max_steps):
     return (jnp.sign(t1 - t0) * (t1 - t) > 0) & (n < max_steps)
 
 
-def _rk45_attempt(f, state, t0, t1, rtol, atol):
+def _rk45_attempt(f, state, t0, t1, rtol, atol, last_tol=None):
     """One attempted Dormand-Prince step (6 evaluations of f), accepted or not."""
     t, y, fy, h, rejected, n, nfe = state
     direction = jnp.sign(t1 - t0)
@@ -176,6 +179,9 @@ def _rk45_attempt(f, state, t0, t1, rtol, atol):
     y_new = _tree_axpy(y, hs, ks, _A[6])
     err = jax.tree.map(lambda *k: hs * sum((b5 - b4) * k_ for b5, b4, k_ in zip(_B5, _B4, k)), *ks)
     en = _rk45_norm(y, err, _rk45_scale(y, y_new, rtol, atol))
+    if last_tol is not None:  # the last leaf's own max norm (`odeint_rk45`)
+        (a, b, e), (lr, la) = (jax.tree.leaves(v)[-1] for v in (y, y_new, err)), last_tol
+        en = jnp.maximum(en, jnp.max(jnp.abs(e) / (la + lr * jnp.maximum(jnp.abs(a), jnp.abs(b)))))
     accept = en < 1.0
     grow = jnp.where(en > 0, jnp.minimum(10.0, 0.9 * jnp.where(en > 0, en, 1.0) ** (-0.2)), 10.0)
     factor = jnp.where(accept, jnp.where(rejected, jnp.minimum(1.0, grow), grow),
@@ -278,16 +284,17 @@ def nll_drift(score_fn, sde, noise):
 
 
 def ode_nll(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5, eps=SAMPLING_EPS,
-            noise=None):
+            noise=None, delta_tol=None):
     """Negative log-likelihood (nats, per sample) of x under the probability-flow ODE.
 
     -log p_0(x) = -log p_1(x(1)) - int_eps^1 div f(x(t), t) dt. Returns (nll, nfe). noise: Hutchinson's
-    noise (default: Rademacher from key)."""
+    noise (default: Rademacher from key). delta_tol: None, or RK45's own (rtol, atol) on each sample's log-density
+    change (nats), checked besides the joint norm over (x, log-density change) (`odeint_rk45`'s last_tol)."""
     noise = jax.random.rademacher(key, x.shape, dtype=x.dtype) if noise is None else noise
     aug = nll_drift(score_fn, sde, None if exact else noise)
     state0 = (x, jnp.zeros(x.shape[0], x.dtype))
     if method == "rk45":
-        (z, delta), nfe = odeint_rk45(aug, state0, eps, 1.0, rtol, atol)
+        (z, delta), nfe = odeint_rk45(aug, state0, eps, 1.0, rtol, atol, last_tol=delta_tol)
     else:
         (z, delta), nfe = odeint_fixed(aug, state0, eps, 1.0, n_steps, method)
     return -(sde.prior_logp(z) + delta), nfe
@@ -320,8 +327,8 @@ def _rk45_start_jit(field, score_fn, sde, extra, y0, t0, t1, rtol, atol):
 
 
 @functools.partial(jax.jit, static_argnames=("field", "sde"))
-def _rk45_attempt_jit(field, score_fn, sde, extra, state, t0, t1, rtol, atol):
-    return _rk45_attempt(field(score_fn, sde, extra), state, t0, t1, rtol, atol)
+def _rk45_attempt_jit(field, score_fn, sde, extra, state, t0, t1, rtol, atol, last_tol=None):
+    return _rk45_attempt(field(score_fn, sde, extra), state, t0, t1, rtol, atol, last_tol)
 
 
 @functools.partial(jax.jit, static_argnames=("field", "sde", "method"))
@@ -330,13 +337,13 @@ def _fixed_step_jit(field, score_fn, sde, extra, method, t0, t1, n_steps, i, y):
 
 
 def odeint_host(field, score_fn, sde, extra, y0, t0, t1, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5,
-                max_steps=2000):
+                max_steps=2000, last_tol=None):
     """`odeint_rk45` (method "rk45") or `odeint_fixed` ("euler", "rk4") of field(score_fn, sde, extra) with the
     loop on the host. Returns (y(t1), nfe, t reached)."""
     if method == "rk45":
         state = _rk45_start_jit(field, score_fn, sde, extra, y0, t0, t1, rtol, atol)
         while bool(_rk45_running(state, t0, t1, max_steps)):
-            state = _rk45_attempt_jit(field, score_fn, sde, extra, state, t0, t1, rtol, atol)
+            state = _rk45_attempt_jit(field, score_fn, sde, extra, state, t0, t1, rtol, atol, last_tol)
         return state[1], state[6], state[0]
     if method not in ("euler", "rk4"):
         raise ValueError(f"unknown ODE method {method!r}; choose rk45, rk4 or euler")
@@ -359,14 +366,15 @@ def ode_sample_host(score_fn, sde, key, shape, method="rk45", n_steps=100, rtol=
 
 
 def ode_nll_host(score_fn, sde, x, key, exact=True, method="rk45", n_steps=100, rtol=1e-3, atol=1e-5,
-                 eps=SAMPLING_EPS, noise=None):
+                 eps=SAMPLING_EPS, noise=None, delta_tol=None):
     """`ode_nll` (same arguments and results) with the solver's loop on the host."""
     if exact:
         noise = None
     elif noise is None:
         noise = jax.random.rademacher(key, x.shape, dtype=x.dtype)
     state0 = (x, jnp.zeros(x.shape[0], x.dtype))
-    (z, delta), nfe, _ = odeint_host(nll_drift, score_fn, sde, noise, state0, eps, 1.0, method, n_steps, rtol, atol)
+    (z, delta), nfe, _ = odeint_host(nll_drift, score_fn, sde, noise, state0, eps, 1.0, method, n_steps, rtol, atol,
+                                     last_tol=delta_tol)
     return -(sde.prior_logp(z) + delta), nfe
 
 

@@ -81,6 +81,24 @@ def test_ode_nll_hutchinson_is_unbiased_in_higher_dimension():
     assert abs(diff.mean()) < 5 * diff.std() / np.sqrt(len(diff)) + 1e-2
 
 
+def test_ode_nll_delta_tol_controls_the_log_density_change():
+    """delta_tol (RK45's own tolerance on each sample's log-density change, besides the joint norm over (x, change))
+    takes more steps and brings a loosely solved NLL to the analytic one; the host loop takes the same steps."""
+    d = 16
+    x = STD * jax.random.normal(jax.random.PRNGKey(3), (8, d))
+    var = STD**2 + SDE.sigma(1e-5) ** 2
+    analytic = 0.5 * d * np.log(2 * np.pi * var) + np.sum(np.asarray(x) ** 2, 1) / (2 * var)
+    nll_jit = jax.jit(S.ode_nll, static_argnames=("sde", "exact"))
+    score, key = jax.tree_util.Partial(zero_mean_score), jax.random.PRNGKey(4)
+    nll0, nfe0 = nll_jit(score, SDE, x, key, exact=True, rtol=1e-2, atol=1e-2)
+    nll1, nfe1 = nll_jit(score, SDE, x, key, exact=True, rtol=1e-2, atol=1e-2, delta_tol=(0.0, 1e-4))
+    err0, err1 = (float(np.max(np.abs(np.asarray(n) - analytic))) for n in (nll0, nll1))
+    assert int(nfe1) > int(nfe0) and err1 < 0.05 and err0 > 1 and err1 < err0 / 100, (nfe0, nfe1, err0, err1)
+    nllh, nfeh = S.ode_nll_host(score, SDE, x, key, exact=True, rtol=1e-2, atol=1e-2, delta_tol=(0.0, 1e-4))
+    assert int(nfeh) == int(nfe1)
+    np.testing.assert_allclose(nllh, nll1, rtol=1e-5, atol=1e-4)
+
+
 def test_rk45_integrates_exponential_and_counts_nfe():
     y, nfe = S.odeint_rk45(lambda t, y: -y, jnp.ones(3), 0.0, 2.0, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(y, np.exp(-2.0), rtol=1e-5)
