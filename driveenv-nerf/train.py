@@ -9,7 +9,8 @@
 main() runs stages 1-3 (capture, NeRF, mesh) in order; the agent stage is agent_stage() -> train_agents() (DAgger and
 PPO, per agent seed) and experiments() (validation and lighting robustness), over an AgentStage context.
 
-Outputs go to runs/<config>-<time>/: config.json, metrics/*.csv, TensorBoard events, checkpoints
+Outputs go to runs/<config>-<time>/: config.json, environment.json (versions, threads, CPU kernel set and model, git
+commit: what the float rounding depends on), metrics/*.csv, TensorBoard events, checkpoints
 (nerf.pt, policies/*.pt), the nerfstudio data set (data/transforms.json), mesh.obj, PNG plots,
 results.json and results.md.
 """
@@ -35,6 +36,7 @@ from driveenv_nerf.agents import DAggerConfig, PixelPolicy, PPOConfig, PurePursu
 from driveenv_nerf.camera import Intrinsics, VehicleCamera
 from driveenv_nerf.capture import capture, sparse_depth
 from driveenv_nerf.course import Course, campus_course
+from driveenv_nerf.environment import environment
 from driveenv_nerf.envs import BatchDrive, EnvConfig, NeRFWorld, RealWorld, SimWorld
 from driveenv_nerf.geometry import OBSTACLE_CELL, ObstacleMap, mesh_agreement, write_obj
 from driveenv_nerf.nerfstudio_data import read_transforms, write_transforms
@@ -476,6 +478,16 @@ def agent_stage(ctx: AgentStage, seeds: list[int], results: dict) -> dict:
     return per_seed
 
 
+def write_environment(path: Path):
+    """environment() of this invocation (what the float rounding depends on); a resumed run keeps the records of
+    its earlier invocations under "earlier", oldest first, since its stages may have run on other machines."""
+    env = environment()
+    if path.exists():
+        old = json.loads(path.read_text())
+        env["earlier"] = old.pop("earlier", []) + [old]
+    path.write_text(json.dumps(env, indent=1))
+
+
 def main(cfg: Config):
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
@@ -483,6 +495,7 @@ def main(cfg: Config):
     run.mkdir(parents=True, exist_ok=True)
     (run / "policies").mkdir(exist_ok=True)
     (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    write_environment(run / "environment.json")
     logger = Logger(run)
     print(f"run directory: {run}")
     t_start = time.time()

@@ -4,10 +4,10 @@ the seed-0 agents are chaotic in float rounding")
 Trains train.py's seed-0 `dagger-sim` agent from scratch (agent_seed(seed, 1) weights, agent_seed(seed, 11) training
 draws, training starts from the run seed, the standard sim) exactly as the agent stage does, evaluates it by day in
 the standard sim and in the real world as experiments() does (RealWorld seed + 7, starts seed + 123, eval_episodes),
-and prints what it ran on (source tree, torch / numpy versions, ATen CPU capability, threads, CPU model), each DAgger
-iteration's regression loss to all digits, a hash of each iteration's aggregated data set and of the weights, and the
-weight sum. `--ppo` does the same for `ppo-sim` (100 updates; the 50-update policy too). Only library calls of the
-tree given by --src are used (default: this project folder), so an older commit's checkout can be run with this venv.
+and prints what it ran on (driveenv_nerf.environment: source tree and its git commit, versions, ATen CPU capability,
+threads, CPU model, the rounding environment variables), each DAgger iteration's regression loss to all digits, a
+hash of each iteration's aggregated data set and of the weights, and the weight sum. `--ppo` does the same for
+`ppo-sim` (100 updates; the 50-update policy too). Only library calls of the tree given by --src are used (default: this project folder), so an older commit's checkout can be run with this venv.
 No run directory is needed; --out keeps the per-iteration weights for --compare. The commands of the results.md table
 (one DAgger training + evaluation is 15-35 s on 2 CPU cores; PPO about 150 s):
 
@@ -32,11 +32,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import os
-import platform
+import json
 import sys
 import time
 from pathlib import Path
+
+HERE = Path(__file__).resolve()
+
+
+def load_environment_module():
+    """driveenv_nerf/environment.py of this project folder, loaded by path: the --src tree (an older checkout) may
+    not have it, and importing this folder's package would shadow --src's."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_driveenv_environment", HERE.parents[1] / "driveenv_nerf/environment.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def digest(*arrays) -> str:
@@ -96,7 +107,7 @@ def stage_draws(args, cfg, course, env_cfg, wsum):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", default=str(Path(__file__).resolve().parents[1]),
+    ap.add_argument("--src", default=str(HERE.parents[1]),
                     help="the driveenv-nerf tree to import (default: this project folder)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the config's torch_threads)")
     ap.add_argument("--ppo", action="store_true", help="also train and evaluate ppo-sim")
@@ -112,7 +123,6 @@ def main():
         return compare(*map(Path, args.compare))
 
     sys.path.insert(0, str(Path(args.src).resolve()))
-    import numpy as np
     import torch
     import driveenv_nerf
     import train
@@ -124,11 +134,8 @@ def main():
 
     cfg = train.parse_config([])
     torch.set_num_threads(args.threads or cfg.torch_threads)
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"source {driveenv_nerf.__file__} / {train.__file__}")
-    print(f"torch {torch.__version__}, numpy {np.__version__}, python {platform.python_version()}, cpu capability "
-          f"{torch.backends.cpu.get_cpu_capability()} (ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}), "
-          f"threads {torch.get_num_threads()}, cpu {cpu!r}", flush=True)
+    print("environment", json.dumps(load_environment_module().environment(args.src)), flush=True)
 
     course, cam = campus_course(), VehicleCamera()
     env_cfg = EnvConfig(obs_width=cfg.obs_width, obs_height=cfg.obs_height, hfov_deg=cfg.hfov_deg, max_steps=cfg.max_steps)

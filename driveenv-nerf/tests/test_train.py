@@ -18,7 +18,7 @@ def test_main_job_and_resume(tmp_path):
     cfg = train.parse_config(TINY + ["--out-dir", str(tmp_path)])
     res = train.main(cfg)
     run = next(tmp_path.iterdir())
-    for f in ("config.json", "results.json", "results.md", "nerf.pt", "mesh.obj", "course.png", "nerf_vs_gt.png",
+    for f in ("config.json", "environment.json", "results.json", "results.md", "nerf.pt", "mesh.obj", "course.png", "nerf_vs_gt.png",
               "lighting_interpolation.png", "mesh.png", "trajectories.png", "curves.png", "metrics/nerf.csv",
               "data/transforms.json", "policies/dagger-sim.pt", "policies/ppo-sim.pt"):
         assert (run / f).exists(), f
@@ -42,6 +42,22 @@ def test_main_job_and_resume(tmp_path):
         sd2 = torch.load(run / "policies" / f"{n}.pt")["policy"]
         assert all(torch.equal(sd[k], sd2[k]) for k in sd), n
     assert json.loads((run / "config.json").read_text())["nerf_iters"] == 20
+    env = json.loads((run / "environment.json").read_text())  # this invocation's, the first one's kept
+    assert env["torch_threads"] == torch.get_num_threads() and [set(e) for e in env["earlier"]] == [set(env) - {"earlier"}]
+
+
+def test_environment_record(tmp_path, monkeypatch):
+    """environment(): every field that decides the float rounding, JSON-serialisable; the rounding variables only
+    when set; no git commit (and no failure) outside a git tree."""
+    from driveenv_nerf.environment import ROUNDING_ENV_VARS, environment
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    env = json.loads(json.dumps(environment()))
+    assert {"python", "torch", "numpy", "torch_threads", "cpu_capability", "cpu", "cuda_device", "env", "git_commit"} <= set(env)
+    assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
+    assert env["env"]["ATEN_CPU_CAPABILITY"] == "avx2" and "ONEDNN_MAX_CPU_ISA" not in env["env"]
+    assert set(env["env"]) <= set(ROUNDING_ENV_VARS)
+    assert environment(tmp_path)["git_commit"] is None
 
 
 AGENTS = ("dagger-sim", "dagger-nerf-day", "dagger-nerf-randlight", "ppo-sim")
