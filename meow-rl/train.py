@@ -27,7 +27,7 @@ from tqdm import tqdm
 from configs import CONFIGS
 from meow_rl.config import Config, validate
 from meow_rl.envs import make_gym_env, make_jax_env, require_brax
-from meow_rl.loop import GymTrainer, JaxTrainer, fresh_copy, shared_program
+from meow_rl.loop import GymTrainer, JaxTrainer, fresh_copy, jit_act
 from meow_rl.meow import make_meow
 from meow_rl.sac import make_sac
 
@@ -186,9 +186,7 @@ def gym_check(agent, states, cfg: Config):
     if twin is None:
         return None
     out = []
-    # one jit'd act per agent and static `deterministic` position, shared in the process (a repeated main() in
-    # the tests does not trace it again)
-    act = shared_program(("act", agent.act, 3), lambda: jax.jit(agent.act, static_argnums=(3,)))
+    act = jit_act(agent)  # shared in the process: a repeated main() in the tests does not trace it again
     for i, seed in enumerate(cfg.seeds):
         st = jax.tree_util.tree_map(lambda x: x[i], states)
         env = make_gym_env(twin)

@@ -33,7 +33,7 @@ def shared_program(key, make):
     every Python-side input the program closes over (the agent's and environment's pure functions, static
     sizes, static arguments); make_meow / make_sac / pendulum / multigoal return one object per
     configuration, so their objects are usable in keys. Users: JaxTrainer (init, run_chunk, evaluate) and
-    train.py's jit'd act for the Gymnasium check. A key that is not hashable is not shared: `make()` is
+    `jit_act` (GymTrainer, train.py's Gymnasium check). A key that is not hashable is not shared: `make()` is
     called every time."""
     try:
         hash(key)
@@ -42,6 +42,11 @@ def shared_program(key, make):
     if key not in _PROGRAMS:
         _PROGRAMS[key] = make()
     return _PROGRAMS[key]
+
+
+def jit_act(agent):
+    """agent.act jit'd with `deterministic` (argument 3) static, one per agent in the process (`shared_program`)."""
+    return shared_program(("act", agent.act, 3), lambda: jax.jit(agent.act, static_argnums=(3,)))
 
 
 def _tree_where(cond, a, b):
@@ -186,7 +191,7 @@ class GymTrainer:
         self.env = env_fn()
         self.obs_dim = int(np.prod(self.env.observation_space.shape))
         self.act_dim = int(np.prod(self.env.action_space.shape))
-        self.act = jax.jit(agent.act, static_argnums=(3,))
+        self.act = jit_act(agent)
 
     @partial(jax.jit, static_argnums=0, donate_argnums=1)
     def insert(self, buf, transition):
